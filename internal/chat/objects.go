@@ -1,0 +1,101 @@
+package chat
+
+// rangeValue is a Python range object.
+type rangeValue struct{ start, stop, step int64 }
+
+func (rangeValue) pyType() string { return "range" }
+
+func (x rangeValue) length() int {
+	if x.step > 0 && x.start < x.stop {
+		return int((x.stop - x.start + x.step - 1) / x.step)
+	}
+	if x.step < 0 && x.start > x.stop {
+		return int((x.start - x.stop - x.step - 1) / -x.step)
+	}
+	return 0
+}
+
+func (x rangeValue) list() []Value {
+	n := x.length()
+	out := make([]Value, n)
+	for i := 0; i < n; i++ {
+		out[i] = Int(x.start + int64(i)*x.step)
+	}
+	return out
+}
+
+// dictView is dict.items(), dict.keys() or dict.values().
+type dictView struct {
+	d    *Dict
+	kind byte // 'i', 'k', 'v'
+}
+
+func (v *dictView) pyType() string {
+	switch v.kind {
+	case 'i':
+		return "dict_items"
+	case 'k':
+		return "dict_keys"
+	}
+	return "dict_values"
+}
+
+func (v *dictView) items() []Value {
+	switch v.kind {
+	case 'k':
+		return v.d.keys
+	case 'v':
+		return v.d.vals
+	}
+	out := make([]Value, len(v.d.keys))
+	for i, k := range v.d.keys {
+		out[i] = Tuple{k, v.d.vals[i]}
+	}
+	return out
+}
+
+// generator is a one-shot iterator (the result of map, select, reverse...).
+// Its items are computed eagerly.
+type generator struct {
+	name  string // the Python type name shown in messages ("generator", "list_reverseiterator")
+	items []Value
+	pos   int
+}
+
+func (g *generator) pyType() string {
+	if g.name == "" {
+		return "generator"
+	}
+	return g.name
+}
+
+func newGenerator(items []Value) *generator { return &generator{items: items} }
+
+// cycler is jinja2.utils.Cycler.
+type cycler struct {
+	items []Value
+	pos   int
+}
+
+func (*cycler) pyType() string { return "Cycler" }
+
+func (c *cycler) attr(name string) (Value, bool) {
+	switch name {
+	case "current":
+		return c.items[c.pos], true
+	case "next":
+		return &builtinFunc{name: "next", self: c, fn: func(*renderer, []Value, []kwarg) (Value, error) {
+			v := c.items[c.pos]
+			c.pos = (c.pos + 1) % len(c.items)
+			return v, nil
+		}}, true
+	case "reset":
+		return &builtinFunc{name: "reset", self: c, fn: func(*renderer, []Value, []kwarg) (Value, error) {
+			c.pos = 0
+			return None, nil
+		}}, true
+	case "items":
+		return Tuple(c.items), true
+	}
+	return nil, false
+}

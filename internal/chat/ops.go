@@ -1,0 +1,388 @@
+package chat
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// binop applies an arithmetic operator with Python semantics.
+func (r *renderer) binop(op string, a, b Value) (Value, error) {
+	if v, ok, err := arith(op, a, b); ok {
+		return v, err
+	}
+	if u, ok := a.(*Undefined); ok {
+		return nil, u.err()
+	}
+	if u, ok := b.(*Undefined); ok {
+		return nil, u.err()
+	}
+	switch op {
+	case "+":
+		return r.add(a, b)
+	case "*":
+		return r.mul(a, b)
+	case "%":
+		if s, ok := a.(Str); ok {
+			return r.percentFormat(string(s), b, false)
+		}
+		if s, ok := a.(Markup); ok {
+			return r.percentFormat(string(s), b, true)
+		}
+	}
+	name := op
+	if op == "**" {
+		name = "** or pow()"
+	}
+	return nil, typeErr("unsupported operand type(s) for %s: '%s' and '%s'", name, a.pyType(), b.pyType())
+}
+
+func (r *renderer) add(a, b Value) (Value, error) {
+	switch x := a.(type) {
+	case Str:
+		switch y := b.(type) {
+		case Str:
+			if err := r.checkLen(len(x) + len(y)); err != nil {
+				return nil, err
+			}
+			return x + y, nil
+		case Markup:
+			return Markup(escapeString(string(x))) + y, nil
+		}
+		return nil, typeErr("can only concatenate str (not \"%s\") to str", b.pyType())
+	case Markup:
+		switch y := b.(type) {
+		case Str:
+			return x + Markup(escapeString(string(y))), nil
+		case Markup:
+			return x + y, nil
+		}
+	case List:
+		if y, ok := b.(List); ok {
+			if err := r.checkLen(len(x) + len(y)); err != nil {
+				return nil, err
+			}
+			out := make(List, 0, len(x)+len(y))
+			return append(append(out, x...), y...), nil
+		}
+		return nil, typeErr("can only concatenate list (not \"%s\") to list", b.pyType())
+	case Tuple:
+		if y, ok := b.(Tuple); ok {
+			if err := r.checkLen(len(x) + len(y)); err != nil {
+				return nil, err
+			}
+			out := make(Tuple, 0, len(x)+len(y))
+			return append(append(out, x...), y...), nil
+		}
+		return nil, typeErr("can only concatenate tuple (not \"%s\") to tuple", b.pyType())
+	}
+	return nil, typeErr("unsupported operand type(s) for +: '%s' and '%s'", a.pyType(), b.pyType())
+}
+
+// repeatCount returns n for a sequence repetition operand.
+func repeatCount(v Value) (int64, bool) {
+	n := asNum(v)
+	switch n.k {
+	case kInt:
+		return n.i, true
+	case kBig:
+		if n.b.Sign() < 0 {
+			return 0, true
+		}
+		return 1 << 62, true
+	}
+	return 0, false
+}
+
+func (r *renderer) mul(a, b Value) (Value, error) {
+	seq, cnt := a, b
+	if _, ok := asNumOK(a); ok {
+		seq, cnt = b, a
+	}
+	n, isInt := repeatCount(cnt)
+	switch x := seq.(type) {
+	case Str, Markup, List, Tuple:
+		if !isInt {
+			return nil, typeErr("can't multiply sequence by non-int of type '%s'", cnt.pyType())
+		}
+		if n < 0 {
+			n = 0
+		}
+		size := int64(seqLen(x))
+		if size > 0 && n > int64(r.lim.MaxOutput)/size+1 {
+			return nil, newErr(errLimit, "repetition result exceeds %d bytes/items", r.lim.MaxOutput)
+		}
+		if err := r.checkLen(int(size * n)); err != nil {
+			return nil, err
+		}
+		switch x := x.(type) {
+		case Str:
+			return Str(strings.Repeat(string(x), int(n))), nil
+		case Markup:
+			return Markup(strings.Repeat(string(x), int(n))), nil
+		case List:
+			out := make(List, 0, int(size*n))
+			for i := int64(0); i < n; i++ {
+				out = append(out, x...)
+			}
+			return out, nil
+		case Tuple:
+			out := make(Tuple, 0, int(size*n))
+			for i := int64(0); i < n; i++ {
+				out = append(out, x...)
+			}
+			return out, nil
+		}
+	}
+	return nil, typeErr("unsupported operand type(s) for *: '%s' and '%s'", a.pyType(), b.pyType())
+}
+
+func asNumOK(v Value) (num, bool) {
+	n := asNum(v)
+	return n, n.k != notNum
+}
+
+func seqLen(v Value) int {
+	switch x := v.(type) {
+	case Str:
+		return len(x)
+	case Markup:
+		return len(x)
+	case List:
+		return len(x)
+	case Tuple:
+		return len(x)
+	}
+	return 0
+}
+
+// pyEqual is Python ==.
+func pyEqual(a, b Value) bool {
+	if x, ok := asNumOK(a); ok {
+		if y, ok := asNumOK(b); ok {
+			return numCompare(x, y) == 0
+		}
+		return false
+	}
+	switch x := a.(type) {
+	case Str, Markup:
+		xs, _ := isString(x)
+		ys, ok := isString(b)
+		return ok && xs == ys
+	case NoneType:
+		_, ok := b.(NoneType)
+		return ok
+	case *Undefined:
+		_, ok := b.(*Undefined)
+		return ok
+	case List:
+		y, ok := b.(List)
+		return ok && seqEqual(x, y)
+	case Tuple:
+		y, ok := b.(Tuple)
+		return ok && seqEqual(x, y)
+	case *Dict:
+		y, ok := b.(*Dict)
+		if !ok || x.Len() != y.Len() {
+			return false
+		}
+		for i, k := range x.keys {
+			v, found := y.Get(k)
+			if !found || !pyEqual(x.vals[i], v) {
+				return false
+			}
+		}
+		return true
+	case rangeValue:
+		y, ok := b.(rangeValue)
+		return ok && seqEqual(x.list(), y.list())
+	}
+	return sameObject(a, b)
+}
+
+func seqEqual(x, y []Value) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for i := range x {
+		if !pyEqual(x[i], y[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameObject is Python `is` (approximated for immutable values).
+func sameObject(a, b Value) bool {
+	switch x := a.(type) {
+	case NoneType, Bool:
+		return a == b
+	case Int:
+		y, ok := b.(Int)
+		return ok && x == y && x >= -5 && x <= 256
+	case Str:
+		y, ok := b.(Str)
+		return ok && x == y
+	case List, Tuple:
+		if seqLen(a) == 0 || seqLen(b) == 0 {
+			return false
+		}
+		return identity(a) == identity(b)
+	case Float, *BigInt, Markup:
+		return false
+	case *Undefined:
+		return a == b
+	case rangeValue:
+		return false
+	}
+	defer func() { recover() }()
+	return a == b
+}
+
+// compare evaluates one comparison operator.
+func (r *renderer) compare(op string, a, b Value) (bool, error) {
+	switch op {
+	case "eq":
+		return pyEqual(a, b), nil
+	case "ne":
+		return !pyEqual(a, b), nil
+	case "in":
+		return r.contains(b, a)
+	case "notin":
+		ok, err := r.contains(b, a)
+		return !ok, err
+	}
+	c, err := order(op, a, b)
+	if err != nil {
+		return false, err
+	}
+	switch op {
+	case "lt":
+		return c == -1, nil
+	case "lteq":
+		return c == -1 || c == 0, nil
+	case "gt":
+		return c == 1, nil
+	}
+	return c == 1 || c == 0, nil
+}
+
+var opSymbols = map[string]string{"lt": "<", "lteq": "<=", "gt": ">", "gteq": ">="}
+
+// order compares a and b for <, <=, >, >=: -1, 0, 1, or 2 (unordered NaN).
+func order(op string, a, b Value) (int, error) {
+	if x, ok := asNumOK(a); ok {
+		if y, ok := asNumOK(b); ok {
+			return numCompare(x, y), nil
+		}
+	}
+	if u, ok := a.(*Undefined); ok {
+		return 0, u.err()
+	}
+	if u, ok := b.(*Undefined); ok {
+		return 0, u.err()
+	}
+	if xs, ok := isString(a); ok {
+		if ys, ok := isString(b); ok {
+			return strings.Compare(xs, ys), nil
+		}
+	}
+	switch x := a.(type) {
+	case List:
+		if y, ok := b.(List); ok {
+			return seqOrder(op, x, y)
+		}
+	case Tuple:
+		if y, ok := b.(Tuple); ok {
+			return seqOrder(op, x, y)
+		}
+	}
+	return 0, typeErr("'%s' not supported between instances of '%s' and '%s'", opSymbols[op], a.pyType(), b.pyType())
+}
+
+func seqOrder(op string, x, y []Value) (int, error) {
+	for i := 0; i < len(x) && i < len(y); i++ {
+		if !pyEqual(x[i], y[i]) {
+			return order(op, x[i], y[i])
+		}
+	}
+	switch {
+	case len(x) < len(y):
+		return -1, nil
+	case len(x) > len(y):
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// contains is Python `item in container`.
+func (r *renderer) contains(container, item Value) (bool, error) {
+	switch c := container.(type) {
+	case Str, Markup:
+		cs, _ := isString(c)
+		is, ok := isString(item)
+		if !ok {
+			return false, typeErr("'in <string>' requires string as left operand, not %s", item.pyType())
+		}
+		return strings.Contains(cs, is), nil
+	case *Dict:
+		if _, err := keyOf(item); err != nil {
+			return false, err
+		}
+		_, ok := c.Get(item)
+		return ok, nil
+	case *Undefined:
+		return false, nil
+	case *Namespace, NoneType, Bool, Int, *BigInt, Float, *Macro, *builtinFunc:
+		return false, typeErr("argument of type '%s' is not iterable", container.pyType())
+	}
+	items, err := r.iterate(container)
+	if err != nil {
+		return false, err
+	}
+	for _, it := range items {
+		if pyEqual(it, item) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// iterate returns the items Python's iter(v) yields.
+func (r *renderer) iterate(v Value) ([]Value, error) {
+	switch x := v.(type) {
+	case List:
+		return x, nil
+	case Tuple:
+		return x, nil
+	case *Dict:
+		return x.keys, nil
+	case Str:
+		return strChars(string(x)), nil
+	case Markup:
+		return strChars(string(x)), nil
+	case *Undefined:
+		return nil, nil
+	case *dictView:
+		return x.items(), nil
+	case rangeValue:
+		return x.list(), nil
+	case *generator:
+		items := x.items[x.pos:]
+		x.pos = len(x.items)
+		return items, nil
+	case *loopContext:
+		return x.items[x.index0+1:], nil
+	}
+	return nil, typeErr("'%s' object is not iterable", v.pyType())
+}
+
+// strChars splits a string into one-code-point strings.
+func strChars(s string) []Value {
+	out := make([]Value, 0, len(s))
+	for i := 0; i < len(s); {
+		_, n := utf8.DecodeRuneInString(s[i:])
+		out = append(out, Str(s[i:i+n]))
+		i += n
+	}
+	return out
+}
