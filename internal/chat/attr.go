@@ -234,25 +234,45 @@ func sliceIndex(v Value) (int64, bool, error) {
 	return 0, false, typeErr("slice indices must be integers or None or have an __index__ method")
 }
 
-// sliceBounds is PySlice_AdjustIndices: it returns the indices to take.
+// sliceBounds returns the indices obj[start:stop:step] takes from a
+// sequence of length n.
 func sliceBounds(n int, start, stop, step Value) ([]int, error) {
-	st, hasStep, err := sliceIndex(step)
+	a, b, st, err := sliceAdjust(n, start, stop, step)
 	if err != nil {
 		return nil, err
+	}
+	var idx []int
+	if st > 0 {
+		for i := a; i < b; i += st {
+			idx = append(idx, int(i))
+		}
+	} else {
+		for i := a; i > b; i += st {
+			idx = append(idx, int(i))
+		}
+	}
+	return idx, nil
+}
+
+// sliceAdjust is PySlice_Unpack + PySlice_AdjustIndices.
+func sliceAdjust(n int, start, stop, step Value) (int64, int64, int64, error) {
+	st, hasStep, err := sliceIndex(step)
+	if err != nil {
+		return 0, 0, 0, err
 	}
 	if !hasStep {
 		st = 1
 	}
 	if st == 0 {
-		return nil, newErr(errValue, "slice step cannot be zero")
+		return 0, 0, 0, newErr(errValue, "slice step cannot be zero")
 	}
 	lo, hasLo, err := sliceIndex(start)
 	if err != nil {
-		return nil, err
+		return 0, 0, 0, err
 	}
 	hi, hasHi, err := sliceIndex(stop)
 	if err != nil {
-		return nil, err
+		return 0, 0, 0, err
 	}
 	ln := int64(n)
 	adjust := func(v int64, has bool, dflt int64) int64 {
@@ -275,19 +295,10 @@ func sliceBounds(n int, start, stop, step Value) ([]int, error) {
 		}
 		return v
 	}
-	var idx []int
 	if st > 0 {
-		a, b := adjust(lo, hasLo, 0), adjust(hi, hasHi, ln)
-		for i := a; i < b; i += st {
-			idx = append(idx, int(i))
-		}
-	} else {
-		a, b := adjust(lo, hasLo, ln-1), adjust(hi, hasHi, -1)
-		for i := a; i > b; i += st {
-			idx = append(idx, int(i))
-		}
+		return adjust(lo, hasLo, 0), adjust(hi, hasHi, ln), st, nil
 	}
-	return idx, nil
+	return adjust(lo, hasLo, ln-1), adjust(hi, hasHi, -1), st, nil
 }
 
 // slice is Python obj[start:stop:step].
@@ -308,15 +319,19 @@ func (r *renderer) slice(obj, start, stop, step Value) (Value, error) {
 			return Markup(string(out)), nil
 		}
 		return Str(string(out)), nil
-	case List, Tuple, rangeValue:
+	case rangeValue:
+		a, b, st, err := sliceAdjust(x.length(), start, stop, step)
+		if err != nil {
+			return nil, err
+		}
+		return rangeValue{start: x.start + a*x.step, stop: x.start + b*x.step, step: x.step * st}, nil
+	case List, Tuple:
 		var items []Value
 		switch y := x.(type) {
 		case List:
 			items = y
 		case Tuple:
 			items = y
-		case rangeValue:
-			items = y.list()
 		}
 		idx, err := sliceBounds(len(items), start, stop, step)
 		if err != nil {

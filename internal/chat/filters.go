@@ -221,15 +221,12 @@ func filterBatch(r *renderer, v Value, a []Value) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n <= 0 && len(items) > 0 {
-		n = 1 << 30 // Python would loop forever appending; one batch is the sane limit
-	}
 	var out []Value
-	var cur List
+	cur := List{}
 	for _, it := range items {
 		if len(cur) == n {
 			out = append(out, cur)
-			cur = nil
+			cur = List{}
 		}
 		cur = append(cur, it)
 	}

@@ -721,7 +721,7 @@ func (r *renderer) formatField(name string, args []Value, kw *Dict, auto *int) (
 			return nil, newErr(errValue, "cannot switch from manual field specification to automatic field numbering")
 		}
 		if *auto >= len(args) {
-			return nil, newErr(errIndex, "Replacement index %d out of range for positional args tuple", *auto)
+			return nil, newErr(errIndex, "tuple index out of range")
 		}
 		v = args[*auto]
 		*auto++
@@ -731,7 +731,7 @@ func (r *renderer) formatField(name string, args []Value, kw *Dict, auto *int) (
 		}
 		*auto = -1
 		if idx >= len(args) {
-			return nil, newErr(errIndex, "Replacement index %d out of range for positional args tuple", idx)
+			return nil, newErr(errIndex, "tuple index out of range")
 		}
 		v = args[idx]
 	} else {

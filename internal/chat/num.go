@@ -214,7 +214,7 @@ func intOp(op string, x, y num) (Value, error) {
 			}
 		case "%":
 			if b == 0 {
-				return nil, newErr(errZeroDiv, "integer division or modulo by zero")
+				return nil, newErr(errZeroDiv, "integer modulo by zero")
 			}
 			if b == -1 {
 				return Int(0), nil
@@ -239,6 +239,9 @@ func intOp(op string, x, y num) (Value, error) {
 		return bigResult(new(big.Int).Mul(a, b))
 	case "//", "%":
 		if b.Sign() == 0 {
+			if op == "%" {
+				return nil, newErr(errZeroDiv, "integer modulo by zero")
+			}
 			return nil, newErr(errZeroDiv, "integer division or modulo by zero")
 		}
 		q, m := new(big.Int).DivMod(a, b, new(big.Int)) // Euclidean: m >= 0
