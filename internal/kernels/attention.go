@@ -1,0 +1,124 @@
+package kernels
+
+import "math"
+
+// Attention describes one layer's attention over a KV cache for a batch of
+// query tokens.
+type Attention struct {
+	Q        []float32 // T × heads·headDim queries (RoPE applied)
+	K, V     []float32 // cache: position p's keys/values at [p·kvDim, (p+1)·kvDim)
+	Out      []float32 // T × heads·headDim
+	Pos      []int     // absolute position of each query token
+	Heads    int
+	KVHeads  int
+	HeadDim  int
+	Window   int     // a query at p sees keys at k with p-k < Window; 0: all k ≤ p
+	Scale    float32 // scores are q·k·Scale
+	Softcap  float32 // scores → tanh(s/c)·c when > 0
+	MaxPos   int     // highest position in the cache + 1 (sizes the score scratch)
+	KVStride int     // floats between consecutive positions in K and V (kvDim)
+}
+
+// span returns the cache positions [lo, hi] a query at pos attends to.
+func (a *Attention) span(pos int) (int, int) {
+	lo := 0
+	if a.Window > 0 {
+		lo = max(0, pos-a.Window+1)
+	}
+	return lo, pos
+}
+
+// AttentionRef is the reference attention: per token and head, scores in
+// float64, softmax, weighted sum of values.
+func AttentionRef(a *Attention) {
+	qDim := a.Heads * a.HeadDim
+	group := a.Heads / a.KVHeads
+	for t, pos := range a.Pos {
+		lo, hi := a.span(pos)
+		for h := 0; h < a.Heads; h++ {
+			q := a.Q[t*qDim+h*a.HeadDim : t*qDim+(h+1)*a.HeadDim]
+			kvOff := (h / group) * a.HeadDim
+			scores := make([]float64, hi-lo+1)
+			m := math.Inf(-1)
+			for k := lo; k <= hi; k++ {
+				key := a.K[k*a.KVStride+kvOff:]
+				var s float64
+				for i, x := range q {
+					s += float64(x) * float64(key[i])
+				}
+				s *= float64(a.Scale)
+				if a.Softcap > 0 {
+					s = math.Tanh(s/float64(a.Softcap)) * float64(a.Softcap)
+				}
+				scores[k-lo] = s
+				m = max(m, s)
+			}
+			var sum float64
+			for i := range scores {
+				scores[i] = math.Exp(scores[i] - m)
+				sum += scores[i]
+			}
+			out := a.Out[t*qDim+h*a.HeadDim : t*qDim+(h+1)*a.HeadDim]
+			for i := range out {
+				var o float64
+				for k := lo; k <= hi; k++ {
+					o += scores[k-lo] / sum * float64(a.V[k*a.KVStride+kvOff+i])
+				}
+				out[i] = float32(o)
+			}
+		}
+	}
+}
+
+// attentionTask splits attention over (token, head) pairs.
+type attentionTask struct {
+	a      *Attention
+	scores [][]float32 // per worker
+}
+
+func (o *Ops) Attention(a *Attention) {
+	for i := range o.att.scores {
+		if len(o.att.scores[i]) < a.MaxPos {
+			o.att.scores[i] = make([]float32, a.MaxPos)
+		}
+	}
+	o.att.a = a
+	n := len(a.Pos) * a.Heads
+	o.Pool.Run(n, o.Pool.Grain(n, 1), &o.att)
+	o.att.a = nil
+}
+
+func (t *attentionTask) Do(w, lo, hi int) {
+	a := t.a
+	qDim := a.Heads * a.HeadDim
+	group := a.Heads / a.KVHeads
+	for item := lo; item < hi; item++ {
+		tok, h := item/a.Heads, item%a.Heads
+		pos := a.Pos[tok]
+		first, last := a.span(pos)
+		q := a.Q[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
+		kvOff := (h / group) * a.HeadDim
+		scores := t.scores[w][:last-first+1]
+		m := float32(math.Inf(-1))
+		for k := first; k <= last; k++ {
+			s := Dot(q, a.K[k*a.KVStride+kvOff:k*a.KVStride+kvOff+a.HeadDim]) * a.Scale
+			if a.Softcap > 0 {
+				s = float32(math.Tanh(float64(s)/float64(a.Softcap)) * float64(a.Softcap))
+			}
+			scores[k-first] = s
+			m = max(m, s)
+		}
+		var sum float64
+		for i, s := range scores {
+			e := math.Exp(float64(s - m))
+			scores[i] = float32(e)
+			sum += e
+		}
+		inv := float32(1 / sum)
+		out := a.Out[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
+		clear(out)
+		for k := first; k <= last; k++ {
+			AddScaled(out, a.V[k*a.KVStride+kvOff:k*a.KVStride+kvOff+a.HeadDim], scores[k-first]*inv)
+		}
+	}
+}

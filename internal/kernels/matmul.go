@@ -1,0 +1,164 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/memfit/memfit/internal/tensor"
+)
+
+// f16Table maps every binary16 bit pattern to its float32 value.
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = tensor.F16ToF32(uint16(i))
+	}
+	return &t
+}()
+
+// Supports reports whether the matrix products accept weights of type t.
+func Supports(t tensor.DType) bool {
+	switch t {
+	case tensor.F32, tensor.F16, tensor.BF16:
+		return true
+	}
+	return false
+}
+
+// F32View returns b as float32 values without copying when b is 4-byte
+// aligned, else a copy in dst (which must hold len(b)/4 values).
+func F32View(b []byte, dst []float32) []float32 {
+	n := len(b) / 4
+	if n == 0 {
+		return dst[:0]
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
+		return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
+	}
+	for i := range n {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return dst[:n]
+}
+
+// RowF32 returns row r of w as float32 values: a view for aligned F32 data,
+// else converted into dst (len ≥ row length).
+func RowF32(w *tensor.Tensor, r int, dst []float32) []float32 {
+	n := w.RowLen()
+	switch w.Type {
+	case tensor.F32:
+		return F32View(w.Data[r*4*n:(r+1)*4*n], dst)
+	case tensor.F16:
+		src := w.Data[r*2*n : (r+1)*2*n]
+		dst = dst[:n]
+		for i := range dst {
+			dst[i] = f16Table[uint16(src[2*i])|uint16(src[2*i+1])<<8]
+		}
+		return dst
+	case tensor.BF16:
+		src := w.Data[r*2*n : (r+1)*2*n]
+		dst = dst[:n]
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
+		}
+		return dst
+	}
+	panic(fmt.Sprintf("kernels: RowF32 of unsupported type %v", w.Type))
+}
+
+// Dot returns Σ a[i]·b[i] over len(a) values.
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot4 returns the dot products of x with four rows at once, loading x once.
+func dot4(r0, r1, r2, r3, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
+	var s0, s1, s2, s3 float32
+	var t0, t1, t2, t3 float32
+	i := 0
+	for ; i+2 <= n; i += 2 {
+		a, b := x[i], x[i+1]
+		s0 += r0[i] * a
+		s1 += r1[i] * a
+		s2 += r2[i] * a
+		s3 += r3[i] * a
+		t0 += r0[i+1] * b
+		t1 += r1[i+1] * b
+		t2 += r2[i+1] * b
+		t3 += r3[i+1] * b
+	}
+	if i < n {
+		a := x[i]
+		s0 += r0[i] * a
+		s1 += r1[i] * a
+		s2 += r2[i] * a
+		s3 += r3[i] * a
+	}
+	return s0 + t0, s1 + t1, s2 + t2, s3 + t3
+}
+
+// MatMulRef is the reference matrix product: for each of T tokens,
+// y[t·ldy + r] = Σ_i w[r][i]·x[t·in + i] for every row r of w, summed in
+// float64.
+func MatMulRef(w *tensor.Tensor, x []float32, T int, y []float32, ldy int) {
+	in, rows := w.RowLen(), w.NumRows()
+	buf := make([]float32, in)
+	for r := 0; r < rows; r++ {
+		row := RowF32(w, r, buf)
+		for t := 0; t < T; t++ {
+			var s float64
+			for i, v := range row {
+				s += float64(v) * float64(x[t*in+i])
+			}
+			y[t*ldy+r] = float32(s)
+		}
+	}
+}
+
+// matmulTask is one matrix product split by rows of the weight.
+type matmulTask struct {
+	w       *tensor.Tensor
+	x, y    []float32
+	t, ldy  int
+	scratch [][]float32 // per worker: 4 converted rows
+}
+
+func (m *matmulTask) Do(wk, lo, hi int) {
+	in := m.w.RowLen()
+	buf := m.scratch[wk]
+	x, y, T, ldy := m.x, m.y, m.t, m.ldy
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		r0 := RowF32(m.w, r, buf[0:in])
+		r1 := RowF32(m.w, r+1, buf[in:2*in])
+		r2 := RowF32(m.w, r+2, buf[2*in:3*in])
+		r3 := RowF32(m.w, r+3, buf[3*in:4*in])
+		for t := 0; t < T; t++ {
+			a, b, c, d := dot4(r0, r1, r2, r3, x[t*in:(t+1)*in])
+			yr := y[t*ldy+r : t*ldy+r+4]
+			yr[0], yr[1], yr[2], yr[3] = a, b, c, d
+		}
+	}
+	for ; r < hi; r++ {
+		row := RowF32(m.w, r, buf[0:in])
+		for t := 0; t < T; t++ {
+			y[t*ldy+r] = Dot(row, x[t*in:(t+1)*in])
+		}
+	}
+}
