@@ -76,12 +76,21 @@ type attentionTask struct {
 	scores [][]float32 // per worker
 }
 
-func (o *Ops) Attention(a *Attention) {
+// ReserveAttention sizes the per-worker score scratch for contexts of up to
+// maxPos positions, so Attention never allocates. It returns the bytes the
+// scratch holds.
+func (o *Ops) ReserveAttention(maxPos int) int64 {
 	for i := range o.att.scores {
-		if len(o.att.scores[i]) < a.MaxPos {
-			o.att.scores[i] = make([]float32, a.MaxPos)
+		if len(o.att.scores[i]) < maxPos {
+			o.att.scores[i] = make([]float32, maxPos)
 		}
 	}
+	return int64(len(o.att.scores)) * int64(maxPos) * 4
+}
+
+// Attention runs a over the pool, (token, head) pairs split across workers.
+func (o *Ops) Attention(a *Attention) {
+	o.ReserveAttention(a.MaxPos)
 	o.att.a = a
 	n := len(a.Pos) * a.Heads
 	o.Pool.Run(n, o.Pool.Grain(n, 1), &o.att)

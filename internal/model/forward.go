@@ -52,7 +52,8 @@ func (m *Model) NewState(ctx, batch int) (*State, error) {
 		half = max(half, len(r))
 	}
 	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*len(m.ropes)*half) + s.Vocab
-	res, err := m.ledger.Reserve("scratch", int64(floats)*4+int64(batch)*int64(s.ExpertsUsed)*24)
+	scoreBytes := int64(m.ops.Pool.Threads()) * int64(ctx) * 4
+	res, err := m.ledger.Reserve("scratch", int64(floats)*4+int64(batch)*int64(s.ExpertsUsed)*24+scoreBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +62,7 @@ func (m *Model) NewState(ctx, batch int) (*State, error) {
 		res.Release()
 		return nil, err
 	}
+	m.ops.ReserveAttention(ctx)
 	f := func(n int) []float32 { return make([]float32, n) }
 	st := &State{
 		Cache: cache, Batch: batch, res: res,
@@ -314,12 +316,14 @@ func (m *Model) moe(st *State, L *layer, h, out []float32, T int) {
 	if L.hasShared {
 		res := st.moeOut[:T*H]
 		m.mlp(st, &L.shGate, &L.shUp, &L.shDown, h, res, T)
-		var gate [1]float32
+		gate := st.router[:T] // the routing logits are no longer needed
+		if s.SharedGate {
+			m.ops.MatMul(&L.shGateInp, h, T, gate, 1)
+		}
 		for t := 0; t < T; t++ {
 			w := float32(1)
 			if s.SharedGate {
-				m.ops.MatMul(&L.shGateInp, h[t*H:(t+1)*H], 1, gate[:], 1)
-				w = float32(1 / (1 + math.Exp(-float64(gate[0]))))
+				w = float32(1 / (1 + math.Exp(-float64(gate[t]))))
 			}
 			kernels.AddScaled(out[t*H:(t+1)*H], res[t*H:(t+1)*H], w)
 		}
