@@ -1,0 +1,183 @@
+package tokenizer
+
+import (
+	"unicode/utf8"
+)
+
+// bpe is the Hugging Face BPE model (also used for llama.cpp's "gpt2"
+// vocabularies): merges applied lowest rank first, leftmost first among
+// equal ranks, with optional byte fallback, unknown-token fusing,
+// ignore_merges and a continuing-subword prefix / end-of-word suffix.
+type bpe struct {
+	vocab        map[string]int32
+	merges       *pairTable
+	unk          int32 // -1 if none
+	fuseUnk      bool
+	byteFallback bool
+	ignoreMerges bool
+	prefix       string // continuing_subword_prefix
+	suffix       string // end_of_word_suffix
+
+	// byteLevel: words are raw bytes and each byte's initial symbol is
+	// byteIDs[b], the id of its GPT-2 character (-1 if absent).
+	byteLevel bool
+	byteIDs   [256]int32
+	// fallbackIDs[b] is the id of the token <0xXX>, -1 if absent.
+	fallbackIDs [256]int32
+
+	cache wordCache
+}
+
+// initTables fills byteIDs and fallbackIDs from the vocabulary.
+func (m *bpe) initTables() {
+	const hex = "0123456789ABCDEF"
+	for b := 0; b < 256; b++ {
+		m.byteIDs[b] = -1
+		if id, ok := m.vocab[byteToString[b]]; ok {
+			m.byteIDs[b] = id
+		}
+		m.fallbackIDs[b] = -1
+		if id, ok := m.vocab[string([]byte{'<', '0', 'x', hex[b>>4], hex[b&15], '>'})]; ok {
+			m.fallbackIDs[b] = id
+		}
+	}
+}
+
+// encode appends the ids of one pre-token to dst.
+func (m *bpe) encode(word string, st *encState, dst []int32) []int32 {
+	if len(word) == 0 {
+		return dst
+	}
+	if m.ignoreMerges {
+		key := word
+		if m.byteLevel {
+			st.buf = appendByteLevel(st.buf[:0], word)
+			key = string(st.buf) // no allocation: used only as a map key
+			if id, ok := m.vocab[string(st.buf)]; ok {
+				return append(dst, id)
+			}
+		} else if id, ok := m.vocab[key]; ok {
+			return append(dst, id)
+		}
+	}
+	if m.byteLevel && len(word) == 1 && m.byteIDs[word[0]] >= 0 {
+		return append(dst, m.byteIDs[word[0]])
+	}
+	if out, ok := m.cache.appendCached(dst, word); ok {
+		return out
+	}
+	n0 := len(dst)
+	dst = m.merge(word, st, dst)
+	m.cache.add(word, dst[n0:])
+	return dst
+}
+
+// merge runs the BPE merges over word and appends the resulting ids.
+func (m *bpe) merge(word string, st *encState, dst []int32) []int32 {
+	syms := m.initialSymbols(word, st)
+	if len(syms) > 1 && m.merges != nil {
+		ranks := st.ranks[:0]
+		for i := 0; i+1 < len(syms); i++ {
+			ranks = append(ranks, m.merges.get(syms[i], syms[i+1]))
+		}
+		for {
+			best, bi := noMerge, -1
+			for i, r := range ranks {
+				if r < best {
+					best, bi = r, i
+				}
+			}
+			if bi < 0 {
+				break
+			}
+			syms[bi] = int32(uint32(best))
+			copy(syms[bi+1:], syms[bi+2:])
+			syms = syms[:len(syms)-1]
+			copy(ranks[bi:], ranks[bi+1:])
+			ranks = ranks[:len(ranks)-1]
+			if bi > 0 {
+				ranks[bi-1] = m.merges.get(syms[bi-1], syms[bi])
+			}
+			if bi < len(ranks) {
+				ranks[bi] = m.merges.get(syms[bi], syms[bi+1])
+			}
+		}
+		st.ranks = ranks
+	}
+	st.syms = syms
+	return append(dst, syms...)
+}
+
+// initialSymbols splits word into its characters' ids, with byte fallback
+// and unknown-token handling as the Hugging Face BPE model does.
+func (m *bpe) initialSymbols(word string, st *encState) []int32 {
+	syms := st.syms[:0]
+	if m.byteLevel && m.prefix == "" && m.suffix == "" {
+		ok := true
+		for i := 0; i < len(word); i++ {
+			id := m.byteIDs[word[i]]
+			if id < 0 {
+				ok = false
+				break
+			}
+			syms = append(syms, id)
+		}
+		if ok {
+			return syms
+		}
+		syms = syms[:0]
+	}
+	unkPending := false
+	for i := 0; i < len(word); {
+		first := i == 0
+		var ch string
+		if m.byteLevel {
+			ch = byteToString[word[i]]
+			i++
+		} else {
+			_, n := utf8.DecodeRuneInString(word[i:])
+			ch = word[i : i+n]
+			i += n
+		}
+		key := ch
+		if m.prefix != "" && !first {
+			key = m.prefix + ch
+		}
+		if m.suffix != "" && i == len(word) {
+			key += m.suffix
+		}
+		if id, ok := m.vocab[key]; ok {
+			if unkPending {
+				syms = append(syms, m.unk)
+				unkPending = false
+			}
+			syms = append(syms, id)
+			continue
+		}
+		if m.byteFallback {
+			all := true
+			for j := 0; j < len(key); j++ {
+				if m.fallbackIDs[key[j]] < 0 {
+					all = false
+					break
+				}
+			}
+			if all {
+				for j := 0; j < len(key); j++ {
+					syms = append(syms, m.fallbackIDs[key[j]])
+				}
+				continue
+			}
+		}
+		if m.unk >= 0 {
+			if unkPending && !m.fuseUnk {
+				syms = append(syms, m.unk)
+			}
+			unkPending = true
+		}
+	}
+	if unkPending {
+		syms = append(syms, m.unk)
+	}
+	return syms
+}
