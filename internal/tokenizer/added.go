@@ -221,6 +221,9 @@ func (a *addedSet) splitLlama(s string, parseSpecial bool, st *encState, out []s
 	}
 	st.occ = occ
 	if len(occ) == 0 {
+		if s == "" {
+			return out
+		}
 		return append(out, segment{0, len(s), -1})
 	}
 	slices.SortStableFunc(occ, func(x, y occurrence) int {
