@@ -183,6 +183,19 @@ func (r *renderer) item(obj, key Value) (Value, bool, error) {
 		if n.k != kInt {
 			return nil, false, nil
 		}
+		if isASCII(s) {
+			i := n.i
+			if i < 0 {
+				i += int64(len(s))
+			}
+			if i < 0 || i >= int64(len(s)) {
+				return nil, false, nil
+			}
+			return Str(s[i : i+1]), true, nil
+		}
+		if err := r.charge(x); err != nil {
+			return nil, false, err
+		}
 		rs := []rune(s)
 		i := n.i
 		if i < 0 {
@@ -306,6 +319,9 @@ func (r *renderer) slice(obj, start, stop, step Value) (Value, error) {
 	switch x := obj.(type) {
 	case Str, Markup:
 		s, _ := isString(x)
+		if err := r.charge(x); err != nil {
+			return nil, err
+		}
 		rs := []rune(s)
 		idx, err := sliceBounds(len(rs), start, stop, step)
 		if err != nil {
@@ -324,7 +340,7 @@ func (r *renderer) slice(obj, start, stop, step Value) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return rangeValue{start: x.start + a*x.step, stop: x.start + b*x.step, step: x.step * st}, nil
+		return newRange(x.start+a*x.step, x.start+b*x.step, x.step*st), nil
 	case List, Tuple:
 		var items []Value
 		switch y := x.(type) {
@@ -356,6 +372,9 @@ func (r *renderer) call(fn Value, args []Value, kw []kwarg) (Value, error) {
 	switch f := fn.(type) {
 	case *builtinFunc:
 		if err := r.step(1); err != nil {
+			return nil, err
+		}
+		if err := r.charge(f.self); err != nil {
 			return nil, err
 		}
 		return f.fn(r, args, kw)

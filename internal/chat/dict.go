@@ -126,6 +126,9 @@ func keyOf(v Value) (hashKey, error) {
 	case Tuple:
 		var b strings.Builder
 		for _, e := range x {
+			if b.Len() > maxReprLen {
+				return hashKey{}, newErr(errLimit, "tuple key too large")
+			}
 			k, err := keyOf(e)
 			if err != nil {
 				return hashKey{}, err

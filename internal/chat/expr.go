@@ -316,7 +316,14 @@ func (r *renderer) applyFilter(e *filterExpr, v Value, s *scope) (Value, error) 
 	if err := r.step(1); err != nil {
 		return nil, err
 	}
-	return e.fn.call(r, v, args, kw)
+	if err := r.charge(v); err != nil {
+		return nil, err
+	}
+	out, err := e.fn.call(r, v, args, kw)
+	if err != nil {
+		return nil, err
+	}
+	return out, r.charge(out)
 }
 
 func (e *testExpr) eval(r *renderer, s *scope) (Value, error) {

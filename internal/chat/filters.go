@@ -318,7 +318,7 @@ func sortKey(v Value, caseSensitive bool) Value {
 }
 
 // sortValues sorts items by keys (stable, like Python's sorted).
-func sortValues(items, keys []Value, reverse bool) error {
+func (r *renderer) sortValues(items, keys []Value, reverse bool) error {
 	idx := make([]int, len(items))
 	for i := range idx {
 		idx[i] = i
@@ -329,8 +329,11 @@ func sortValues(items, keys []Value, reverse bool) error {
 		if reverse {
 			a, b = b, a
 		}
-		c, err := order("lt", a, b)
-		if err != nil && sortErr == nil {
+		if sortErr != nil {
+			return false
+		}
+		c, err := r.order("lt", a, b)
+		if err != nil {
 			sortErr = err
 		}
 		return c == -1
@@ -372,7 +375,7 @@ func filterDictsort(r *renderer, v Value, a []Value) (Value, error) {
 		items[i] = Tuple{k, d.vals[i]}
 		keys[i] = sortKey(items[i].(Tuple)[pos], cs)
 	}
-	if err := sortValues(items, keys, a[2] != nil && truthy(a[2])); err != nil {
+	if err := r.sortValues(items, keys, a[2] != nil && truthy(a[2])); err != nil {
 		return nil, err
 	}
 	return List(items), nil
@@ -556,7 +559,7 @@ func filterGroupby(r *renderer, v Value, a []Value) (Value, error) {
 	for i := range idx {
 		idx[i] = Int(i)
 	}
-	if err := sortValues(idx, sortedKeys, false); err != nil {
+	if err := r.sortValues(idx, sortedKeys, false); err != nil {
 		return nil, err
 	}
 	for i, ix := range idx {
@@ -566,7 +569,14 @@ func filterGroupby(r *renderer, v Value, a []Value) (Value, error) {
 	var out List
 	for i := 0; i < len(sorted); {
 		j := i + 1
-		for j < len(sorted) && pyEqual(sortedKeys[j], sortedKeys[i]) {
+		for j < len(sorted) {
+			same, err := r.eq(sortedKeys[j], sortedKeys[i])
+			if err != nil {
+				return nil, err
+			}
+			if !same {
+				break
+			}
 			j++
 		}
 		grouper := sortedKeys[i]
@@ -916,7 +926,7 @@ func minMax(want int) func(r *renderer, v Value, a []Value) (Value, error) {
 				return nil, err
 			}
 			k = sortKey(k, cs)
-			c, err := order("lt", k, bk)
+			c, err := r.order("lt", k, bk)
 			if err != nil {
 				return nil, err
 			}
@@ -1097,7 +1107,7 @@ func filterSort(r *renderer, v Value, a []Value) (Value, error) {
 		}
 		keys[i] = k
 	}
-	if err := sortValues(items, keys, a[0] != nil && truthy(a[0])); err != nil {
+	if err := r.sortValues(items, keys, a[0] != nil && truthy(a[0])); err != nil {
 		return nil, err
 	}
 	return List(items), nil
@@ -1360,40 +1370,4 @@ func filterXMLAttr(r *renderer, v Value, a []Value) (Value, error) {
 		out = " " + out
 	}
 	return Str(out), nil
-}
-
-// pformat approximates pprint.pformat: repr with dict keys sorted.
-func pformat(v Value) string {
-	switch x := v.(type) {
-	case *Dict:
-		keys := append([]Value(nil), x.keys...)
-		vals := make([]Value, len(keys))
-		idx := make([]Value, len(keys))
-		for i := range keys {
-			idx[i] = Int(i)
-		}
-		if sortValues(idx, keys, false) == nil {
-			var b strings.Builder
-			b.WriteByte('{')
-			for n, ix := range idx {
-				if n > 0 {
-					b.WriteString(", ")
-				}
-				i := int(ix.(Int))
-				b.WriteString(repr(x.keys[i]))
-				b.WriteString(": ")
-				vals[n] = x.vals[i]
-				b.WriteString(pformat(x.vals[i]))
-			}
-			b.WriteByte('}')
-			return b.String()
-		}
-	case List:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = pformat(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	}
-	return repr(v)
 }

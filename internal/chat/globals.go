@@ -46,25 +46,20 @@ func globalRange(r *renderer, args []Value, kw []kwarg) (Value, error) {
 			return nil, typeErr("'%s' object cannot be interpreted as an integer", a.pyType())
 		}
 	}
-	rg := rangeValue{step: 1}
+	start, stop, step := int64(0), int64(0), int64(1)
 	switch len(args) {
 	case 1:
-		rg.stop = vals[0]
+		stop = vals[0]
 	case 2:
-		rg.start, rg.stop = vals[0], vals[1]
+		start, stop = vals[0], vals[1]
 	case 3:
-		rg.start, rg.stop, rg.step = vals[0], vals[1], vals[2]
-		if rg.step == 0 {
+		start, stop, step = vals[0], vals[1], vals[2]
+		if step == 0 {
 			return nil, newErr(errValue, "range() arg 3 must not be zero")
 		}
 	}
-	// Guard against overflow in length().
-	if rg.stop-rg.start > maxRange*abs64(rg.step)+abs64(rg.step) && rg.step > 0 ||
-		rg.start-rg.stop > maxRange*abs64(rg.step)+abs64(rg.step) && rg.step < 0 ||
-		(rg.stop > 0 && rg.start < 0 && rg.stop-rg.start < 0) {
-		return nil, newErr(errOverflow, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)
-	}
-	if rg.length() > maxRange {
+	rg := newRange(start, stop, step)
+	if rg.n > maxRange {
 		return nil, newErr(errOverflow, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)
 	}
 	return rg, nil

@@ -1,18 +1,40 @@
 package chat
 
-// rangeValue is a Python range object.
-type rangeValue struct{ start, stop, step int64 }
+import (
+	"math"
+	"math/big"
+)
+
+// rangeValue is a Python range object; n is its length.
+type rangeValue struct{ start, stop, step, n int64 }
 
 func (rangeValue) pyType() string { return "range" }
 
+// newRange builds a range, computing its length without overflow; the
+// length saturates at math.MaxInt64.
+func newRange(start, stop, step int64) rangeValue {
+	r := rangeValue{start: start, stop: stop, step: step}
+	lo, hi, st := big.NewInt(start), big.NewInt(stop), big.NewInt(step)
+	if step < 0 {
+		lo, hi, st = hi, lo, st.Neg(st)
+	}
+	if lo.Cmp(hi) < 0 {
+		d := new(big.Int).Sub(hi, lo)
+		d.Add(d, st).Sub(d, big.NewInt(1)).Quo(d, st)
+		if d.IsInt64() {
+			r.n = d.Int64()
+		} else {
+			r.n = math.MaxInt64
+		}
+	}
+	return r
+}
+
 func (x rangeValue) length() int {
-	if x.step > 0 && x.start < x.stop {
-		return int((x.stop - x.start + x.step - 1) / x.step)
+	if x.n > math.MaxInt32 {
+		return math.MaxInt32
 	}
-	if x.step < 0 && x.start > x.stop {
-		return int((x.start - x.stop - x.step - 1) / -x.step)
-	}
-	return 0
+	return int(x.n)
 }
 
 func (x rangeValue) list() []Value {

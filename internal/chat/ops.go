@@ -155,8 +155,26 @@ func seqLen(v Value) int {
 	return 0
 }
 
-// pyEqual is Python ==.
+// cmpBudget bounds the work of one deep comparison: each value visited
+// costs one unit; when the budget runs out the comparison gives up.
+type cmpBudget struct{ n int }
+
+// defaultCmpBudget is the budget of comparisons made outside a renderer.
+const defaultCmpBudget = 1 << 20
+
+// pyEqual is Python == (with a fixed work budget).
 func pyEqual(a, b Value) bool {
+	c := cmpBudget{n: defaultCmpBudget}
+	return c.eq(a, b)
+}
+
+// eq is Python ==. Containers compare element-wise, with Python's identity
+// shortcut for elements that are the same object.
+func (c *cmpBudget) eq(a, b Value) bool {
+	c.n--
+	if c.n < 0 {
+		return false
+	}
 	if x, ok := asNumOK(a); ok {
 		if y, ok := asNumOK(b); ok {
 			return numCompare(x, y) == 0
@@ -176,39 +194,83 @@ func pyEqual(a, b Value) bool {
 		return ok
 	case List:
 		y, ok := b.(List)
-		return ok && seqEqual(x, y)
+		return ok && c.seqEqual(x, y)
 	case Tuple:
 		y, ok := b.(Tuple)
-		return ok && seqEqual(x, y)
+		return ok && c.seqEqual(x, y)
 	case *Dict:
 		y, ok := b.(*Dict)
 		if !ok || x.Len() != y.Len() {
 			return false
 		}
+		if x == y {
+			return true
+		}
 		for i, k := range x.keys {
 			v, found := y.Get(k)
-			if !found || !pyEqual(x.vals[i], v) {
+			if !found || !c.eq(x.vals[i], v) {
 				return false
 			}
 		}
 		return true
 	case rangeValue:
 		y, ok := b.(rangeValue)
-		return ok && seqEqual(x.list(), y.list())
+		return ok && c.seqEqual(x.list(), y.list())
 	}
 	return sameObject(a, b)
 }
 
-func seqEqual(x, y []Value) bool {
+func (c *cmpBudget) seqEqual(x, y []Value) bool {
 	if len(x) != len(y) {
 		return false
 	}
+	if len(x) > 0 && &x[0] == &y[0] {
+		return true
+	}
 	for i := range x {
-		if !pyEqual(x[i], y[i]) {
+		if !identical(x[i], y[i]) && !c.eq(x[i], y[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// identical reports whether two container values are the same object.
+func identical(a, b Value) bool {
+	switch x := a.(type) {
+	case List:
+		y, ok := b.(List)
+		return ok && len(x) > 0 && len(x) == len(y) && &x[0] == &y[0]
+	case Tuple:
+		y, ok := b.(Tuple)
+		return ok && len(x) > 0 && len(x) == len(y) && &x[0] == &y[0]
+	case *Dict:
+		y, ok := b.(*Dict)
+		return ok && x == y
+	}
+	return false
+}
+
+// eq is Python == charged to the render's work budget.
+func (r *renderer) eq(a, b Value) (bool, error) {
+	c := cmpBudget{n: r.lim.MaxSteps - r.steps + 1}
+	start := c.n
+	res := c.eq(a, b)
+	if err := r.step(start - c.n); err != nil {
+		return false, err
+	}
+	return res, nil
+}
+
+// order compares for <, <=, >, >= charged to the render's work budget.
+func (r *renderer) order(op string, a, b Value) (int, error) {
+	c := cmpBudget{n: r.lim.MaxSteps - r.steps + 1}
+	start := c.n
+	res, err := c.order(op, a, b)
+	if serr := r.step(start - c.n); serr != nil {
+		return 0, serr
+	}
+	return res, err
 }
 
 // sameObject is Python `is` (approximated for immutable values).
@@ -242,16 +304,17 @@ func sameObject(a, b Value) bool {
 func (r *renderer) compare(op string, a, b Value) (bool, error) {
 	switch op {
 	case "eq":
-		return pyEqual(a, b), nil
+		return r.eq(a, b)
 	case "ne":
-		return !pyEqual(a, b), nil
+		ok, err := r.eq(a, b)
+		return !ok, err
 	case "in":
 		return r.contains(b, a)
 	case "notin":
 		ok, err := r.contains(b, a)
 		return !ok, err
 	}
-	c, err := order(op, a, b)
+	c, err := r.order(op, a, b)
 	if err != nil {
 		return false, err
 	}
@@ -268,8 +331,18 @@ func (r *renderer) compare(op string, a, b Value) (bool, error) {
 
 var opSymbols = map[string]string{"lt": "<", "lteq": "<=", "gt": ">", "gteq": ">="}
 
-// order compares a and b for <, <=, >, >=: -1, 0, 1, or 2 (unordered NaN).
+// order compares a and b for <, <=, >, >=: -1, 0, 1, or 2 (unordered NaN),
+// with a fixed work budget.
 func order(op string, a, b Value) (int, error) {
+	c := cmpBudget{n: defaultCmpBudget}
+	return c.order(op, a, b)
+}
+
+func (c *cmpBudget) order(op string, a, b Value) (int, error) {
+	c.n--
+	if c.n < 0 {
+		return 0, newErr(errLimit, "comparison exceeds the work limit")
+	}
 	if x, ok := asNumOK(a); ok {
 		if y, ok := asNumOK(b); ok {
 			return numCompare(x, y), nil
@@ -289,20 +362,23 @@ func order(op string, a, b Value) (int, error) {
 	switch x := a.(type) {
 	case List:
 		if y, ok := b.(List); ok {
-			return seqOrder(op, x, y)
+			return c.seqOrder(op, x, y)
 		}
 	case Tuple:
 		if y, ok := b.(Tuple); ok {
-			return seqOrder(op, x, y)
+			return c.seqOrder(op, x, y)
 		}
 	}
 	return 0, typeErr("'%s' not supported between instances of '%s' and '%s'", opSymbols[op], a.pyType(), b.pyType())
 }
 
-func seqOrder(op string, x, y []Value) (int, error) {
+func (c *cmpBudget) seqOrder(op string, x, y []Value) (int, error) {
 	for i := 0; i < len(x) && i < len(y); i++ {
-		if !pyEqual(x[i], y[i]) {
-			return order(op, x[i], y[i])
+		if !identical(x[i], y[i]) && !c.eq(x[i], y[i]) {
+			if c.n < 0 {
+				return 0, newErr(errLimit, "comparison exceeds the work limit")
+			}
+			return c.order(op, x[i], y[i])
 		}
 	}
 	switch {
@@ -323,6 +399,9 @@ func (r *renderer) contains(container, item Value) (bool, error) {
 		if !ok {
 			return false, typeErr("'in <string>' requires string as left operand, not %s", item.pyType())
 		}
+		if err := r.charge(c); err != nil {
+			return false, err
+		}
 		return strings.Contains(cs, is), nil
 	case *Dict:
 		if _, err := keyOf(item); err != nil {
@@ -340,8 +419,9 @@ func (r *renderer) contains(container, item Value) (bool, error) {
 		return false, err
 	}
 	for _, it := range items {
-		if pyEqual(it, item) {
-			return true, nil
+		ok, err := r.eq(it, item)
+		if err != nil || ok {
+			return ok, err
 		}
 	}
 	return false, nil

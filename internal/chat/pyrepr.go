@@ -3,6 +3,7 @@ package chat
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -30,8 +31,19 @@ func repr(v Value) string {
 	return b.String()
 }
 
-// writeRepr writes repr(v) (top=true) or str(v) for non-strings.
-func writeRepr(b *strings.Builder, v Value, isRepr bool) {
+// maxReprLen bounds the text one str()/repr() builds: past it the text is
+// cut short (and every consumer then fails on the output limit), so
+// printing a huge or exponentially shared structure cannot hang.
+const maxReprLen = 64 << 20
+
+// writeRepr writes repr(v) (isRepr) or str(v) for non-strings.
+func writeRepr(b *strings.Builder, v Value, isRepr bool) { writeReprOpt(b, v, isRepr, false) }
+
+// writeReprOpt is writeRepr; sortDicts orders dict keys (pprint).
+func writeReprOpt(b *strings.Builder, v Value, isRepr, sortDicts bool) {
+	if b.Len() > maxReprLen {
+		return
+	}
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("None")
@@ -69,7 +81,7 @@ func writeRepr(b *strings.Builder, v Value, isRepr bool) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e, true)
+			writeReprOpt(b, e, true, sortDicts)
 		}
 		b.WriteByte(']')
 	case Tuple:
@@ -78,21 +90,21 @@ func writeRepr(b *strings.Builder, v Value, isRepr bool) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e, true)
+			writeReprOpt(b, e, true, sortDicts)
 		}
 		if len(x) == 1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte(')')
 	case *Dict:
-		writeDictRepr(b, x)
+		writeDictRepr(b, x, sortDicts)
 	case *Undefined:
 		if isRepr {
 			b.WriteString("Undefined")
 		}
 	case *Namespace:
 		b.WriteString("<Namespace ")
-		writeDictRepr(b, x.attrs)
+		writeDictRepr(b, x.attrs, false)
 		b.WriteString(">")
 	case *dictView:
 		b.WriteString(x.pyType())
@@ -110,17 +122,35 @@ func writeRepr(b *strings.Builder, v Value, isRepr bool) {
 	}
 }
 
-func writeDictRepr(b *strings.Builder, d *Dict) {
+func writeDictRepr(b *strings.Builder, d *Dict, sortDicts bool) {
+	order := make([]int, len(d.keys))
+	for i := range order {
+		order[i] = i
+	}
+	if sortDicts {
+		sort.SliceStable(order, func(i, j int) bool {
+			c, err := order2(d.keys[order[i]], d.keys[order[j]])
+			return err == nil && c < 0
+		})
+	}
 	b.WriteByte('{')
-	for i, k := range d.keys {
-		if i > 0 {
+	for n, i := range order {
+		if n > 0 {
 			b.WriteString(", ")
 		}
-		writeRepr(b, k, true)
+		writeReprOpt(b, d.keys[i], true, sortDicts)
 		b.WriteString(": ")
-		writeRepr(b, d.vals[i], true)
+		writeReprOpt(b, d.vals[i], true, sortDicts)
 	}
 	b.WriteByte('}')
+}
+
+// pformat approximates pprint.pformat: repr with dict keys sorted (without
+// pprint's line wrapping at 80 columns).
+func pformat(v Value) string {
+	var b strings.Builder
+	writeReprOpt(&b, v, true, true)
+	return b.String()
 }
 
 // objectRepr is the repr of engine objects that have no literal form.

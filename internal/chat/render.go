@@ -63,6 +63,23 @@ func (r *renderer) step(n int) error {
 	return nil
 }
 
+// charge counts the work of processing v once (its size, not its depth).
+func (r *renderer) charge(v Value) error {
+	switch x := v.(type) {
+	case Str:
+		return r.step(len(x) / 64)
+	case Markup:
+		return r.step(len(x) / 64)
+	case List:
+		return r.step(len(x) / 8)
+	case Tuple:
+		return r.step(len(x) / 8)
+	case *Dict:
+		return r.step(x.Len() / 8)
+	}
+	return nil
+}
+
 // write appends output, enforcing the output limit.
 func (r *renderer) write(s string) error {
 	if r.out.Len()+len(s) > r.lim.MaxOutput {
