@@ -20,6 +20,9 @@ const (
 	GELUTanh                   // GELU, tanh approximation (gelu_pytorch_tanh)
 )
 
+// MarshalText names the activation in JSON.
+func (a Activation) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
 func (a Activation) String() string {
 	if a == GELUTanh {
 		return "gelu_tanh"
@@ -35,6 +38,9 @@ const (
 	NeoX        RopeStyle = iota // pairs (i, i+d/2): transformers' rotate_half
 	Interleaved                  // pairs (2i, 2i+1): llama.cpp's "normal" RoPE on its permuted Q/K rows
 )
+
+// MarshalText names the style in JSON.
+func (s RopeStyle) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 func (s RopeStyle) String() string {
 	if s == Interleaved {
@@ -53,6 +59,13 @@ const (
 	FullQKNorm        // over the whole projection, before the head split (olmoe)
 )
 
+func (q QKNorm) String() string {
+	return [...]string{"none", "per_head", "full"}[q]
+}
+
+// MarshalText names the Q/K norm in JSON.
+func (q QKNorm) MarshalText() ([]byte, error) { return []byte(q.String()), nil }
+
 // Gating is how a router's logits become expert weights.
 type Gating int
 
@@ -62,23 +75,35 @@ const (
 	TopKSoftmax               // the top k logits, then softmax over those (granitemoe)
 )
 
+func (g Gating) String() string {
+	if g == TopKSoftmax {
+		return "topk_softmax"
+	}
+	return "softmax_topk"
+}
+
+// MarshalText names the gating in JSON.
+func (g Gating) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
 // Rope is the rotary embedding of one layer.
 type Rope struct {
-	Style RopeStyle
-	Dims  int     // rotated dimensions of each head (≤ HeadDim, even)
-	Theta float64 // base
-	Scale float64 // linear scaling: frequencies divided by Scale (1: none)
+	Style RopeStyle `json:"style"`
+	Dims  int       `json:"dims"`  // rotated dimensions of each head (≤ HeadDim, even)
+	Theta float64   `json:"theta"` // base
+	Scale float64   `json:"scale"` // linear scaling: frequencies divided by Scale (1: none)
 	// Llama3 smoothing of the frequencies (HF rope_type llama3), nil if none.
-	Llama3 *Llama3Rope
+	Llama3 *Llama3Rope `json:"llama3,omitempty"`
 	// Factors divide the frequencies one by one (GGUF rope_freqs tensor),
 	// nil if none. Set by the loader.
-	Factors []float32
+	Factors []float32 `json:"factors,omitempty"`
 }
 
 // Llama3Rope holds the parameters of rope_type "llama3".
 type Llama3Rope struct {
-	Factor, LowFreqFactor, HighFreqFactor float64
-	OriginalMaxPositions                  int
+	Factor               float64 `json:"factor"`
+	LowFreqFactor        float64 `json:"low_freq_factor"`
+	HighFreqFactor       float64 `json:"high_freq_factor"`
+	OriginalMaxPositions int     `json:"original_max_positions"`
 }
 
 // InvFreqs returns the Dims/2 inverse frequencies, in float64.
@@ -109,46 +134,46 @@ func (r *Rope) InvFreqs() []float64 {
 
 // Layer is the plan of one transformer block.
 type Layer struct {
-	Window int // sliding attention window: key k is seen by query q when q-k < Window; 0 = full causal
-	Rope   Rope
+	Window int  `json:"window"` // sliding attention window: key k is seen by query q when q-k < Window; 0 = full causal
+	Rope   Rope `json:"rope"`
 }
 
 // Spec is an architecture with its hyper-parameters: everything the forward
 // pass needs besides the weights.
 type Spec struct {
-	Arch   string // family name (llama, mistral, qwen2, gemma2, ...)
-	Format string // "gguf" or "hf": where the tensor names come from
+	Arch   string `json:"arch"`   // family name (llama, mistral, qwen2, gemma2, ...)
+	Format string `json:"format"` // "gguf" or "hf": where the tensor names come from
 
-	Vocab         int
-	Hidden        int
-	Heads         int
-	KVHeads       int
-	HeadDim       int
-	FFN           int // dense MLP width (0 for MoE-only layers)
-	ContextLength int // trained context, 0 if unknown
-	Eps           float32
-	Act           Activation
+	Vocab         int        `json:"vocab"`
+	Hidden        int        `json:"hidden"`
+	Heads         int        `json:"heads"`
+	KVHeads       int        `json:"kv_heads"`
+	HeadDim       int        `json:"head_dim"`
+	FFN           int        `json:"ffn"`            // dense MLP width (0 for MoE-only layers)
+	ContextLength int        `json:"context_length"` // trained context, 0 if unknown
+	Eps           float32    `json:"eps"`
+	Act           Activation `json:"act"`
 
-	EmbedScale    float32 // embeddings are multiplied by this
-	AttnScale     float32 // attention scores are q·k·AttnScale
-	ResidualScale float32 // block outputs are multiplied by this before the residual add
-	LogitScale    float32 // final logits are divided by this
-	AttnSoftcap   float32 // scores → tanh(s/c)·c when > 0
-	FinalSoftcap  float32 // logits → tanh(l/c)·c when > 0
+	EmbedScale    float32 `json:"embed_scale"`    // embeddings are multiplied by this
+	AttnScale     float32 `json:"attn_scale"`     // attention scores are q·k·AttnScale
+	ResidualScale float32 `json:"residual_scale"` // block outputs are multiplied by this before the residual add
+	LogitScale    float32 `json:"logit_scale"`    // final logits are divided by this
+	AttnSoftcap   float32 `json:"attn_softcap"`   // scores → tanh(s/c)·c when > 0
+	FinalSoftcap  float32 `json:"final_softcap"`  // logits → tanh(l/c)·c when > 0
 
-	QKNorm   QKNorm
-	Sandwich bool // post-attention and post-FFN norms on the block outputs (gemma)
+	QKNorm   QKNorm `json:"qk_norm"`
+	Sandwich bool   `json:"sandwich"` // post-attention and post-FFN norms on the block outputs (gemma)
 
-	Experts     int // routed experts (0: dense)
-	ExpertsUsed int
-	ExpertFFN   int
-	NormTopK    bool // renormalise the top-k weights to sum to 1
-	Gating      Gating
-	SharedFFN   int  // width of the shared expert (0: none)
-	SharedGate  bool // shared expert scaled by sigmoid(h·gate)
+	Experts     int    `json:"experts"` // routed experts (0: dense)
+	ExpertsUsed int    `json:"experts_used"`
+	ExpertFFN   int    `json:"expert_ffn"`
+	NormTopK    bool   `json:"norm_top_k"` // renormalise the top-k weights to sum to 1
+	Gating      Gating `json:"gating"`
+	SharedFFN   int    `json:"shared_ffn"`  // width of the shared expert (0: none)
+	SharedGate  bool   `json:"shared_gate"` // shared expert scaled by sigmoid(h·gate)
 
-	Tied   bool // output projection is the embedding matrix
-	Layers []Layer
+	Tied   bool    `json:"tied"` // output projection is the embedding matrix
+	Layers []Layer `json:"layers"`
 
 	names naming
 }

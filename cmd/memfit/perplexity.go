@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/memfit/memfit/internal/eval"
+)
+
+func init() { rootCmd.AddCommand(newPerplexityCmd()) }
+
+func newPerplexityCmd() *cobra.Command {
+	var (
+		mf      modelFlags
+		file    string
+		ctxLen  int
+		asJSON  bool
+	)
+	c := &cobra.Command{
+		Use:   "perplexity -m MODEL -f TEXT --ctx N [--json]",
+		Short: "Measure perplexity on a text file, as llama-perplexity does",
+		Long: `Follows llama-perplexity's method so the figures compare directly: the file verbatim
+(no escape processing, as llama-perplexity --no-escape) minus one trailing newline,
+tokenized with BOS; windows of N tokens with BOS in place of each window's first
+token; only the second half of each window is scored. --json prints
+{"ppl": x, "ppl_stderr": e, "ctx": N, "chunks": k, "tokens": n, "scored": s}.`,
+		Example: `  memfit perplexity -m ../shared/fixtures/models/gocoder/hf -f ../shared/fixtures/text/net_http_server.go --ctx 256`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := mf.check(); err != nil {
+				return err
+			}
+			if file == "" {
+				return usagef("--file (-f) is required")
+			}
+			if ctxLen < 4 {
+				return usagef("--ctx %d: want at least 4", ctxLen)
+			}
+			text, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			m, err := mf.load()
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			tok, err := loadTokenizer(mf.path)
+			if err != nil {
+				return err
+			}
+			ids := tok.Encode(strings.TrimSuffix(string(text), "\n"), true)
+			bos, hasBOS := tok.BOS()
+			start := time.Now()
+			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS()}
+			if !asJSON {
+				opt.Progress = func(done, total int) {
+					fmt.Fprintf(os.Stderr, "\rchunk %d/%d", done, total)
+					if done == total {
+						fmt.Fprintln(os.Stderr)
+					}
+				}
+			}
+			r, err := eval.Perplexity(context.Background(), m, ids, opt)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, _ := json.Marshal(r)
+				fmt.Fprintf(stdout, "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(stdout, "Final estimate: PPL = %.4f +/- %.5f (%d chunks of %d tokens, %d scored, %.1fs)\n",
+				r.PPL, r.PPLStderr, r.Chunks, r.Ctx, r.Scored, time.Since(start).Seconds())
+			return nil
+		},
+	}
+	mf.register(c)
+	c.Flags().StringVarP(&file, "file", "f", "", "text file to evaluate (required)")
+	c.Flags().IntVarP(&ctxLen, "ctx", "c", 512, "window length in tokens")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return c
+}
