@@ -17,10 +17,10 @@ func init() { rootCmd.AddCommand(newPerplexityCmd()) }
 
 func newPerplexityCmd() *cobra.Command {
 	var (
-		mf      modelFlags
-		file    string
-		ctxLen  int
-		asJSON  bool
+		mf     modelFlags
+		file   string
+		ctxLen int
+		asJSON bool
 	)
 	c := &cobra.Command{
 		Use:   "perplexity -m MODEL -f TEXT --ctx N [--json]",

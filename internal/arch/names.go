@@ -121,9 +121,9 @@ func (g ggufNames) layer(s *Spec, i int) LayerRefs {
 type hfExperts int
 
 const (
-	hfExpertsMLP      hfExperts = iota // mlp.gate + mlp.experts.E.{gate,up,down}_proj (qwen2_moe, qwen3_moe, olmoe)
-	hfExpertsMixtral                   // block_sparse_moe.gate + block_sparse_moe.experts.E.w1/w3/w2
-	hfExpertsGranite                   // block_sparse_moe.router.layer + stacked input_linear (gate|up) / output_linear
+	hfExpertsMLP     hfExperts = iota // mlp.gate + mlp.experts.E.{gate,up,down}_proj (qwen2_moe, qwen3_moe, olmoe)
+	hfExpertsMixtral                  // block_sparse_moe.gate + block_sparse_moe.experts.E.w1/w3/w2
+	hfExpertsGranite                  // block_sparse_moe.router.layer + stacked input_linear (gate|up) / output_linear
 )
 
 // hfNames is transformers' checkpoint naming.
