@@ -36,7 +36,9 @@
 // recently registered variant, with the reference filling any kernel a
 // variant does not provide, and Variants lists them all so that a test can
 // run the same checks under each one. The reference kernels are the ground
-// truth every variant is tested against.
+// truth every variant is tested against. Assembly variants must build only
+// without the purego tag, so that -tags purego runs the references
+// everywhere.
 //
 // Kernels do not allocate and do not check lengths: they write into
 // caller-provided slices and panic (index out of range) on slices that are

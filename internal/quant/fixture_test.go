@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -179,6 +180,11 @@ func TestQuantCases(t *testing.T) {
 				t.Fatalf("VecDotType = %v, fixture says %v", tr.VecDotType, c.vecDotType)
 			}
 			rowBytes := c.n / tr.BlockElems * tr.BlockBytes
+			if same, err := f.Bool("quant_cases." + name + ".xq_equals_ref"); err != nil {
+				t.Fatal(err)
+			} else if same != bytes.Equal(c.xq, c.xqRef) {
+				t.Fatalf("%s: xq_equals_ref = %v, but the tensors say %v", f.Name, same, !same)
+			}
 			for _, v := range Variants(c.typ) {
 				t.Run(v.Name, func(t *testing.T) {
 					if v.Dequantize != nil {

@@ -463,3 +463,32 @@ func TestNoFusedMultiplyAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelsDoNotAllocate checks that no reference kernel allocates: they
+// decode into caller-provided slices and keep their scratch on the stack.
+func TestKernelsDoNotAllocate(t *testing.T) {
+	const n = 1024
+	x := make([]float32, n)
+	rng := splitmix64(9)
+	randomValues(&rng, x, 1)
+	for _, typ := range Types() {
+		ref := Variants(typ)[0]
+		tr, _ := Traits(typ)
+		q := make([]byte, n/tr.BlockElems*tr.BlockBytes)
+		xq := make([]byte, n/tr.VecDotType.BlockElems()*tr.VecDotType.BlockBytes())
+		y := make([]float32, n)
+		checks := map[string]func(){
+			"Quantize":           func() { ref.Quantize(q, x) },
+			"Dequantize":         func() { ref.Dequantize(y, q) },
+			"QuantizeActivation": func() { tr.QuantizeActivation(xq, x) },
+		}
+		if ref.VecDot != nil {
+			checks["VecDot"] = func() { ref.VecDot(n, q, xq) }
+		}
+		for name, f := range checks {
+			if a := testing.AllocsPerRun(5, f); a != 0 {
+				t.Errorf("%v %s: %v allocations per call", typ, name, a)
+			}
+		}
+	}
+}
