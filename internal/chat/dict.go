@@ -90,7 +90,12 @@ func (d *Dict) copyDict() *Dict {
 }
 
 // keyOf returns the hash key of v, or a TypeError for an unhashable value.
-func keyOf(v Value) (hashKey, error) {
+func keyOf(v Value) (hashKey, error) { return keyOfDepth(v, 0) }
+
+func keyOfDepth(v Value, depth int) (hashKey, error) {
+	if depth > maxCmpDepth {
+		return hashKey{}, newErr("RecursionError", "maximum recursion depth exceeded while hashing")
+	}
 	switch x := v.(type) {
 	case Str:
 		return hashKey{kind: 's', s: string(x)}, nil
@@ -129,7 +134,7 @@ func keyOf(v Value) (hashKey, error) {
 			if b.Len() > maxReprLen {
 				return hashKey{}, newErr(errLimit, "tuple key too large")
 			}
-			k, err := keyOf(e)
+			k, err := keyOfDepth(e, depth+1)
 			if err != nil {
 				return hashKey{}, err
 			}

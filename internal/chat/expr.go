@@ -157,7 +157,10 @@ func (e *concatExpr) eval(r *renderer, s *scope) (Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		part := str(v)
+		part, err := strErr(v)
+		if err != nil {
+			return nil, err
+		}
 		if err := r.checkLen(b.Len() + len(part)); err != nil {
 			return nil, err
 		}

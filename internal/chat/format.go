@@ -114,6 +114,9 @@ func (r *renderer) percentFormat(f string, arg Value, markup bool) (Value, error
 			if w < 0 {
 				sp.align, w = '<', -w
 			}
+			if w > 1<<20 {
+				return nil, newErr(errLimit, "format width too large")
+			}
 			sp.width = w
 			i++
 		} else {
@@ -137,6 +140,12 @@ func (r *renderer) percentFormat(f string, arg Value, markup bool) (Value, error
 				p, err := toInt(v, "precision")
 				if err != nil {
 					return nil, err
+				}
+				if p > 1<<16 {
+					return nil, newErr(errLimit, "format precision too large")
+				}
+				if p < 0 {
+					p = 0
 				}
 				sp.prec = p
 				i++

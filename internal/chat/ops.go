@@ -104,10 +104,10 @@ func (r *renderer) mul(a, b Value) (Value, error) {
 		if !isInt {
 			return nil, typeErr("can't multiply sequence by non-int of type '%s'", cnt.pyType())
 		}
-		if n < 0 {
+		size := int64(seqLen(x))
+		if n <= 0 || size == 0 {
 			n = 0
 		}
-		size := int64(seqLen(x))
 		if size > 0 && n > int64(r.lim.MaxOutput)/size+1 {
 			return nil, newErr(errLimit, "repetition result exceeds %d bytes/items", r.lim.MaxOutput)
 		}
@@ -157,7 +157,10 @@ func seqLen(v Value) int {
 
 // cmpBudget bounds the work of one deep comparison: each value visited
 // costs one unit; when the budget runs out the comparison gives up.
-type cmpBudget struct{ n int }
+type cmpBudget struct{ n, depth int }
+
+// maxCmpDepth is how deep comparisons descend into nested containers.
+const maxCmpDepth = 900
 
 // defaultCmpBudget is the budget of comparisons made outside a renderer.
 const defaultCmpBudget = 1 << 20
@@ -172,9 +175,12 @@ func pyEqual(a, b Value) bool {
 // shortcut for elements that are the same object.
 func (c *cmpBudget) eq(a, b Value) bool {
 	c.n--
-	if c.n < 0 {
+	if c.n < 0 || c.depth > maxCmpDepth {
+		c.n = -1
 		return false
 	}
+	c.depth++
+	defer func() { c.depth-- }()
 	if x, ok := asNumOK(a); ok {
 		if y, ok := asNumOK(b); ok {
 			return numCompare(x, y) == 0
@@ -256,6 +262,9 @@ func (r *renderer) eq(a, b Value) (bool, error) {
 	c := cmpBudget{n: r.lim.MaxSteps - r.steps + 1}
 	start := c.n
 	res := c.eq(a, b)
+	if c.n < 0 {
+		return false, newErr(errLimit, "comparison exceeds the work or nesting limit")
+	}
 	if err := r.step(start - c.n); err != nil {
 		return false, err
 	}
@@ -340,9 +349,12 @@ func order(op string, a, b Value) (int, error) {
 
 func (c *cmpBudget) order(op string, a, b Value) (int, error) {
 	c.n--
-	if c.n < 0 {
-		return 0, newErr(errLimit, "comparison exceeds the work limit")
+	if c.n < 0 || c.depth > maxCmpDepth {
+		c.n = -1
+		return 0, newErr(errLimit, "comparison exceeds the work or nesting limit")
 	}
+	c.depth++
+	defer func() { c.depth-- }()
 	if x, ok := asNumOK(a); ok {
 		if y, ok := asNumOK(b); ok {
 			return numCompare(x, y), nil

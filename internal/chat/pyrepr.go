@@ -9,26 +9,50 @@ import (
 	"unicode"
 )
 
-// str is Python's str(v), the way {{ v }} prints.
+// str is Python's str(v), the way {{ v }} prints. Structures nested
+// deeper than maxReprDepth are cut short; r.str reports that as an error.
 func str(v Value) string {
+	s, _ := strErr(v)
+	return s
+}
+
+// strErr is str(v) that fails (like Python's RecursionError) on structures
+// nested too deeply to print.
+func strErr(v Value) (string, error) {
 	switch x := v.(type) {
 	case Str:
-		return string(x)
+		return string(x), nil
 	case Markup:
-		return string(x)
+		return string(x), nil
 	case *Undefined:
-		return ""
+		return "", nil
 	}
 	var b strings.Builder
-	writeRepr(&b, v, false)
-	return b.String()
+	st := reprState{}
+	st.write(&b, v, false)
+	return b.String(), st.err
 }
 
 // repr is Python's repr(v).
 func repr(v Value) string {
 	var b strings.Builder
-	writeRepr(&b, v, true)
+	st := reprState{}
+	st.write(&b, v, true)
 	return b.String()
+}
+
+// maxReprDepth is how deep str()/repr() descend into nested containers
+// (Python raises RecursionError near its recursion limit).
+const maxReprDepth = 900
+
+// reprState tracks one str()/repr() call: depth, namespaces being printed
+// (a namespace can contain itself; Python prints {...}) and the first
+// error.
+type reprState struct {
+	depth     int
+	active    []any // containers being printed: *Dict or *Value (first element)
+	sortDicts bool
+	err       error
 }
 
 // maxReprLen bounds the text one str()/repr() builds: past it the text is
@@ -36,12 +60,15 @@ func repr(v Value) string {
 // printing a huge or exponentially shared structure cannot hang.
 const maxReprLen = 64 << 20
 
-// writeRepr writes repr(v) (isRepr) or str(v) for non-strings.
-func writeRepr(b *strings.Builder, v Value, isRepr bool) { writeReprOpt(b, v, isRepr, false) }
-
-// writeReprOpt is writeRepr; sortDicts orders dict keys (pprint).
-func writeReprOpt(b *strings.Builder, v Value, isRepr, sortDicts bool) {
-	if b.Len() > maxReprLen {
+// write writes repr(v) (isRepr) or str(v).
+func (st *reprState) write(b *strings.Builder, v Value, isRepr bool) {
+	if b.Len() > maxReprLen || st.err != nil {
+		return
+	}
+	st.depth++
+	defer func() { st.depth-- }()
+	if st.depth > maxReprDepth {
+		st.err = newErr("RecursionError", "maximum recursion depth exceeded while getting the repr of an object")
 		return
 	}
 	switch x := v.(type) {
@@ -76,40 +103,54 @@ func writeReprOpt(b *strings.Builder, v Value, isRepr, sortDicts bool) {
 			b.WriteString(string(x))
 		}
 	case List:
+		if len(x) > 0 {
+			if !st.enter(&x[0]) {
+				b.WriteString("[...]")
+				return
+			}
+			defer st.leave()
+		}
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeReprOpt(b, e, true, sortDicts)
+			st.write(b, e, true)
 		}
 		b.WriteByte(']')
 	case Tuple:
+		if len(x) > 0 {
+			if !st.enter(&x[0]) {
+				b.WriteString("(...)")
+				return
+			}
+			defer st.leave()
+		}
 		b.WriteByte('(')
 		for i, e := range x {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeReprOpt(b, e, true, sortDicts)
+			st.write(b, e, true)
 		}
 		if len(x) == 1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte(')')
 	case *Dict:
-		writeDictRepr(b, x, sortDicts)
+		st.writeDict(b, x)
 	case *Undefined:
 		if isRepr {
 			b.WriteString("Undefined")
 		}
 	case *Namespace:
 		b.WriteString("<Namespace ")
-		writeDictRepr(b, x.attrs, false)
+		st.writeDict(b, x.attrs)
 		b.WriteString(">")
 	case *dictView:
 		b.WriteString(x.pyType())
 		b.WriteByte('(')
-		writeRepr(b, List(x.items()), true)
+		st.write(b, List(x.items()), true)
 		b.WriteByte(')')
 	case rangeValue:
 		if x.step == 1 {
@@ -122,12 +163,32 @@ func writeReprOpt(b *strings.Builder, v Value, isRepr, sortDicts bool) {
 	}
 }
 
-func writeDictRepr(b *strings.Builder, d *Dict, sortDicts bool) {
+// enter marks a container as being printed; it returns false (and the
+// caller prints "..." like Python) when the container is already being
+// printed further up.
+func (st *reprState) enter(id any) bool {
+	for _, a := range st.active {
+		if a == id {
+			return false
+		}
+	}
+	st.active = append(st.active, id)
+	return true
+}
+
+func (st *reprState) leave() { st.active = st.active[:len(st.active)-1] }
+
+func (st *reprState) writeDict(b *strings.Builder, d *Dict) {
+	if !st.enter(d) {
+		b.WriteString("{...}")
+		return
+	}
+	defer st.leave()
 	order := make([]int, len(d.keys))
 	for i := range order {
 		order[i] = i
 	}
-	if sortDicts {
+	if st.sortDicts {
 		sort.SliceStable(order, func(i, j int) bool {
 			c, err := order2(d.keys[order[i]], d.keys[order[j]])
 			return err == nil && c < 0
@@ -138,9 +199,9 @@ func writeDictRepr(b *strings.Builder, d *Dict, sortDicts bool) {
 		if n > 0 {
 			b.WriteString(", ")
 		}
-		writeReprOpt(b, d.keys[i], true, sortDicts)
+		st.write(b, d.keys[i], true)
 		b.WriteString(": ")
-		writeReprOpt(b, d.vals[i], true, sortDicts)
+		st.write(b, d.vals[i], true)
 	}
 	b.WriteByte('}')
 }
@@ -149,7 +210,8 @@ func writeDictRepr(b *strings.Builder, d *Dict, sortDicts bool) {
 // pprint's line wrapping at 80 columns).
 func pformat(v Value) string {
 	var b strings.Builder
-	writeReprOpt(&b, v, true, true)
+	st := reprState{sortDicts: true}
+	st.write(&b, v, true)
 	return b.String()
 }
 

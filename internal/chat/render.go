@@ -131,11 +131,26 @@ func (r *renderer) execBody(body []stmt, s *scope) (ctrl, error) {
 
 // toOutput converts a printed value to text (str(), escaped when
 // autoescaping).
-func (r *renderer) toOutput(v Value) string {
-	if r.autoescape {
-		return string(escapeValue(v))
+func (r *renderer) toOutput(v Value) (string, error) {
+	s, err := strErr(v)
+	if err != nil {
+		return "", err
 	}
-	return str(v)
+	if r.autoescape {
+		if _, ok := v.(Markup); !ok {
+			s = escapeString(s)
+		}
+	}
+	return s, nil
+}
+
+// writeValue prints a value.
+func (r *renderer) writeValue(v Value) error {
+	s, err := r.toOutput(v)
+	if err != nil {
+		return err
+	}
+	return r.write(s)
 }
 
 func (o *outputStmt) exec(r *renderer, s *scope) (ctrl, error) {
@@ -150,7 +165,7 @@ func (o *outputStmt) exec(r *renderer, s *scope) (ctrl, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := r.write(r.toOutput(v)); err != nil {
+		if err := r.writeValue(v); err != nil {
 			return 0, err
 		}
 	}
@@ -215,7 +230,7 @@ func (st *callBlockStmt) exec(r *renderer, s *scope) (ctrl, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ctrlNone, r.write(r.toOutput(v))
+	return ctrlNone, r.writeValue(v)
 }
 
 func (st *filterBlockStmt) exec(r *renderer, s *scope) (ctrl, error) {
@@ -231,7 +246,7 @@ func (st *filterBlockStmt) exec(r *renderer, s *scope) (ctrl, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ctrlNone, r.write(r.toOutput(v))
+	return ctrlNone, r.writeValue(v)
 }
 
 func (st *withStmt) exec(r *renderer, s *scope) (ctrl, error) {
