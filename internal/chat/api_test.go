@@ -1,0 +1,202 @@
+package chat
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var tenth = 0.1 // a variable, so that tenth + 0.2 is computed in float64
+
+func TestFloatRepr(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{1, "1.0"}, {3, "3.0"}, {1e-5, "1e-05"}, {2.5e-7, "2.5e-07"}, {0.0001, "0.0001"},
+		{1e16, "1e+16"}, {1e15, "1000000000000000.0"}, {tenth + 0.2, "0.30000000000000004"},
+		{math.Copysign(0, -1), "-0.0"}, {math.Inf(1), "inf"}, {math.Inf(-1), "-inf"}, {math.NaN(), "nan"},
+		{123456789.123, "123456789.123"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+		{-1.5, "-1.5"}, {100, "100.0"}, {1e22, "1e+22"},
+	}
+	for _, tc := range tests {
+		if got := floatRepr(tc.in); got != tc.want {
+			t.Errorf("floatRepr(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseJSONKeepsOrderAndNumberKinds(t *testing.T) {
+	v, err := ParseJSON([]byte(`{"z": 1, "a": 1.0, "m": [3, 2.5e-7, 123456789012345678901234567890], "k": {"y": null, "x": true}, "z": 2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := v.(*Dict)
+	var keys []string
+	for _, k := range d.Keys() {
+		keys = append(keys, string(k.(Str)))
+	}
+	if got := strings.Join(keys, ","); got != "z,a,m,k" {
+		t.Fatalf("keys %s, want z,a,m,k (first position, last value)", got)
+	}
+	tests := []struct {
+		key  string
+		want string
+	}{
+		{"z", "2"}, {"a", "1.0"}, {"m", "[3, 2.5e-07, 123456789012345678901234567890]"}, {"k", "{'y': None, 'x': True}"},
+	}
+	for _, tc := range tests {
+		got, _ := d.GetStr(tc.key)
+		if s := str(got); s != tc.want {
+			t.Errorf("%s printed %q, want %q", tc.key, s, tc.want)
+		}
+	}
+	for _, bad := range []string{`{"a": }`, `[1, 2`, `{"a": 1} x`, strings.Repeat("[", 1000) + strings.Repeat("]", 1000)} {
+		if _, err := ParseJSON([]byte(bad)); err == nil {
+			t.Errorf("ParseJSON(%.20q...) succeeded, want an error", bad)
+		}
+	}
+}
+
+func render(t *testing.T, src string, vars map[string]Value) (string, error) {
+	t.Helper()
+	tmpl, err := Compile(src)
+	if err != nil {
+		return "", err
+	}
+	return tmpl.RenderOptions(vars, Options{Now: FixedClock(fixedNow)})
+}
+
+func TestErrorsAreTypedPythonExceptions(t *testing.T) {
+	tests := []struct {
+		src, typ, msg string
+	}{
+		{"{{ raise_exception('Only user and assistant roles are supported!') }}", "TemplateError", "Only user and assistant roles are supported!"},
+		{"{{ x.y.z }}", "UndefinedError", "'x' is undefined"},
+		{"{{ {}.a.b }}", "UndefinedError", "'dict object' has no attribute 'a'"},
+		{"{{ 1 / 0 }}", "ZeroDivisionError", "division by zero"},
+		{"{{ 'a' + 1 }}", "TypeError", `can only concatenate str (not "int") to str`},
+		{"{{ [1].append(2) }}", "SecurityError", "access to attribute 'append' of 'list' object is unsafe."},
+		{"{% if true %}{{ x | from_json }}{% endif %}", "TemplateRuntimeError", "No filter named 'from_json' found."},
+		{"{{ x | from_json }}", "TemplateAssertionError", "No filter named 'from_json'."},
+		{"{% for %}", "TemplateSyntaxError", "Expected an expression, got 'end of statement block'"},
+		{"{% if x %}", "TemplateSyntaxError", "Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'."},
+		{"{% break %}", "SyntaxError", "'break' outside loop"},
+		{"{% include 'x.jinja' %}", "TypeError", "no loader for this environment specified (chat templates cannot include, import or extend other templates)"},
+		{"{{ range(200000) }}", "OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000)."},
+		{"{{ 'x'.index('y') }}", "ValueError", "substring not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			out, err := render(t, tc.src, nil)
+			var te *Error
+			if !errors.As(err, &te) {
+				t.Fatalf("got %q, %v; want %s", out, err, tc.typ)
+			}
+			if te.Type != tc.typ || te.Msg != tc.msg {
+				t.Fatalf("got %s: %q, want %s: %q", te.Type, te.Msg, tc.typ, tc.msg)
+			}
+		})
+	}
+}
+
+func TestLimitsStopRunawayTemplates(t *testing.T) {
+	lim := Limits{MaxOutput: 1 << 16, MaxSteps: 100_000, MaxDepth: 20}
+	tests := []struct{ name, src string }{
+		{"output", "{% for i in range(100000) %}xxxxxxxxxxxxxxxx{% endfor %}"},
+		{"steps", "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"},
+		{"depth", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"},
+		{"string repetition", "{{ 'ab' * 10000000 }}"},
+		{"big int", "{{ 3 ** 10000000 }}"},
+		{"doubling string", "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"},
+		{"exponential compare", "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(64) %}{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := Compile(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			out, err := tmpl.RenderOptions(nil, Options{Limits: lim})
+			var te *Error
+			if !errors.As(err, &te) || te.Type != errLimit {
+				t.Fatalf("got %d bytes, %v; want a LimitError", len(out), err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("took %v to hit the limit", d)
+			}
+		})
+	}
+}
+
+func TestConcurrentRendersShareTemplate(t *testing.T) {
+	src := "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{{ m.role }}:{{ m.content }};{% endfor %}{{ ns.n }}|{{ strftime_now('%Y') }}"
+	tmpl, err := Compile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ParseJSON([]byte(`[{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]Value{"messages": msgs}
+	const want = "user:a;assistant:b;2|2026"
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				out, err := tmpl.RenderOptions(vars, Options{Now: FixedClock(fixedNow)})
+				if err != nil || out != want {
+					errs <- out
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("concurrent render gave %q, want %q", e, want)
+	}
+}
+
+func TestChatInputVars(t *testing.T) {
+	in := ChatInput{
+		Messages:      List{},
+		SpecialTokens: dictOf("bos_token", Str("<s>"), "eos_token", Str("</s>")),
+		Kwargs:        dictOf("eos_token", Str("<|end|>"), "enable_thinking", Bool(false)),
+	}
+	out, err := render(t, "{{ tools is none }} {{ tools is defined }} {{ documents is none }} {{ add_generation_prompt }} {{ bos_token }}{{ eos_token }} {{ enable_thinking }} {{ unk_token is defined }}", in.Vars())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "True True True False <s><|end|> False False"; out != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+}
+
+func TestStrftime(t *testing.T) {
+	tm := time.Date(2024, 2, 29, 23, 5, 9, 0, time.UTC)
+	tests := []struct{ f, want string }{
+		{"%Y-%m-%d %H:%M:%S", "2024-02-29 23:05:09"},
+		{"%a %A %b %B %j", "Thu Thursday Feb February 060"},
+		{"%I:%M %p", "11:05 PM"},
+		{"%y %e %-d %-m %Z%z%%", "24 29 29 2 %"},
+		{"%c", "Thu Feb 29 23:05:09 2024"},
+		{"%x %X %D %F %T", "02/29/24 23:05:09 02/29/24 2024-02-29 23:05:09"},
+		{"%U %W %V %G %u %w", "08 09 09 2024 4 4"},
+		{"plain %Q", "plain %Q"},
+	}
+	for _, tc := range tests {
+		if got := strftime(tm, tc.f); got != tc.want {
+			t.Errorf("strftime(%q) = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
