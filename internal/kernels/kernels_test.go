@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
@@ -63,12 +64,31 @@ func checkMatMul(t *testing.T, ops *Ops, w tensor.Tensor, T, ldy int, r *rand.Ra
 	}
 }
 
+// eachVariant runs f under every kernel variant this CPU has.
+func eachVariant(t *testing.T, f func(t *testing.T)) {
+	if len(Variants()) < 1 || Variants()[0] != "go" {
+		t.Fatalf("variants %v: the plain Go one must come first", Variants())
+	}
+	for _, v := range Variants() {
+		restore, err := Use(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(v, f)
+		restore()
+	}
+}
+
 func TestMatMulMatchesReference(t *testing.T) {
+	eachVariant(t, testMatMulMatchesReference)
+}
+
+func testMatMulMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, threads := range []int{1, 2, 3} {
 		ops := NewOps(NewPool(threads))
 		for _, typ := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
-			for _, sz := range [][3]int{{1, 1, 1}, {7, 5, 3}, {64, 33, 1}, {72, 301, 24}, {256, 768, 5}, {300, 9, 2}} {
+			for _, sz := range [][3]int{{1, 1, 1}, {7, 5, 3}, {16, 4, 1}, {17, 6, 2}, {64, 33, 1}, {72, 301, 24}, {256, 768, 5}, {300, 9, 2}} {
 				for _, off := range []int{0, 2} {
 					w := randMatrix(r, typ, sz[0], sz[1], off)
 					checkMatMul(t, ops, w, sz[2], sz[1]+off, r)
@@ -88,9 +108,13 @@ func FuzzMatMul(f *testing.F) {
 		if in == 0 || rows == 0 || T == 0 || rows > 2048 {
 			return
 		}
-		r := rand.New(rand.NewPCG(seed, 7))
-		w := randMatrix(r, types[int(typ)%3], int(in), int(rows), int(seed%3))
-		checkMatMul(t, ops, w, int(T%16)+1, int(rows), r)
+		for _, v := range Variants() {
+			restore, _ := Use(v)
+			r := rand.New(rand.NewPCG(seed, 7))
+			w := randMatrix(r, types[int(typ)%3], int(in), int(rows), int(seed%3))
+			checkMatMul(t, ops, w, int(T%16)+1, int(rows), r)
+			restore()
+		}
 	})
 }
 
@@ -193,5 +217,33 @@ func TestElementwise(t *testing.T) {
 	RopeInterleaved(inter, 4, cos, sin)
 	if neox[0] != inter[0] || neox[2] != inter[1] || neox[1] != inter[2] || neox[3] != inter[3] {
 		t.Errorf("rope: neox %v, interleaved %v", neox, inter)
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, v := range Variants() {
+		for _, typ := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
+			for _, T := range []int{1, 64} {
+				w := randMatrix(r, typ, 2048, 2048, 0)
+				x := randVec(r, T*2048)
+				y := make([]float32, T*2048)
+				ops := NewOps(NewPool(1))
+				b.Run(fmt.Sprintf("%s/%v/T=%d", v, typ, T), func(b *testing.B) {
+					restore, err := Use(v)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer restore()
+					b.Logf("variant %s", Active())
+					b.SetBytes(int64(len(w.Data)))
+					for b.Loop() {
+						ops.MatMul(&w, x, T, y, 2048)
+					}
+					b.ReportMetric(float64(2*2048*2048*T)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+				ops.Pool.Close()
+			}
+		}
 	}
 }

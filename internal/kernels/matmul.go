@@ -140,25 +140,17 @@ type matmulTask struct {
 }
 
 func (m *matmulTask) Do(wk, lo, hi int) {
-	in := m.w.RowLen()
-	buf := m.scratch[wk]
-	x, y, T, ldy := m.x, m.y, m.t, m.ldy
-	r := lo
-	for ; r+4 <= hi; r += 4 {
-		r0 := RowF32(m.w, r, buf[0:in])
-		r1 := RowF32(m.w, r+1, buf[in:2*in])
-		r2 := RowF32(m.w, r+2, buf[2*in:3*in])
-		r3 := RowF32(m.w, r+3, buf[3*in:4*in])
-		for t := 0; t < T; t++ {
-			a, b, c, d := dot4(r0, r1, r2, r3, x[t*in:(t+1)*in])
-			yr := y[t*ldy+r : t*ldy+r+4]
-			yr[0], yr[1], yr[2], yr[3] = a, b, c, d
-		}
+	rowBlock(m.w.Type)(m.w, lo, hi, m.x, m.t, m.y, m.ldy, m.scratch[wk])
+}
+
+// RowF32Tail converts values [from, RowLen) of row r of w to float32 in dst.
+func RowF32Tail(w *tensor.Tensor, r, from int, dst []float32) []float32 {
+	n := w.RowLen()
+	tmp := tensor.Tensor{Type: w.Type, Shape: tensor.Shape{int64(n - from), 1}}
+	size := 4
+	if w.Type != tensor.F32 {
+		size = 2
 	}
-	for ; r < hi; r++ {
-		row := RowF32(m.w, r, buf[0:in])
-		for t := 0; t < T; t++ {
-			y[t*ldy+r] = Dot(row, x[t*in:(t+1)*in])
-		}
-	}
+	tmp.Data = w.Data[(r*n+from)*size : (r+1)*n*size]
+	return RowF32(&tmp, 0, dst[:n-from])
 }
