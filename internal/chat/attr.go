@@ -69,6 +69,14 @@ func (r *renderer) pyAttr(obj Value, name string) (v Value, found bool) {
 		if m := seqMethod(x, []Value(x), name); m != nil {
 			return m, true
 		}
+		if len(x) == 2 && r.groups[&x[0]] {
+			switch name {
+			case "grouper":
+				return x[0], true
+			case "list":
+				return x[1], true
+			}
+		}
 	case *Namespace:
 		if v, ok := x.attrs.GetStr(name); ok {
 			return v, true

@@ -241,7 +241,7 @@ func filterBatch(r *renderer, v Value, a []Value) (Value, error) {
 		}
 		out = append(out, cur)
 	}
-	return newGenerator(out), nil
+	return newGen("do_batch", out), nil
 }
 
 func filterCenter(r *renderer, v Value, a []Value) (Value, error) {
@@ -588,7 +588,12 @@ func filterGroupby(r *renderer, v Value, a []Value) (Value, error) {
 				grouper = a[1]
 			}
 		}
-		out = append(out, Tuple{grouper, List(append([]Value(nil), sorted[i:j]...))})
+		gt := Tuple{grouper, List(append([]Value(nil), sorted[i:j]...))}
+		if r.groups == nil {
+			r.groups = map[*Value]bool{}
+		}
+		r.groups[&gt[0]] = true
+		out = append(out, gt)
 		i = j
 	}
 	if out == nil {
@@ -746,9 +751,9 @@ func filterInt(r *renderer, v Value, a []Value) (Value, error) {
 func filterItems(r *renderer, v Value, a []Value) (Value, error) {
 	switch x := v.(type) {
 	case *Undefined:
-		return newGenerator(nil), nil
+		return newGen("do_items", nil), nil
 	case *Dict:
-		return newGenerator((&dictView{d: x, kind: 'i'}).items()), nil
+		return newGen("do_items", (&dictView{d: x, kind: 'i'}).items()), nil
 	}
 	return nil, typeErr("Can only get item pairs from a mapping.")
 }
@@ -787,7 +792,7 @@ func filterJoin(r *renderer, v Value, a []Value) (Value, error) {
 
 func filterMap(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 	if !truthy(v) {
-		return newGenerator(nil), nil
+		return newGen("sync_do_map", nil), nil
 	}
 	items, err := r.iterate(v)
 	if err != nil {
@@ -839,7 +844,7 @@ func filterMap(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 		}
 		out = append(out, x)
 	}
-	return newGenerator(out), nil
+	return newGen("sync_do_map", out), nil
 }
 
 func hasKw(kw []kwarg, name string) bool {
@@ -855,7 +860,7 @@ func hasKw(kw []kwarg, name string) bool {
 func selectFilter(keep, lookupAttr bool) func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 	return func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 		if !truthy(v) {
-			return newGenerator(nil), nil
+			return newGen("select_or_reject", nil), nil
 		}
 		items, err := r.iterate(v)
 		if err != nil {
@@ -899,7 +904,7 @@ func selectFilter(keep, lookupAttr bool) func(r *renderer, v Value, args []Value
 				out = append(out, it)
 			}
 		}
-		return newGenerator(out), nil
+		return newGen("select_or_reject", out), nil
 	}
 }
 
@@ -973,9 +978,9 @@ func filterReverse(r *renderer, v Value, a []Value) (Value, error) {
 		return List(out), nil
 	}
 	g := newGenerator(out)
-	g.name = v.pyType() + "_reverseiterator"
+	g.iterName = v.pyType() + "_reverseiterator"
 	if _, ok := v.(*Dict); ok {
-		g.name = "dict_reversekeyiterator"
+		g.iterName = "dict_reversekeyiterator"
 	}
 	return g, nil
 }
@@ -1076,7 +1081,7 @@ func filterSlice(r *renderer, v Value, a []Value) (Value, error) {
 		}
 		out = append(out, tmp)
 	}
-	return newGenerator(out), nil
+	return newGen("sync_do_slice", out), nil
 }
 
 func filterSort(r *renderer, v Value, a []Value) (Value, error) {
@@ -1251,7 +1256,7 @@ func filterUnique(r *renderer, v Value, a []Value) (Value, error) {
 			out = append(out, it)
 		}
 	}
-	return newGenerator(out), nil
+	return newGen("sync_do_unique", out), nil
 }
 
 func filterURLEncode(r *renderer, v Value, a []Value) (Value, error) {

@@ -79,19 +79,23 @@ func (v *dictView) items() []Value {
 // generator is a one-shot iterator (the result of map, select, reverse...).
 // Its items are computed eagerly.
 type generator struct {
-	name  string // the Python type name shown in messages ("generator", "list_reverseiterator")
-	items []Value
-	pos   int
+	name     string // the generator function's name, for repr
+	iterName string // for iterators that are not generators: the type name ("list_reverseiterator")
+	items    []Value
+	pos      int
 }
 
 func (g *generator) pyType() string {
-	if g.name == "" {
-		return "generator"
+	if g.iterName != "" {
+		return g.iterName
 	}
-	return g.name
+	return "generator"
 }
 
 func newGenerator(items []Value) *generator { return &generator{items: items} }
+
+// newGen returns a generator made by the Python generator function name.
+func newGen(name string, items []Value) *generator { return &generator{name: name, items: items} }
 
 // cycler is jinja2.utils.Cycler.
 type cycler struct {

@@ -227,10 +227,10 @@ func objectRepr(v Value) string {
 		n, _ := x.length()
 		return fmt.Sprintf("<LoopContext %d/%d>", x.index0+1, n)
 	case *generator:
-		if x.name != "" {
-			return "<" + x.name + " object at 0x7f0000000000>"
+		if x.iterName != "" {
+			return "<" + x.iterName + " object at 0x7f0000000000>"
 		}
-		return "<generator object sync_do_map at 0x7f0000000000>"
+		return "<generator object " + x.name + " at 0x7f0000000000>"
 	case *cycler:
 		return "<jinja2.utils.Cycler object at 0x7f0000000000>"
 	case *builtinFunc:

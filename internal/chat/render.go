@@ -14,6 +14,7 @@ type renderer struct {
 	steps      int
 	depth      int
 	autoescape bool
+	groups     map[*Value]bool // tuples made by groupby: they have .grouper and .list
 }
 
 // scope is one level of variables: the template's top level, a loop
@@ -300,6 +301,9 @@ func (r *renderer) assign(s *scope, tg target, v Value) error {
 	case tupleTarget:
 		items, err := r.iterate(v)
 		if err != nil {
+			if _, ok := v.(*Undefined); !ok {
+				return typeErr("cannot unpack non-iterable %s object", v.pyType())
+			}
 			return err
 		}
 		if len(items) < len(t.items) {
