@@ -72,40 +72,151 @@ func (m *bpe) encode(word string, st *encState, dst []int32) []int32 {
 	return dst
 }
 
+// heapThreshold is the word length (in symbols) from which merge uses a
+// heap; shorter words use a linear scan, which is faster for them.
+var heapThreshold = 128
+
 // merge runs the BPE merges over word and appends the resulting ids.
 func (m *bpe) merge(word string, st *encState, dst []int32) []int32 {
 	syms := m.initialSymbols(word, st)
-	if len(syms) > 1 && m.merges != nil {
-		ranks := st.ranks[:0]
-		for i := 0; i+1 < len(syms); i++ {
-			ranks = append(ranks, m.merges.get(syms[i], syms[i+1]))
-		}
-		for {
-			best, bi := noMerge, -1
-			for i, r := range ranks {
-				if r < best {
-					best, bi = r, i
-				}
-			}
-			if bi < 0 {
-				break
-			}
-			syms[bi] = int32(uint32(best))
-			copy(syms[bi+1:], syms[bi+2:])
-			syms = syms[:len(syms)-1]
-			copy(ranks[bi:], ranks[bi+1:])
-			ranks = ranks[:len(ranks)-1]
-			if bi > 0 {
-				ranks[bi-1] = m.merges.get(syms[bi-1], syms[bi])
-			}
-			if bi < len(ranks) {
-				ranks[bi] = m.merges.get(syms[bi], syms[bi+1])
-			}
-		}
-		st.ranks = ranks
-	}
 	st.syms = syms
+	if len(syms) > 1 && m.merges.n > 0 {
+		if len(syms) >= heapThreshold {
+			return m.mergeHeap(syms, st, dst)
+		}
+		syms = m.mergeLinear(syms, st)
+	}
 	return append(dst, syms...)
+}
+
+// mergeLinear merges by scanning the cached pair ranks for the lowest.
+func (m *bpe) mergeLinear(syms []int32, st *encState) []int32 {
+	ranks := st.ranks[:0]
+	for i := 0; i+1 < len(syms); i++ {
+		ranks = append(ranks, m.merges.get(syms[i], syms[i+1]))
+	}
+	for {
+		best, bi := noMerge, -1
+		for i, r := range ranks {
+			if r < best {
+				best, bi = r, i
+			}
+		}
+		if bi < 0 {
+			break
+		}
+		syms[bi] = int32(uint32(best))
+		copy(syms[bi+1:], syms[bi+2:])
+		syms = syms[:len(syms)-1]
+		copy(ranks[bi:], ranks[bi+1:])
+		ranks = ranks[:len(ranks)-1]
+		if bi > 0 {
+			ranks[bi-1] = m.merges.get(syms[bi-1], syms[bi])
+		}
+		if bi < len(ranks) {
+			ranks[bi] = m.merges.get(syms[bi], syms[bi+1])
+		}
+	}
+	st.ranks = ranks
+	return syms
+}
+
+// mergeHeap merges with a priority queue of (rank, position) over a
+// linked list of symbols, in O(n log n), as the Hugging Face library does.
+func (m *bpe) mergeHeap(syms []int32, st *encState, dst []int32) []int32 {
+	n := len(syms)
+	next := growInt32(&st.next, n)
+	prev := growInt32(&st.prev, n)
+	h := u64heap(st.ranks[:0])
+	for i := range syms {
+		prev[i], next[i] = int32(i-1), int32(i+1)
+	}
+	next[n-1] = -1
+	push := func(pos int32) {
+		if v := m.merges.get(syms[pos], syms[next[pos]]); v != noMerge {
+			h.push(v>>32<<32 | uint64(pos))
+		}
+	}
+	for i := 0; i+1 < n; i++ {
+		push(int32(i))
+	}
+	for len(h) > 0 {
+		top := h.pop()
+		pos := int32(uint32(top))
+		nx := next[pos]
+		if syms[pos] < 0 || nx < 0 {
+			continue
+		}
+		v := m.merges.get(syms[pos], syms[nx])
+		if v == noMerge || v>>32 != top>>32 {
+			continue
+		}
+		syms[pos] = int32(uint32(v))
+		syms[nx] = -1
+		next[pos] = next[nx]
+		if next[pos] >= 0 {
+			prev[next[pos]] = pos
+		}
+		if p := prev[pos]; p >= 0 {
+			push(p)
+		}
+		if next[pos] >= 0 {
+			push(pos)
+		}
+	}
+	st.ranks = h[:0]
+	for i := int32(0); i >= 0; i = next[i] {
+		dst = append(dst, syms[i])
+	}
+	return dst
+}
+
+func growInt32(p *[]int32, n int) []int32 {
+	if cap(*p) < n {
+		*p = make([]int32, n)
+	}
+	return (*p)[:n]
+}
+
+// u64heap is a binary min-heap of uint64.
+type u64heap []uint64
+
+func (h *u64heap) push(x uint64) {
+	*h = append(*h, x)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p] <= a[i] {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *u64heap) pop() uint64 {
+	a := *h
+	top := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a = a[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(a) {
+			break
+		}
+		c := l
+		if r := l + 1; r < len(a) && a[r] < a[l] {
+			c = r
+		}
+		if a[i] <= a[c] {
+			break
+		}
+		a[i], a[c] = a[c], a[i]
+		i = c
+	}
+	*h = a
+	return top
 }
 
 // initialSymbols splits word into its characters' ids, with byte fallback

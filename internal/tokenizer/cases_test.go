@@ -56,7 +56,25 @@ func loadFixtureTokenizer(t testing.TB, dir string) *Tokenizer {
 
 // TestHFCases checks every case of tokenizers/cases.json: ids, pieces, ids
 // with special tokens, and both decodings.
-func TestHFCases(t *testing.T) {
+func TestHFCases(t *testing.T) { testHFCases(t) }
+
+// TestHFCasesHeapMerge runs the cases with the heap-based BPE merge for
+// every word, which otherwise serves only long words.
+func TestHFCasesHeapMerge(t *testing.T) {
+	defer func(old int) { heapThreshold = old }(heapThreshold)
+	heapThreshold = 2
+	hfTokMu.Lock()
+	clear(hfTokCache) // fresh word caches
+	hfTokMu.Unlock()
+	defer func() {
+		hfTokMu.Lock()
+		clear(hfTokCache)
+		hfTokMu.Unlock()
+	}()
+	testHFCases(t)
+}
+
+func testHFCases(t *testing.T) {
 	data, err := os.ReadFile(fixtures.Path(t, "tokenizers", "cases.json"))
 	if err != nil {
 		t.Fatal(err)

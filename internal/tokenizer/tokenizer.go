@@ -185,6 +185,8 @@ type encState struct {
 	bufs    [][]string
 	syms    []int32
 	ranks   []uint64
+	next    []int32
+	prev    []int32
 	buf     []byte
 	occ     []occurrence
 	owner   []int32
