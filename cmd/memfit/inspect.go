@@ -118,7 +118,7 @@ Arrays longer than 32 elements are shortened to their first 32 unless --full.`,
 			} else {
 				out.Spec = spec
 			}
-			enc := json.NewEncoder(stdout)
+			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(out)
 		},

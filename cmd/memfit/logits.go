@@ -61,7 +61,7 @@ With -p the text is tokenized by the model's tokenizer, with BOS when the model 
 			if err := m.Forward(st, ids, out, all); err != nil {
 				return err
 			}
-			j := newJSONWriter(stdout)
+			j := newJSONWriter(cmd.OutOrStdout())
 			j.raw(`{"tokens":`)
 			j.ints(ids)
 			j.raw(`,"logits":[`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -113,5 +112,3 @@ func (j *jsonWriter) ints(v []int32) {
 }
 
 func (j *jsonWriter) flush() error { return j.w.Flush() }
-
-var stdout io.Writer = os.Stdout

@@ -73,10 +73,10 @@ token; only the second half of each window is scored. --json prints
 			}
 			if asJSON {
 				b, _ := json.Marshal(r)
-				fmt.Fprintf(stdout, "%s\n", b)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
 				return nil
 			}
-			fmt.Fprintf(stdout, "Final estimate: PPL = %.4f +/- %.5f (%d chunks of %d tokens, %d scored, %.1fs)\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "Final estimate: PPL = %.4f +/- %.5f (%d chunks of %d tokens, %d scored, %.1fs)\n",
 				r.PPL, r.PPLStderr, r.Chunks, r.Ctx, r.Scored, time.Since(start).Seconds())
 			return nil
 		},
