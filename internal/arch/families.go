@@ -20,6 +20,10 @@ const (
 	windowPattern                   // every layer but each n-th (gemma2: n=2, gemma3: n=6)
 )
 
+// MaxLayers bounds the layer count read from a file, so a corrupt count
+// cannot make a huge allocation.
+const MaxLayers = 4096
+
 // family is one architecture as data: what distinguishes it from a plain
 // Llama, in both file formats.
 type family struct {
@@ -168,6 +172,9 @@ func FromHF(c *hfconfig.Config) (*Spec, error) {
 	if c.RoPELocal != nil {
 		local = rope(*c.RoPELocal)
 	}
+	if c.NumLayers > MaxLayers {
+		return nil, fmt.Errorf("%s: field num_hidden_layers: %d exceeds %d layers", c.Path, c.NumLayers, MaxLayers)
+	}
 	sliding, err := hfSlidingLayers(c, fam)
 	if err != nil {
 		return nil, err
@@ -253,6 +260,9 @@ func FromGGUF(f *gguf.File) (*Spec, error) {
 	ffn := m.int("feed_forward_length", 0)
 	if m.err != nil {
 		return nil, m.err
+	}
+	if nLayers > MaxLayers {
+		return nil, fmt.Errorf("gguf: %s: %sblock_count %d exceeds %d layers", f.Name, m.prefix, nLayers, MaxLayers)
 	}
 	headDim := m.int("attention.key_length", 0)
 	if headDim == 0 {

@@ -193,7 +193,7 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("%s: %d heads is not a multiple of %d kv heads", s.Arch, s.Heads, s.KVHeads)
 	case len(s.Layers) == 0:
 		return fmt.Errorf("%s: no layers", s.Arch)
-	case len(s.Layers) > 1<<16:
+	case len(s.Layers) > MaxLayers:
 		return fmt.Errorf("%s: %d layers is implausible", s.Arch, len(s.Layers))
 	case s.HeadDim > 1<<12 || s.Hidden > 1<<17 || s.Heads > 1<<12:
 		return fmt.Errorf("%s: hidden %d, heads %d, head_dim %d are implausibly large", s.Arch, s.Hidden, s.Heads, s.HeadDim)
