@@ -385,11 +385,3 @@ func positive(v Value) (Value, error) {
 	}
 	return nil, typeErr("bad operand type for unary +: '%s'", v.pyType())
 }
-
-// intStr formats an int value in decimal.
-func intStr(n num) string {
-	if n.k == kBig {
-		return n.b.String()
-	}
-	return itoa(n.i)
-}

@@ -413,9 +413,13 @@ func (p *parser) parseLoaderStmt() (stmt, error) {
 
 func (p *parser) parseFor() (stmt, error) {
 	p.next()
+	line := p.cur().line
 	tg, err := p.parseAssignTarget(true, false, []string{"in"}, false)
 	if err != nil {
 		return nil, err
+	}
+	if targetHasName(tg, "loop") {
+		return nil, &Error{Type: errAssertion, Msg: "Can't assign to special loop variable in for-loop target", Line: line}
 	}
 	if err := p.expectName("in"); err != nil {
 		return nil, err
@@ -731,9 +735,6 @@ func (p *parser) parseTargetPrimary(withNamespace bool) (target, error) {
 			p.noteName(t.val, true)
 			return nsTarget{name: t.val, attr: attr.val}, nil
 		}
-		if t.val == "loop" && false {
-			return nil, nil
-		}
 		p.noteName(t.val, false)
 		return nameTarget{t.val}, nil
 	}
@@ -754,6 +755,21 @@ func (p *parser) parseTargetPrimary(withNamespace bool) (target, error) {
 	}
 	_ = x
 	return nil, p.fail("can't assign to " + repr(Str(nodeKind(x))))
+}
+
+// targetHasName reports whether an assignment target binds name.
+func targetHasName(tg target, name string) bool {
+	switch t := tg.(type) {
+	case nameTarget:
+		return t.name == name
+	case tupleTarget:
+		for _, sub := range t.items {
+			if targetHasName(sub, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func nodeKind(x expr) string {
