@@ -40,10 +40,8 @@ func buildHF(root map[string]any, mod *hfModel, file string) (*Tokenizer, error)
 	if !mod.hasVoc {
 		return nil, mo.errorf("vocab", "missing (want an object of token → id)")
 	}
-	for i, pm := range mod.pendingMerges {
-		if err := mod.addMerge([]byte(pm[0]), []byte(pm[1]), i); err != nil {
-			return nil, mo.errorf(fmt.Sprintf("merges[%d]", i), "%v", err)
-		}
+	if err := mod.resolveMerges(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	m := &bpe{vocab: mod.vocab, merges: mod.merges, unk: -1}
 	if m.merges == nil {

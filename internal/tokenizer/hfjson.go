@@ -2,7 +2,9 @@ package tokenizer
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // maxTokenID bounds token ids read from files, so a corrupt id cannot
@@ -18,12 +20,15 @@ type hfModel struct {
 	pieces []string // id → vocabulary string (model vocabulary only)
 	hasVoc bool
 
-	merges        *pairTable
-	pendingMerges [][2]string // merges read before the vocabulary
-	mergeCount    int
-	prefix        string
-	mergeErr      error
+	merges     *pairTable
+	mergeText  []byte     // the merge strings, back to back
+	mergeRefs  []mergeRef // one per merge, in rank order
+	mergeIndex []int32    // JSON index of each merge (for errors)
+	prefix     string
 }
+
+// mergeRef locates the two strings of a merge in hfModel.mergeText.
+type mergeRef struct{ off, na, nb uint32 }
 
 // parseTokenizerJSON reads a tokenizer.json: the top-level fields as
 // generic values, except the model's vocabulary and merges.
@@ -108,7 +113,6 @@ func (m *hfModel) readVocab(p *jsonParser) error {
 // readMerges reads the merges: "a b" strings or ["a", "b"] pairs.
 func (m *hfModel) readMerges(p *jsonParser) error {
 	var scratch []byte
-	rank := 0
 	if pfx, ok := m.fields["continuing_subword_prefix"].(string); ok {
 		m.prefix = pfx
 	}
@@ -156,35 +160,64 @@ func (m *hfModel) readMerges(p *jsonParser) error {
 		default:
 			return p.errorf("model.merges[%d]: want a string or a pair of strings", i)
 		}
-		if !m.hasVoc {
-			m.pendingMerges = append(m.pendingMerges, [2]string{string(a), string(b)})
-		} else if err := m.addMerge(a, b, rank); err != nil {
-			return p.errorf("model.merges[%d]: %v", i, err)
+		if len(m.mergeText)+len(a)+len(b) >= 1<<32-1 {
+			return p.errorf("model.merges: more than 4 GiB of text")
 		}
-		rank++
+		m.mergeRefs = append(m.mergeRefs, mergeRef{uint32(len(m.mergeText)), uint32(len(a)), uint32(len(b))})
+		m.mergeIndex = append(m.mergeIndex, int32(i))
+		m.mergeText = append(append(m.mergeText, a...), b...)
 		return nil
 	})
 }
 
-// addMerge resolves one merge against the vocabulary.
-func (m *hfModel) addMerge(a, b []byte, rank int) error {
-	if m.merges == nil {
-		m.merges = newPairTable(1 << 16)
+// resolveMerges looks the merges up in the vocabulary, in parallel, and
+// builds the pair table (rank = position in the list).
+func (m *hfModel) resolveMerges() error {
+	n := len(m.mergeRefs)
+	ids := make([][3]int32, n)
+	workers := min(runtime.GOMAXPROCS(0), 4, n/16384+1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := lo; i < hi; i++ {
+				r := m.mergeRefs[i]
+				a := m.mergeText[r.off : r.off+r.na]
+				b := m.mergeText[r.off+r.na : r.off+r.na+r.nb]
+				ida, ok1 := m.vocab[string(a)]
+				idb, ok2 := m.vocab[string(b)]
+				if !ok1 || !ok2 {
+					errs[w] = fmt.Errorf("model.merges[%d]: merge %q %q: token not in the vocabulary", m.mergeIndex[i], a, b)
+					return
+				}
+				bb := b
+				if m.prefix != "" && strings.HasPrefix(string(b), m.prefix) {
+					bb = b[len(m.prefix):]
+				}
+				buf = append(append(buf[:0], a...), bb...)
+				idn, ok := m.vocab[string(buf)]
+				if !ok {
+					errs[w] = fmt.Errorf("model.merges[%d]: merge %q %q: result %q not in the vocabulary", m.mergeIndex[i], a, b, buf)
+					return
+				}
+				ids[i] = [3]int32{ida, idb, idn}
+			}
+		}()
 	}
-	ida, ok1 := m.vocab[string(a)]
-	idb, ok2 := m.vocab[string(b)]
-	if !ok1 || !ok2 {
-		return fmt.Errorf("merge %q %q: token not in the vocabulary", a, b)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	bb := b
-	if m.prefix != "" && strings.HasPrefix(string(b), m.prefix) {
-		bb = b[len(m.prefix):]
+	m.merges = newPairTable(n)
+	for rank, x := range ids {
+		m.merges.put(x[0], x[1], uint64(rank)<<32|uint64(uint32(x[2])))
 	}
-	joined := append(a[:len(a):len(a)], bb...)
-	idn, ok := m.vocab[string(joined)]
-	if !ok {
-		return fmt.Errorf("merge %q %q: result %q not in the vocabulary", a, b, joined)
-	}
-	m.merges.put(ida, idb, uint64(rank)<<32|uint64(uint32(idn)))
+	m.mergeText, m.mergeRefs, m.mergeIndex = nil, nil, nil
 	return nil
 }
