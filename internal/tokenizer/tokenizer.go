@@ -46,7 +46,7 @@ type Tokenizer struct {
 	streamOnce  sync.Once
 	streamBytes [][]byte // per id: the bytes the streaming decoder emits
 	streamSkip  []bool   // per id: dropped when skipping special tokens
-	stripFirst  bool     // drop one leading space of the decoded text
+	stripFirst  int      // leading spaces the streaming decoder drops
 }
 
 // A model encodes one pre-token into ids.
