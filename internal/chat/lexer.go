@@ -664,4 +664,5 @@ func hex(v, width int) string {
 
 type errString string
 
+// Error returns the message.
 func (e errString) Error() string { return string(e) }

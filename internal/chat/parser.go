@@ -315,6 +315,12 @@ func (p *parser) parseStatement() (stmt, error) {
 	if t.kind != tkName {
 		return nil, p.fail("tag name expected")
 	}
+	switch t.val {
+	case "for", "if", "set", "macro", "call", "filter", "with", "print", "break", "continue",
+		"generation", "block", "autoescape", "extends", "include", "import", "from":
+	default:
+		return nil, p.failUnknown(t.val, p.endStack)
+	}
 	p.tagStack = append(p.tagStack, t.val)
 	defer func() { p.tagStack = p.tagStack[:len(p.tagStack)-1] }()
 	switch t.val {
