@@ -103,7 +103,11 @@ func buildHF(root map[string]any, mod *hfModel, file string) (*Tokenizer, error)
 	}
 	all := append(append([]addedToken(nil), raw...), normed...)
 	maxID := len(t.pieces) - 1
-	for _, a := range all {
+	for i, a := range all {
+		// Added tokens extend the vocabulary; an id far past it is corrupt.
+		if int(a.id) >= len(t.pieces)+len(all)+1024 {
+			return nil, top.errorf(fmt.Sprintf("added_tokens[%d].id", i), "%d is far beyond the vocabulary of %d tokens", a.id, len(t.pieces))
+		}
 		maxID = max(maxID, int(a.id))
 	}
 	if maxID+1 > len(t.pieces) {
