@@ -5,6 +5,7 @@ package tokenizer
 var eogNames = []string{
 	"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
 	"<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+	"<eos>", // Gemma's model EOS when the config names <end_of_turn>
 }
 
 // applyHFConfig reads bos_token and eos_token from tokenizer_config.json

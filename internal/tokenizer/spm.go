@@ -1,9 +1,6 @@
 package tokenizer
 
-import (
-	"container/heap"
-	"unicode/utf8"
-)
+import "container/heap"
 
 // spm is llama.cpp's SentencePiece BPE (llm_tokenizer_spm): starting from
 // characters, repeatedly merge the adjacent pair whose concatenation is the
@@ -55,7 +52,7 @@ func (m *spm) encode(text string, st *encState, dst []int32) []int32 {
 	if text == "" {
 		return dst
 	}
-	syms := make([]spmSym, 0, len(text))
+	syms := st.spmSyms[:0]
 	for offs := 0; offs < len(text); {
 		n := min(utf8LenLead(text[offs]), len(text)-offs)
 		next := len(syms) + 1
@@ -96,6 +93,7 @@ func (m *spm) encode(text string, st *encState, dst []int32) []int32 {
 		try(b.left, l.next)
 	}
 	st.heap = q[:0]
+	st.spmSyms = syms[:0]
 	for i := 0; i != -1; i = syms[i].next {
 		s := text[syms[i].start : syms[i].start+syms[i].n]
 		if id, ok := m.vocab[s]; ok {
@@ -124,5 +122,3 @@ func utf8LenLead(c byte) int {
 	}
 	return 1
 }
-
-var _ = utf8.RuneSelf

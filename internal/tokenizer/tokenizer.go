@@ -192,6 +192,7 @@ type encState struct {
 	owner   []int32
 	tmp     []int32
 	heap    []spmBigram
+	spmSyms []spmSym
 	atStart bool
 }
 
