@@ -371,9 +371,24 @@ func (r *renderer) slice(obj, start, stop, step Value) (Value, error) {
 		return List(out), nil
 	case *Undefined:
 		return nil, x.err()
+	case *Dict:
+		if r.constMode {
+			return undefAttr(obj, sliceObj{start, stop, step}), nil
+		}
+		return nil, typeErr("unhashable type: 'slice'")
+	}
+	if r.constMode {
+		// Jinja folds constant expressions through environment.getitem,
+		// which turns the TypeError into Undefined.
+		return undefAttr(obj, sliceObj{start, stop, step}), nil
 	}
 	return nil, typeErr("'%s' object is not subscriptable", obj.pyType())
 }
+
+// sliceObj is a Python slice object (only ever shown in messages).
+type sliceObj struct{ start, stop, step Value }
+
+func (sliceObj) pyType() string { return "slice" }
 
 // call calls a callable value with Python argument semantics.
 func (r *renderer) call(fn Value, args []Value, kw []kwarg) (Value, error) {

@@ -8,6 +8,9 @@ import (
 func (e *constExpr) eval(*renderer, *scope) (Value, error) { return e.v, nil }
 
 func (e *nameExpr) eval(r *renderer, s *scope) (Value, error) {
+	if r.constMode {
+		return nil, errImpossible
+	}
 	if v, ok := r.lookup(s, e.name); ok {
 		return v, nil
 	}
@@ -203,6 +206,9 @@ func (e *condExpr) eval(r *renderer, s *scope) (Value, error) {
 		return e.a.eval(r, s)
 	}
 	if e.b == nil {
+		if r.constMode {
+			return nil, errImpossible
+		}
 		return undefHint("the inline if-expression on line " + strconv.Itoa(e.line) + " evaluated to false and no else section was defined."), nil
 	}
 	return e.b.eval(r, s)
@@ -270,6 +276,9 @@ func (e *callExpr) eval(r *renderer, s *scope) (Value, error) {
 // evalCall evaluates a call; caller, if set, is passed as the caller
 // keyword ({% call %} blocks).
 func (r *renderer) evalCall(e *callExpr, s *scope, caller *Macro) (Value, error) {
+	if r.constMode {
+		return nil, errImpossible
+	}
 	fn, err := e.fn.eval(r, s)
 	if err != nil {
 		return nil, err
@@ -285,6 +294,9 @@ func (r *renderer) evalCall(e *callExpr, s *scope, caller *Macro) (Value, error)
 }
 
 func (e *filterExpr) eval(r *renderer, s *scope) (Value, error) {
+	if r.constMode && (e.fn == nil || contextFilters[e.name]) {
+		return nil, errImpossible
+	}
 	v, err := e.x.eval(r, s)
 	if err != nil {
 		return nil, err
@@ -330,6 +342,9 @@ func (r *renderer) applyFilter(e *filterExpr, v Value, s *scope) (Value, error) 
 }
 
 func (e *testExpr) eval(r *renderer, s *scope) (Value, error) {
+	if r.constMode && e.fn == nil {
+		return nil, errImpossible
+	}
 	v, err := e.x.eval(r, s)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,34 @@ func (f *filterDef) call(r *renderer, v Value, args []Value, kw []kwarg) (Value,
 // filters are Jinja's built-in filters with transformers' tojson.
 var filters map[string]*filterDef
 
+// lazy turns a filter into a Python generator function: calling it only
+// binds the arguments; the body runs (and raises) when the result is first
+// iterated.
+func lazy(name string, f func(r *renderer, v Value, a []Value) (Value, error)) func(r *renderer, v Value, a []Value) (Value, error) {
+	return func(r *renderer, v Value, a []Value) (Value, error) {
+		return &generator{name: name, compute: func() ([]Value, error) {
+			out, err := f(r, v, a)
+			if err != nil {
+				return nil, err
+			}
+			return r.iterate(out)
+		}}, nil
+	}
+}
+
+// lazyRaw is lazy for filters that take their arguments unbound.
+func lazyRaw(name string, f func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error)) func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
+	return func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
+		return &generator{name: name, compute: func() ([]Value, error) {
+			out, err := f(r, v, args, kw)
+			if err != nil {
+				return nil, err
+			}
+			return r.iterate(out)
+		}}, nil
+	}
+}
+
 func def(name string, params []string, nreq int, fn func(r *renderer, v Value, a []Value) (Value, error)) *filterDef {
 	return &filterDef{name: name, params: params, nreq: nreq, fn: fn}
 }
@@ -42,7 +70,7 @@ func init() {
 	list := []*filterDef{
 		def("abs", nil, 0, filterAbs),
 		def("attr", []string{"name"}, 1, filterAttr),
-		def("batch", []string{"linecount", "fill_with"}, 1, filterBatch),
+		def("batch", []string{"linecount", "fill_with"}, 1, lazy("do_batch", filterBatch)),
 		def("capitalize", nil, 0, strFilter(pyCapitalize)),
 		def("center", []string{"width"}, 0, filterCenter),
 		def("count", nil, 0, filterLength),
@@ -59,7 +87,7 @@ func init() {
 		{name: "groupby", params: []string{"attribute", "default", "case_sensitive"}, nreq: 1, fn: filterGroupby},
 		def("indent", []string{"width", "first", "blank"}, 0, filterIndent),
 		def("int", []string{"default", "base"}, 0, filterInt),
-		def("items", nil, 0, filterItems),
+		def("items", nil, 0, lazy("do_items", filterItems)),
 		def("join", []string{"d", "attribute"}, 0, filterJoin),
 		def("last", nil, 0, filterLast),
 		def("length", nil, 0, filterLength),
@@ -68,22 +96,22 @@ func init() {
 			return append(List{}, items...), err
 		}),
 		def("lower", nil, 0, strFilter(pyLower)),
-		{name: "map", raw: filterMap},
+		{name: "map", raw: lazyRaw("sync_do_map", filterMap)},
 		def("max", []string{"case_sensitive", "attribute"}, 0, minMax(1)),
 		def("min", []string{"case_sensitive", "attribute"}, 0, minMax(-1)),
 		def("pprint", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) { return Str(pformat(v)), nil }),
 		def("random", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) {
 			return nil, newErr(errRuntime, "the random filter is not supported: its output is random")
 		}),
-		{name: "reject", raw: selectFilter(false, false)},
-		{name: "rejectattr", raw: selectFilter(false, true)},
+		{name: "reject", raw: lazyRaw("select_or_reject", selectFilter(false, false))},
+		{name: "rejectattr", raw: lazyRaw("select_or_reject", selectFilter(false, true))},
 		def("replace", []string{"old", "new", "count"}, 2, filterReplace),
 		def("reverse", nil, 0, filterReverse),
 		def("round", []string{"precision", "method"}, 0, filterRound),
 		def("safe", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) { return Markup(str(v)), nil }),
-		{name: "select", raw: selectFilter(true, false)},
-		{name: "selectattr", raw: selectFilter(true, true)},
-		def("slice", []string{"slices", "fill_with"}, 1, filterSlice),
+		{name: "select", raw: lazyRaw("select_or_reject", selectFilter(true, false))},
+		{name: "selectattr", raw: lazyRaw("select_or_reject", selectFilter(true, true))},
+		def("slice", []string{"slices", "fill_with"}, 1, lazy("sync_do_slice", filterSlice)),
 		def("sort", []string{"reverse", "case_sensitive", "attribute"}, 0, filterSort),
 		def("string", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) {
 			if m, ok := v.(Markup); ok {
@@ -97,7 +125,7 @@ func init() {
 		def("tojson", []string{"ensure_ascii", "indent", "separators", "sort_keys"}, 0, filterToJSON),
 		def("trim", []string{"chars"}, 0, filterTrim),
 		def("truncate", []string{"length", "killwords", "end", "leeway"}, 0, filterTruncate),
-		def("unique", []string{"case_sensitive", "attribute"}, 0, filterUnique),
+		def("unique", []string{"case_sensitive", "attribute"}, 0, lazy("sync_do_unique", filterUnique)),
 		def("upper", nil, 0, strFilter(pyUpper)),
 		def("urlencode", nil, 0, filterURLEncode),
 		def("urlize", []string{"trim_url_limit", "nofollow", "target", "rel", "extra_schemes"}, 0, func(r *renderer, v Value, a []Value) (Value, error) {
@@ -175,9 +203,6 @@ func filterAbs(r *renderer, v Value, a []Value) (Value, error) {
 	case kFloat:
 		return Float(math.Abs(n.f)), nil
 	}
-	if u, ok := v.(*Undefined); ok {
-		return nil, u.err()
-	}
 	return nil, typeErr("bad operand type for abs(): '%s'", v.pyType())
 }
 
@@ -241,7 +266,7 @@ func filterBatch(r *renderer, v Value, a []Value) (Value, error) {
 		}
 		out = append(out, cur)
 	}
-	return newGen("do_batch", out), nil
+	return List(out), nil
 }
 
 func filterCenter(r *renderer, v Value, a []Value) (Value, error) {
@@ -366,7 +391,7 @@ func filterDictsort(r *renderer, v Value, a []Value) (Value, error) {
 		if u, isU := v.(*Undefined); isU {
 			return nil, u.err()
 		}
-		return nil, newErr(errUndefined, "%s has no attribute 'items'", repr(Str(objectTypeRepr(v))))
+		return nil, newErr("AttributeError", "'%s' object has no attribute 'items'", v.pyType())
 	}
 	cs := a[0] != nil && truthy(a[0])
 	items := make([]Value, d.Len())
@@ -413,6 +438,9 @@ func filterFilesize(r *renderer, v Value, a []Value) (Value, error) {
 
 func filterFirst(r *renderer, v Value, a []Value) (Value, error) {
 	if g, ok := v.(*generator); ok {
+		if err := g.force(); err != nil {
+			return nil, err
+		}
 		if g.pos < len(g.items) {
 			g.pos++
 			return g.items[g.pos-1], nil
@@ -431,7 +459,8 @@ func filterFirst(r *renderer, v Value, a []Value) (Value, error) {
 
 func filterLast(r *renderer, v Value, a []Value) (Value, error) {
 	switch v.(type) {
-	case *generator, *dictView:
+	case Str, Markup, List, Tuple, *Dict, rangeValue, *Undefined:
+	default:
 		return nil, typeErr("'%s' object is not reversible", v.pyType())
 	}
 	items, err := r.iterate(v)
@@ -751,9 +780,9 @@ func filterInt(r *renderer, v Value, a []Value) (Value, error) {
 func filterItems(r *renderer, v Value, a []Value) (Value, error) {
 	switch x := v.(type) {
 	case *Undefined:
-		return newGen("do_items", nil), nil
+		return List(nil), nil
 	case *Dict:
-		return newGen("do_items", (&dictView{d: x, kind: 'i'}).items()), nil
+		return List((&dictView{d: x, kind: 'i'}).items()), nil
 	}
 	return nil, typeErr("Can only get item pairs from a mapping.")
 }
@@ -792,7 +821,7 @@ func filterJoin(r *renderer, v Value, a []Value) (Value, error) {
 
 func filterMap(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 	if !truthy(v) {
-		return newGen("sync_do_map", nil), nil
+		return List(nil), nil
 	}
 	items, err := r.iterate(v)
 	if err != nil {
@@ -844,7 +873,7 @@ func filterMap(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 		}
 		out = append(out, x)
 	}
-	return newGen("sync_do_map", out), nil
+	return List(out), nil
 }
 
 func hasKw(kw []kwarg, name string) bool {
@@ -860,7 +889,7 @@ func hasKw(kw []kwarg, name string) bool {
 func selectFilter(keep, lookupAttr bool) func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 	return func(r *renderer, v Value, args []Value, kw []kwarg) (Value, error) {
 		if !truthy(v) {
-			return newGen("select_or_reject", nil), nil
+			return List(nil), nil
 		}
 		items, err := r.iterate(v)
 		if err != nil {
@@ -904,7 +933,7 @@ func selectFilter(keep, lookupAttr bool) func(r *renderer, v Value, args []Value
 				out = append(out, it)
 			}
 		}
-		return newGen("select_or_reject", out), nil
+		return List(out), nil
 	}
 }
 
@@ -931,7 +960,11 @@ func minMax(want int) func(r *renderer, v Value, a []Value) (Value, error) {
 				return nil, err
 			}
 			k = sortKey(k, cs)
-			c, err := r.order("lt", k, bk)
+			op := "lt"
+			if want == 1 {
+				op = "gt"
+			}
+			c, err := r.order(op, k, bk)
 			if err != nil {
 				return nil, err
 			}
@@ -1017,11 +1050,14 @@ func filterRound(r *renderer, v Value, a []Value) (Value, error) {
 		return nil, newErr(errFilterArg, "method must be common, ceil or floor")
 	}
 	n := asNum(v)
+	if n.k == notNum && method == "common" {
+		return nil, typeErr("type %s doesn't define __round__ method", v.pyType())
+	}
 	if n.k == notNum {
 		if u, ok := v.(*Undefined); ok {
 			return nil, u.err()
 		}
-		return nil, typeErr("type %s doesn't define __round__ method", v.pyType())
+		return nil, typeErr("unsupported operand type(s) for *: '%s' and 'int'", v.pyType())
 	}
 	if method == "common" {
 		if n.k != kFloat {
@@ -1081,7 +1117,7 @@ func filterSlice(r *renderer, v Value, a []Value) (Value, error) {
 		}
 		out = append(out, tmp)
 	}
-	return newGen("sync_do_slice", out), nil
+	return List(out), nil
 }
 
 func filterSort(r *renderer, v Value, a []Value) (Value, error) {
@@ -1196,7 +1232,6 @@ func filterTrim(r *renderer, v Value, a []Value) (Value, error) {
 }
 
 func filterTruncate(r *renderer, v Value, a []Value) (Value, error) {
-	s := str(v)
 	length, leeway := 255, 5
 	var err error
 	if a[0] != nil {
@@ -1219,10 +1254,23 @@ func filterTruncate(r *renderer, v Value, a []Value) (Value, error) {
 	if leeway < 0 {
 		return nil, newErr("AssertionError", "expected leeway >= 0, got %d", leeway)
 	}
-	rs := []rune(s)
-	if len(rs) <= length+leeway {
-		return Str(s), nil
+	n, err := pyLen(v)
+	if err != nil {
+		return nil, err
 	}
+	if n <= length+leeway {
+		return v, nil
+	}
+	s, ok := isString(v)
+	if !ok {
+		// s[:n] + end on a non-string
+		cut, err := r.slice(v, None, Int(length-runeLen(end)), None)
+		if err != nil {
+			return nil, err
+		}
+		return r.binop("+", cut, Str(end))
+	}
+	rs := []rune(s)
 	cut := string(rs[:length-runeLen(end)])
 	if a[1] != nil && truthy(a[1]) {
 		return Str(cut + end), nil
@@ -1256,7 +1304,7 @@ func filterUnique(r *renderer, v Value, a []Value) (Value, error) {
 			out = append(out, it)
 		}
 	}
-	return newGen("sync_do_unique", out), nil
+	return List(out), nil
 }
 
 func filterURLEncode(r *renderer, v Value, a []Value) (Value, error) {

@@ -254,7 +254,12 @@ func (r *renderer) percentFormat(f string, arg Value, markup bool) (Value, error
 			return nil, err
 		}
 	}
-	if ai < len(args) && !usedMapping && mapping == nil {
+	subscriptable := false
+	switch arg.(type) {
+	case List, *Dict, rangeValue, *Undefined:
+		subscriptable = true // PyMapping_Check: no "not all converted" check
+	}
+	if ai < len(args) && !usedMapping && mapping == nil && !subscriptable {
 		return nil, typeErr("not all arguments converted during string formatting")
 	}
 	if markup {

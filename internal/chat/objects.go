@@ -83,6 +83,24 @@ type generator struct {
 	iterName string // for iterators that are not generators: the type name ("list_reverseiterator")
 	items    []Value
 	pos      int
+	// compute, when set, produces the items on first use: the body of a
+	// Python generator function runs (and raises) only when iterated.
+	compute func() ([]Value, error)
+}
+
+// force runs a lazy generator's body once.
+func (g *generator) force() error {
+	if g.compute == nil {
+		return nil
+	}
+	f := g.compute
+	g.compute = nil
+	items, err := f()
+	if err != nil {
+		return err
+	}
+	g.items = items
+	return nil
 }
 
 func (g *generator) pyType() string {

@@ -93,9 +93,17 @@ func repeatCount(v Value) (int64, bool) {
 	return 0, false
 }
 
+func isSeq(v Value) bool {
+	switch v.(type) {
+	case Str, Markup, List, Tuple:
+		return true
+	}
+	return false
+}
+
 func (r *renderer) mul(a, b Value) (Value, error) {
 	seq, cnt := a, b
-	if _, ok := asNumOK(a); ok {
+	if !isSeq(a) && isSeq(b) {
 		seq, cnt = b, a
 	}
 	n, isInt := repeatCount(cnt)
@@ -459,6 +467,9 @@ func (r *renderer) iterate(v Value) ([]Value, error) {
 	case rangeValue:
 		return x.list(), nil
 	case *generator:
+		if err := x.force(); err != nil {
+			return nil, err
+		}
 		items := x.items[x.pos:]
 		x.pos = len(x.items)
 		return items, nil

@@ -152,6 +152,14 @@ func (st *reprState) write(b *strings.Builder, v Value, isRepr bool) {
 		b.WriteByte('(')
 		st.write(b, List(x.items()), true)
 		b.WriteByte(')')
+	case sliceObj:
+		b.WriteString("slice(")
+		st.write(b, x.start, true)
+		b.WriteString(", ")
+		st.write(b, x.stop, true)
+		b.WriteString(", ")
+		st.write(b, x.step, true)
+		b.WriteString(")")
 	case rangeValue:
 		if x.step == 1 {
 			fmt.Fprintf(b, "range(%d, %d)", x.start, x.stop)

@@ -15,6 +15,7 @@ type renderer struct {
 	depth      int
 	autoescape bool
 	groups     map[*Value]bool // tuples made by groupby: they have .grouper and .list
+	constMode  bool            // evaluating a constant expression at compile time
 }
 
 // scope is one level of variables: the template's top level, a loop

@@ -452,9 +452,9 @@ func findMethod(name string, fromRight, raise bool) strFn {
 		if err := argCount(name, args, 1, 3); err != nil {
 			return nil, err
 		}
-		sub, err := toStr(args[0], name)
-		if err != nil {
-			return nil, err
+		sub, ok := isString(args[0])
+		if !ok {
+			return nil, typeErr("must be str, not %s", args[0].pyType())
 		}
 		var start, end Value
 		if len(args) > 1 {
@@ -493,9 +493,9 @@ func strCount(r *renderer, s string, args []Value, kw []kwarg) (Value, error) {
 	if err := argCount("count", args, 1, 3); err != nil {
 		return nil, err
 	}
-	sub, err := toStr(args[0], "count")
-	if err != nil {
-		return nil, err
+	sub, ok := isString(args[0])
+	if !ok {
+		return nil, typeErr("must be str, not %s", args[0].pyType())
 	}
 	var start, end Value
 	if len(args) > 1 {

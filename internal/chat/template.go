@@ -40,6 +40,7 @@ func Compile(src string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	foldConstants(body)
 	return &Template{body: body}, nil
 }
 
