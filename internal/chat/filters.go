@@ -121,7 +121,7 @@ func init() {
 		}),
 		def("striptags", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) { return Str(stripTags(str(v))), nil }),
 		def("sum", []string{"attribute", "start"}, 0, filterSum),
-		def("title", nil, 0, strFilter(jinjaTitle)),
+		def("title", nil, 0, func(r *renderer, v Value, a []Value) (Value, error) { return Str(jinjaTitle(str(v))), nil }),
 		def("tojson", []string{"ensure_ascii", "indent", "separators", "sort_keys"}, 0, filterToJSON),
 		def("trim", []string{"chars"}, 0, filterTrim),
 		def("truncate", []string{"length", "killwords", "end", "leeway"}, 0, filterTruncate),
@@ -652,8 +652,14 @@ func filterIndent(r *renderer, v Value, a []Value) (Value, error) {
 	}
 	s, ok := isString(v)
 	if !ok {
-		if u, isU := v.(*Undefined); isU {
-			return nil, u.err()
+		// s += "\n" then s.splitlines(), on a non-string
+		switch v.(type) {
+		case *Undefined:
+			return nil, v.(*Undefined).err()
+		case List:
+			return nil, newErr("AttributeError", "'list' object has no attribute 'splitlines'")
+		case Tuple:
+			return nil, typeErr("can only concatenate tuple (not \"str\") to tuple")
 		}
 		return nil, typeErr("unsupported operand type(s) for +=: '%s' and 'str'", v.pyType())
 	}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -9,6 +10,16 @@ import (
 func (r *renderer) binop(op string, a, b Value) (Value, error) {
 	if v, ok, err := arith(op, a, b); ok {
 		return v, err
+	}
+	if op == "%" {
+		// str % anything is string formatting (the argument may even be
+		// Undefined).
+		if s, ok := a.(Str); ok {
+			return r.percentFormat(string(s), b, false)
+		}
+		if s, ok := a.(Markup); ok {
+			return r.percentFormat(string(s), b, true)
+		}
 	}
 	if u, ok := a.(*Undefined); ok {
 		return nil, u.err()
@@ -85,10 +96,7 @@ func repeatCount(v Value) (int64, bool) {
 	case kInt:
 		return n.i, true
 	case kBig:
-		if n.b.Sign() < 0 {
-			return 0, true
-		}
-		return 1 << 62, true
+		return math.MaxInt64, true // too big for an index: see mul
 	}
 	return 0, false
 }
@@ -111,6 +119,9 @@ func (r *renderer) mul(a, b Value) (Value, error) {
 	case Str, Markup, List, Tuple:
 		if !isInt {
 			return nil, typeErr("can't multiply sequence by non-int of type '%s'", cnt.pyType())
+		}
+		if asNum(cnt).k == kBig {
+			return nil, newErr(errOverflow, "cannot fit 'int' into an index-sized integer")
 		}
 		size := int64(seqLen(x))
 		if n <= 0 || size == 0 {

@@ -94,11 +94,30 @@ func strMethod(s Str, name string, markup bool) Value {
 		if err != nil || !markup {
 			return v, err
 		}
-		if st, ok := v.(Str); ok {
-			return Markup(st), nil
-		}
-		return v, nil
+		return toMarkup(v), nil
 	}}
+}
+
+// toMarkup converts the str results of a Markup method (also inside
+// lists and tuples) to Markup, as markupsafe does.
+func toMarkup(v Value) Value {
+	switch x := v.(type) {
+	case Str:
+		return Markup(x)
+	case List:
+		out := make(List, len(x))
+		for i, e := range x {
+			out[i] = toMarkup(e)
+		}
+		return out
+	case Tuple:
+		out := make(Tuple, len(x))
+		for i, e := range x {
+			out[i] = toMarkup(e)
+		}
+		return out
+	}
+	return v
 }
 
 func simpleStr(f func(string) string) strFn {
