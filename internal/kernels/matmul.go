@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/memfit/memfit/internal/quant"
 	"github.com/memfit/memfit/internal/tensor"
 )
 
@@ -18,13 +19,21 @@ var f16Table = func() *[1 << 16]float32 {
 	return &t
 }()
 
-// Supports reports whether the matrix products accept weights of type t.
+// Supports reports whether the matrix products accept weights of type t:
+// F32, F16, BF16 and every ggml block type with a dot product in
+// internal/quant.
 func Supports(t tensor.DType) bool {
 	switch t {
 	case tensor.F32, tensor.F16, tensor.BF16:
 		return true
 	}
-	return false
+	tr, err := quant.Traits(t)
+	return err == nil && tr.VecDot != nil
+}
+
+// isFloat reports whether t is a float type the f32 kernels read directly.
+func isFloat(t tensor.DType) bool {
+	return t == tensor.F32 || t == tensor.F16 || t == tensor.BF16
 }
 
 // F32View returns b as float32 values without copying when b is 4-byte
@@ -44,7 +53,7 @@ func F32View(b []byte, dst []float32) []float32 {
 }
 
 // RowF32 returns row r of w as float32 values: a view for aligned F32 data,
-// else converted into dst (len ≥ row length).
+// else converted (or dequantized) into dst (len ≥ row length).
 func RowF32(w *tensor.Tensor, r int, dst []float32) []float32 {
 	n := w.RowLen()
 	switch w.Type {
@@ -65,7 +74,10 @@ func RowF32(w *tensor.Tensor, r int, dst []float32) []float32 {
 		}
 		return dst
 	}
-	panic(fmt.Sprintf("kernels: RowF32 of unsupported type %v", w.Type))
+	if err := quant.Dequantize(w.Type, dst[:n], w.Row(r)); err != nil {
+		panic(fmt.Sprintf("kernels: RowF32: %v", err))
+	}
+	return dst[:n]
 }
 
 // Dot returns Σ a[i]·b[i] over len(a) values.
@@ -153,4 +165,27 @@ func RowF32Tail(w *tensor.Tensor, r, from int, dst []float32) []float32 {
 	}
 	tmp.Data = w.Data[(r*n+from)*size : (r+1)*n*size]
 	return RowF32(&tmp, 0, dst[:n-from])
+}
+
+// quantTask is a matrix product with block-quantized weights: the
+// activations are quantized once per token to the weight type's vec_dot type
+// (as ggml does), then every row takes an integer block dot product with
+// each token.
+type quantTask struct {
+	w      *tensor.Tensor
+	xq     []byte
+	xqRow  int // bytes of one quantized activation row
+	y      []float32
+	t, ldy int
+	dot    quant.VecDotFunc
+}
+
+func (q *quantTask) Do(_, lo, hi int) {
+	n := q.w.RowLen()
+	for r := lo; r < hi; r++ {
+		row := q.w.Row(r)
+		for t := 0; t < q.t; t++ {
+			q.y[t*q.ldy+r] = q.dot(n, row, q.xq[t*q.xqRow:(t+1)*q.xqRow])
+		}
+	}
 }
