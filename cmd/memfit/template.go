@@ -57,7 +57,7 @@ model's special tokens (bos_token, eos_token, ...) and then every key of
 	fl := cmd.Flags()
 	fl.StringVarP(&f.model, "model", "m", "", "model: a Hugging Face folder or a GGUF file")
 	fl.StringVar(&f.chatTemplate, "chat-template", "", "Jinja chat template file (overrides the model's)")
-	fl.StringVar(&f.messages, "messages", "", `JSON file with the messages list ("-" for standard input)`)
+	fl.StringVar(&f.messages, "messages", "", `JSON file with the messages list ("-" for standard input; default: no messages)`)
 	fl.StringVar(&f.tools, "tools", "", "JSON file with the list of tool schemas")
 	fl.BoolVar(&f.addGenPrompt, "add-generation-prompt", false, "open an assistant turn at the end")
 	fl.StringVar(&f.kwargs, "kwargs", "", `extra template variables as a JSON object, e.g. '{"enable_thinking": false}'`)
@@ -70,9 +70,6 @@ func init() { rootCmd.AddCommand(newTemplateCmd()) }
 func runTemplate(out io.Writer, f templateFlags) error {
 	if f.model == "" && f.chatTemplate == "" {
 		return usagef("template: give a model (-m MODEL) or a template (--chat-template FILE)")
-	}
-	if f.messages == "" {
-		return usagef("template: --messages FILE is required (a JSON list of {role, content} messages)")
 	}
 	in := chat.ChatInput{AddGenerationPrompt: f.addGenPrompt}
 	if f.now != "" {
@@ -94,11 +91,14 @@ func runTemplate(out io.Writer, f templateFlags) error {
 		in.Kwargs = d
 	}
 	var err error
-	if in.Messages, err = readJSONFile(f.messages, "--messages"); err != nil {
-		return err
-	}
-	if _, ok := in.Messages.(chat.List); !ok {
-		return fmt.Errorf("template: %s: want a JSON list of messages, got %s", f.messages, jsonKind(in.Messages))
+	in.Messages = chat.List{}
+	if f.messages != "" {
+		if in.Messages, err = readJSONFile(f.messages, "--messages"); err != nil {
+			return err
+		}
+		if _, ok := in.Messages.(chat.List); !ok {
+			return fmt.Errorf("template: --messages %s: want a JSON list of messages, got %s", f.messages, jsonKind(in.Messages))
+		}
 	}
 	if f.tools != "" {
 		if in.Tools, err = readJSONFile(f.tools, "--tools"); err != nil {

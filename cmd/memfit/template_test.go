@@ -190,6 +190,10 @@ func TestTemplateCommandErrors(t *testing.T) {
 	if err := os.WriteFile(msgs, []byte(`[{"role": "user", "content": "hi"}]`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	obj := filepath.Join(t.TempDir(), "obj.json")
+	if err := os.WriteFile(obj, []byte(`{"role": "user"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -198,7 +202,7 @@ func TestTemplateCommandErrors(t *testing.T) {
 	}{
 		{"template raises", append([]string{"template", "--chat-template", tmplPath, "--kwargs", string(raise.Kwargs)}, writeCaseFiles(t, raise)...), exitError, *raise.Error},
 		{"no model or template", []string{"template", "--messages", msgs}, exitUsage, "--chat-template"},
-		{"no messages", []string{"template", "--chat-template", tmplPath}, exitUsage, "--messages"},
+		{"messages not a list", []string{"template", "--chat-template", tmplPath, "--messages", obj}, exitError, "want a JSON list of messages"},
 		{"positional argument", []string{"template", "extra", "--chat-template", tmplPath, "--messages", msgs}, exitUsage, "unknown command"},
 		{"bad now", []string{"template", "--chat-template", tmplPath, "--messages", msgs, "--now", "yesterday"}, exitUsage, "RFC 3339"},
 		{"kwargs not an object", []string{"template", "--chat-template", tmplPath, "--messages", msgs, "--kwargs", "[1]"}, exitUsage, "JSON object"},
