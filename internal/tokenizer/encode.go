@@ -1,0 +1,146 @@
+package tokenizer
+
+import "sync"
+
+// encState is the scratch memory of one Encode call.
+type encState struct {
+	segs    []segment
+	segs2   []segment
+	spans   []span
+	pieces  []string
+	bufs    [][]string
+	syms    []int32
+	ranks   []uint64
+	next    []int32
+	prev    []int32
+	buf     []byte
+	occ     []occurrence
+	owner   []int32
+	tmp     []int32
+	heap    []spmBigram
+	spmSyms []spmSym
+	atStart bool
+}
+
+var statePool = sync.Pool{New: func() any { return new(encState) }}
+
+func (st *encState) takeBuf() []string {
+	if n := len(st.bufs); n > 0 {
+		b := st.bufs[n-1]
+		st.bufs = st.bufs[:n-1]
+		return b[:0]
+	}
+	return make([]string, 0, 64)
+}
+
+func (st *encState) putBuf(b []string) { st.bufs = append(st.bufs, b[:0]) }
+
+// AppendEncode appends the ids of text to dst.
+func (t *Tokenizer) AppendEncode(dst []int32, text string, opts EncodeOptions) []int32 {
+	st := statePool.Get().(*encState)
+	defer statePool.Put(st)
+	if t.llama {
+		return t.encodeLlama(dst, text, opts, st)
+	}
+	n0 := len(dst)
+	segs := st.segs[:0]
+	if t.added != nil {
+		segs = t.added.splitHF(text, opts.ParseSpecial, segs)
+	} else if text != "" {
+		segs = append(segs, segment{0, len(text), -1})
+	}
+	st.segs = segs
+	for _, sg := range segs {
+		if sg.id >= 0 {
+			dst = append(dst, sg.id)
+			continue
+		}
+		part := text[sg.start:sg.end]
+		st.atStart = sg.start == 0
+		if t.norm != nil {
+			part = t.norm.normalize(part)
+		}
+		if t.addedNorm == nil {
+			dst = t.encodeText(part, st, dst)
+			continue
+		}
+		sub := t.addedNorm.splitHF(part, opts.ParseSpecial, st.segs2[:0])
+		st.segs2 = sub
+		for _, s2 := range sub {
+			if s2.id >= 0 {
+				dst = append(dst, s2.id)
+			} else {
+				dst = t.encodeText(part[s2.start:s2.end], st, dst)
+			}
+		}
+	}
+	if opts.AddSpecial && t.post != nil {
+		st.tmp = append(st.tmp[:0], dst[n0:]...)
+		dst = t.post.process(dst[:n0], st.tmp)
+	}
+	return dst
+}
+
+// encodeText pre-tokenizes one normalized segment and encodes the pieces.
+func (t *Tokenizer) encodeText(s string, st *encState, dst []int32) []int32 {
+	if s == "" {
+		return dst
+	}
+	if t.pre == nil {
+		return t.model.encode(s, st, dst)
+	}
+	in := st.takeBuf()
+	in = append(in, s)
+	pieces := t.pre.split(in, st.takeBuf(), st)
+	for _, p := range pieces {
+		dst = t.model.encode(p, st, dst)
+	}
+	st.putBuf(in)
+	st.putBuf(pieces)
+	return dst
+}
+
+// encodeLlama encodes with llama.cpp's semantics (GGUF vocabularies).
+func (t *Tokenizer) encodeLlama(dst []int32, text string, opts EncodeOptions, st *encState) []int32 {
+	if opts.AddSpecial && t.addBOS && t.bos >= 0 {
+		dst = append(dst, t.bos)
+	}
+	segs := st.segs[:0]
+	if t.added != nil {
+		segs = t.added.splitLlama(text, opts.ParseSpecial, st, segs)
+	} else if text != "" {
+		segs = append(segs, segment{0, len(text), -1})
+	}
+	st.segs = segs
+	prevSpecial := true
+	for _, sg := range segs {
+		if sg.id >= 0 {
+			dst = append(dst, sg.id)
+			prevSpecial = true
+			continue
+		}
+		part := text[sg.start:sg.end]
+		if t.spm {
+			buf := st.buf[:0]
+			if t.addSpacePrefix && prevSpecial {
+				buf = append(buf, "\u2581"...)
+			}
+			for i := 0; i < len(part); i++ {
+				if part[i] == ' ' {
+					buf = append(buf, "\u2581"...)
+				} else {
+					buf = append(buf, part[i])
+				}
+			}
+			st.buf = buf
+			dst = t.model.encode(string(buf), st, dst)
+		} else {
+			dst = t.encodeText(part, st, dst)
+		}
+		prevSpecial = false
+	}
+	if opts.AddSpecial && t.addEOS && t.eos >= 0 {
+		dst = append(dst, t.eos)
+	}
+	return dst
+}
