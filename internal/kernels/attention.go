@@ -2,13 +2,21 @@ package kernels
 
 import "math"
 
-// Attention describes one layer's attention over a KV cache for a batch of
-// query tokens.
+// KVLayer is one sequence's cached keys and values for one layer: position
+// p's values are at [p·kvDim, (p+1)·kvDim), stored as float32 (K, V) or as
+// IEEE binary16 (K16, V16, when K is nil).
+type KVLayer struct {
+	K, V     []float32
+	K16, V16 []uint16
+}
+
+// Attention describes one layer's attention for a batch of query tokens,
+// each attending to the KV cache of its own sequence.
 type Attention struct {
-	Q        []float32 // T × heads·headDim queries (RoPE applied)
-	K, V     []float32 // cache: position p's keys/values at [p·kvDim, (p+1)·kvDim)
-	Out      []float32 // T × heads·headDim
-	Pos      []int     // absolute position of each query token
+	Q        []float32  // T × heads·headDim queries (RoPE applied)
+	KV       []*KVLayer // per token: the cache of its sequence
+	Out      []float32  // T × heads·headDim
+	Pos      []int      // absolute position of each query token
 	Heads    int
 	KVHeads  int
 	HeadDim  int
@@ -16,7 +24,23 @@ type Attention struct {
 	Scale    float32 // scores are q·k·Scale
 	Softcap  float32 // scores → tanh(s/c)·c when > 0
 	MaxPos   int     // highest position in the cache + 1 (sizes the score scratch)
-	KVStride int     // floats between consecutive positions in K and V (kvDim)
+	KVStride int     // values between consecutive positions (kvDim)
+}
+
+// key returns cached key element idx as float64.
+func (l *KVLayer) key(idx int) float64 {
+	if l.K != nil {
+		return float64(l.K[idx])
+	}
+	return float64(f16Table[l.K16[idx]])
+}
+
+// value returns cached value element idx as float64.
+func (l *KVLayer) value(idx int) float64 {
+	if l.V != nil {
+		return float64(l.V[idx])
+	}
+	return float64(f16Table[l.V16[idx]])
 }
 
 // span returns the cache positions [lo, hi] a query at pos attends to.
@@ -38,13 +62,13 @@ func AttentionRef(a *Attention) {
 		for h := 0; h < a.Heads; h++ {
 			q := a.Q[t*qDim+h*a.HeadDim : t*qDim+(h+1)*a.HeadDim]
 			kvOff := (h / group) * a.HeadDim
+			kv := a.KV[t]
 			scores := make([]float64, hi-lo+1)
 			m := math.Inf(-1)
 			for k := lo; k <= hi; k++ {
-				key := a.K[k*a.KVStride+kvOff:]
 				var s float64
 				for i, x := range q {
-					s += float64(x) * float64(key[i])
+					s += float64(x) * kv.key(k*a.KVStride+kvOff+i)
 				}
 				s *= float64(a.Scale)
 				if a.Softcap > 0 {
@@ -62,7 +86,7 @@ func AttentionRef(a *Attention) {
 			for i := range out {
 				var o float64
 				for k := lo; k <= hi; k++ {
-					o += scores[k-lo] / sum * float64(a.V[k*a.KVStride+kvOff+i])
+					o += scores[k-lo] / sum * kv.value(k*a.KVStride+kvOff+i)
 				}
 				out[i] = float32(o)
 			}
@@ -107,10 +131,18 @@ func (t *attentionTask) Do(w, lo, hi int) {
 		first, last := a.span(pos)
 		q := a.Q[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
 		kvOff := (h / group) * a.HeadDim
+		kv := a.KV[tok]
 		scores := t.scores[w][:last-first+1]
 		m := float32(math.Inf(-1))
 		for k := first; k <= last; k++ {
-			s := Dot(q, a.K[k*a.KVStride+kvOff:k*a.KVStride+kvOff+a.HeadDim]) * a.Scale
+			off := k*a.KVStride + kvOff
+			var s float32
+			if kv.K != nil {
+				s = Dot(q, kv.K[off:off+a.HeadDim])
+			} else {
+				s = dotF16(q, kv.K16[off:off+a.HeadDim])
+			}
+			s *= a.Scale
 			if a.Softcap > 0 {
 				s = float32(math.Tanh(float64(s)/float64(a.Softcap)) * float64(a.Softcap))
 			}
@@ -127,7 +159,35 @@ func (t *attentionTask) Do(w, lo, hi int) {
 		out := a.Out[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
 		clear(out)
 		for k := first; k <= last; k++ {
-			AddScaled(out, a.V[k*a.KVStride+kvOff:k*a.KVStride+kvOff+a.HeadDim], scores[k-first]*inv)
+			off := k*a.KVStride + kvOff
+			if kv.V != nil {
+				AddScaled(out, kv.V[off:off+a.HeadDim], scores[k-first]*inv)
+			} else {
+				addScaledF16(out, kv.V16[off:off+a.HeadDim], scores[k-first]*inv)
+			}
 		}
+	}
+}
+
+// dotF16 returns Σ a[i]·b[i] with b in binary16.
+func dotF16(a []float32, b []uint16) float32 {
+	b = b[:len(a)]
+	var s0, s1 float32
+	i := 0
+	for ; i+2 <= len(a); i += 2 {
+		s0 += a[i] * f16Table[b[i]]
+		s1 += a[i+1] * f16Table[b[i+1]]
+	}
+	if i < len(a) {
+		s0 += a[i] * f16Table[b[i]]
+	}
+	return s0 + s1
+}
+
+// addScaledF16 does dst[i] += s·src[i] with src in binary16.
+func addScaledF16(dst []float32, src []uint16, s float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += s * f16Table[src[i]]
 	}
 }

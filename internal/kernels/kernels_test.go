@@ -132,27 +132,43 @@ func TestAttentionMatchesReference(t *testing.T) {
 		{4, 1, 16, 30, 30, 6, 2.5},
 		{2, 2, 4, 1, 1, 0, 0},
 	} {
-		kvd := tc.kvHeads * tc.headDim
-		a := Attention{
-			Q: randVec(r, tc.T*tc.heads*tc.headDim), K: randVec(r, tc.ctx*kvd), V: randVec(r, tc.ctx*kvd),
-			Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, Window: tc.window,
-			Scale: 0.25, Softcap: tc.softcap, MaxPos: tc.ctx, KVStride: kvd,
-		}
-		for i := 0; i < tc.T; i++ {
-			a.Pos = append(a.Pos, tc.ctx-tc.T+i)
-		}
-		want := make([]float32, tc.T*tc.heads*tc.headDim)
-		a.Out = want
-		AttentionRef(&a)
-		got := make([]float32, len(want))
-		a.Out = got
-		ops.Attention(&a)
-		for i := range got {
-			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
-				t.Fatalf("%+v: out[%d] = %v, reference %v", tc, i, got[i], want[i])
+		for _, f16 := range []bool{false, true} {
+			kvd := tc.kvHeads * tc.headDim
+			layer := &KVLayer{K: randVec(r, tc.ctx*kvd), V: randVec(r, tc.ctx*kvd)}
+			if f16 {
+				layer = &KVLayer{K16: toF16(layer.K), V16: toF16(layer.V)}
+			}
+			a := Attention{
+				Q:     randVec(r, tc.T*tc.heads*tc.headDim),
+				Heads: tc.heads, KVHeads: tc.kvHeads, HeadDim: tc.headDim, Window: tc.window,
+				Scale: 0.25, Softcap: tc.softcap, MaxPos: tc.ctx, KVStride: kvd,
+			}
+			for i := 0; i < tc.T; i++ {
+				a.Pos = append(a.Pos, tc.ctx-tc.T+i)
+				a.KV = append(a.KV, layer)
+			}
+			want := make([]float32, tc.T*tc.heads*tc.headDim)
+			a.Out = want
+			AttentionRef(&a)
+			got := make([]float32, len(want))
+			a.Out = got
+			ops.Attention(&a)
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
+					t.Fatalf("%+v f16=%v: out[%d] = %v, reference %v", tc, f16, i, got[i], want[i])
+				}
 			}
 		}
 	}
+}
+
+// toF16 rounds v to IEEE binary16.
+func toF16(v []float32) []uint16 {
+	out := make([]uint16, len(v))
+	for i, x := range v {
+		out[i] = tensor.F32ToF16(x)
+	}
+	return out
 }
 
 type countTask struct{ hits []atomic.Int32 }

@@ -6,18 +6,15 @@ import (
 
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/kernels"
-	"github.com/memfit/memfit/internal/kv"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/tensor"
 )
 
-// State is one sequence's KV cache and the scratch buffers of the forward
-// pass, sized for batches of up to Batch tokens. It is allocated once and
-// reused: Forward allocates nothing.
-type State struct {
-	Cache *kv.Cache
-	Pos   int // tokens in the cache
-	Batch int // largest micro-batch
+// Scratch holds the forward pass's buffers for batches of up to Batch
+// tokens. It is allocated once and reused: Run allocates nothing. A Scratch
+// serves one Run at a time.
+type Scratch struct {
+	Batch int // largest batch
 
 	x, h, q, k, v, att, o []float32
 	gate, up, act, ffn    []float32
@@ -27,6 +24,10 @@ type State struct {
 	order                 []int32
 	cos, sin              []float32 // per rope table: Batch × dims/2
 	pos                   []int
+	kv                    []*kernels.KVLayer
+	rows                  []int
+	seqBuf                []*Seq
+	flagBuf               []bool
 	attn                  kernels.Attention
 	res                   *ledger.Reservation
 }
@@ -38,116 +39,132 @@ type routeEntry struct {
 	weight float32
 }
 
-// NewState allocates a KV cache of ctx positions and scratch for batches of
-// up to batch tokens, all reserved on the model's ledger.
-func (m *Model) NewState(ctx, batch int) (*State, error) {
+// NewScratch allocates buffers for batches of up to batch tokens attending
+// to contexts of up to maxCtx positions, reserved on the model's ledger.
+func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 	s := m.Spec
-	if ctx <= 0 {
-		return nil, fmt.Errorf("context of %d tokens: want at least 1", ctx)
+	if batch <= 0 || maxCtx <= 0 {
+		return nil, fmt.Errorf("scratch for batches of %d tokens and contexts of %d: want at least 1", batch, maxCtx)
 	}
-	batch = max(1, min(batch, ctx))
 	ffn := max(s.FFN, s.SharedFFN, s.ExpertFFN)
 	half := 0
 	for _, r := range m.ropes {
 		half = max(half, len(r))
 	}
 	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*len(m.ropes)*half) + s.Vocab
-	scoreBytes := int64(m.ops.Pool.Threads()) * int64(ctx) * 4
-	res, err := m.ledger.Reserve("scratch", int64(floats)*4+int64(batch)*int64(s.ExpertsUsed)*24+scoreBytes)
+	scoreBytes := int64(m.ops.Pool.Threads()) * int64(maxCtx) * 4
+	res, err := m.ledger.Reserve("scratch", int64(floats)*4+int64(batch)*int64(s.ExpertsUsed)*24+int64(batch)*40+scoreBytes)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := kv.New(m.ledger, len(s.Layers), ctx, s.KVDim())
-	if err != nil {
-		res.Release()
-		return nil, err
-	}
-	m.ops.ReserveAttention(ctx)
+	m.ops.ReserveAttention(maxCtx)
 	f := func(n int) []float32 { return make([]float32, n) }
-	st := &State{
-		Cache: cache, Batch: batch, res: res,
+	sc := &Scratch{
+		Batch: batch, res: res,
 		x: f(batch * s.Hidden), h: f(batch * s.Hidden), o: f(batch * s.Hidden),
 		q: f(batch * s.QDim()), att: f(batch * s.QDim()),
 		k: f(batch * s.KVDim()), v: f(batch * s.KVDim()),
 		gate: f(batch * ffn), up: f(batch * ffn), act: f(batch * ffn), ffn: f(batch * s.Hidden),
 		cos: f(len(m.ropes) * batch * half), sin: f(len(m.ropes) * batch * half),
-		pos: make([]int, batch),
+		pos: make([]int, batch), kv: make([]*kernels.KVLayer, batch), rows: make([]int, batch),
+		seqBuf: make([]*Seq, batch), flagBuf: make([]bool, batch),
 	}
 	if s.Experts > 0 {
-		st.router = f(batch * s.Experts)
-		st.moeIn = f(batch * s.Hidden)
-		st.moeOut = f(batch * s.Hidden)
-		st.route = make([]routeEntry, batch*s.ExpertsUsed)
-		st.routeSorted = make([]routeEntry, batch*s.ExpertsUsed)
-		st.order = make([]int32, s.Experts)
+		sc.router = f(batch * s.Experts)
+		sc.moeIn = f(batch * s.Hidden)
+		sc.moeOut = f(batch * s.Hidden)
+		sc.route = make([]routeEntry, batch*s.ExpertsUsed)
+		sc.routeSorted = make([]routeEntry, batch*s.ExpertsUsed)
+		sc.order = make([]int32, s.Experts)
 	}
-	return st, nil
+	return sc, nil
 }
 
-// Release frees the state's cache and scratch.
-func (st *State) Release() {
-	st.Cache.Release()
-	st.res.Release()
-}
+// Release frees the scratch's reservation.
+func (sc *Scratch) Release() { sc.res.Release() }
 
-// Reset empties the cache (the next token is at position 0).
-func (st *State) Reset() { st.Pos = 0 }
-
-// Forward runs tokens through the model at positions st.Pos, st.Pos+1, ...
-// and appends them to the cache. With all, out receives len(tokens) rows of
-// logits, else only the last token's. It fails if the context is full or a
-// token is out of the vocabulary.
-func (m *Model) Forward(st *State, tokens []int32, out []float32, all bool) error {
+// Run runs one batch: every token goes through the model at its sequence's
+// next position and is appended to that sequence's cache. The logits of the
+// tokens marked in b.Logits (or of the last token when b.Logits is nil) are
+// written to out, one row of Vocab values each, in token order.
+func (m *Model) Run(sc *Scratch, b Batch, out []float32) error {
 	s := m.Spec
-	if st.Pos+len(tokens) > st.Cache.Ctx {
-		return fmt.Errorf("context full: %d tokens in the cache + %d new exceed the context of %d", st.Pos, len(tokens), st.Cache.Ctx)
+	T := len(b.Tokens)
+	if T == 0 {
+		return nil
 	}
-	need := s.Vocab
-	if all {
-		need *= len(tokens)
+	if T > sc.Batch || len(b.Seqs) != T || (b.Logits != nil && len(b.Logits) != T) {
+		return fmt.Errorf("batch of %d tokens (%d sequences, %d logit flags) for scratch of %d", T, len(b.Seqs), len(b.Logits), sc.Batch)
 	}
-	if len(out) < need {
-		return fmt.Errorf("logits buffer holds %d values, need %d", len(out), need)
+	nOut := 1
+	if b.Logits != nil {
+		nOut = 0
+		for _, l := range b.Logits {
+			if l {
+				nOut++
+			}
+		}
 	}
-	for i, t := range tokens {
+	if len(out) < nOut*s.Vocab {
+		return fmt.Errorf("logits buffer holds %d values, need %d", len(out), nOut*s.Vocab)
+	}
+	for i, t := range b.Tokens {
 		if t < 0 || int(t) >= s.Vocab {
 			return fmt.Errorf("token %d at index %d is outside the vocabulary of %d", t, i, s.Vocab)
 		}
-	}
-	for b := 0; b < len(tokens); b += st.Batch {
-		end := min(b+st.Batch, len(tokens))
-		last := end == len(tokens)
-		var dst []float32
-		switch {
-		case all:
-			dst = out[b*s.Vocab : end*s.Vocab]
-		case last:
-			dst = out[:s.Vocab]
+		seq := b.Seqs[i]
+		if i > 0 && seq == b.Seqs[i-1] {
+			sc.pos[i] = sc.pos[i-1] + 1
+		} else {
+			for j := 0; j < i; j++ {
+				if b.Seqs[j] == seq {
+					return fmt.Errorf("batch: the tokens of a sequence must be consecutive (index %d)", i)
+				}
+			}
+			sc.pos[i] = seq.Pos
 		}
-		m.batch(st, tokens[b:end], dst, all)
+		if sc.pos[i] >= seq.Cache.Ctx {
+			return fmt.Errorf("context full: the sequence holds %d tokens, its context is %d", sc.pos[i], seq.Cache.Ctx)
+		}
+	}
+	rows := sc.rows[:0]
+	for i := range b.Tokens {
+		if (b.Logits == nil && i == T-1) || (b.Logits != nil && b.Logits[i]) {
+			rows = append(rows, i)
+		}
+	}
+	m.forward(sc, b, rows, out)
+	for i, seq := range b.Seqs {
+		if i == T-1 || b.Seqs[i+1] != seq {
+			seq.Pos = sc.pos[i] + 1
+		}
 	}
 	return nil
 }
 
-// batch runs one micro-batch. dst is nil (no logits), one row (the last
-// token's) or one row per token (all).
-func (m *Model) batch(st *State, tokens []int32, dst []float32, all bool) {
+// forward runs a validated batch; rows lists the tokens whose logits go to
+// out.
+func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) {
 	s, ops := m.Spec, m.ops
+	tokens := b.Tokens
 	T, H, qd, kvd := len(tokens), s.Hidden, s.QDim(), s.KVDim()
-	x, h := st.x[:T*H], st.h[:T*H]
+	x, h := sc.x[:T*H], sc.h[:T*H]
 	for t, tok := range tokens {
 		row := kernels.RowF32(&m.embed, int(tok), x[t*H:(t+1)*H])
 		copy(x[t*H:(t+1)*H], row)
 		if s.EmbedScale != 1 {
 			kernels.Scale(x[t*H:(t+1)*H], s.EmbedScale)
 		}
-		st.pos[t] = st.Pos + t
+	}
+	maxPos := 0
+	for t := 0; t < T; t++ {
+		maxPos = max(maxPos, sc.pos[t]+1)
 	}
 	for r, inv := range m.ropes {
 		half := len(inv)
 		for t := 0; t < T; t++ {
-			off := (r*st.Batch + t) * half
-			kernels.RopeAngles(st.cos[off:off+half], st.sin[off:off+half], inv, st.pos[t])
+			off := (r*sc.Batch + t) * half
+			kernels.RopeAngles(sc.cos[off:off+half], sc.sin[off:off+half], inv, sc.pos[t])
 		}
 	}
 	for li := range m.layers {
@@ -155,7 +172,7 @@ func (m *Model) batch(st *State, tokens []int32, dst []float32, all bool) {
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
-		q, k, v := st.q[:T*qd], st.k[:T*kvd], st.v[:T*kvd]
+		q, k, v := sc.q[:T*qd], sc.k[:T*kvd], sc.v[:T*kvd]
 		ops.MatMul(&L.q, h, T, q, qd)
 		ops.MatMul(&L.k, h, T, k, kvd)
 		ops.MatMul(&L.v, h, T, v, kvd)
@@ -177,8 +194,8 @@ func (m *Model) batch(st *State, tokens []int32, dst []float32, all bool) {
 					kernels.RMSNorm(kt[hd:hd+s.HeadDim], kt[hd:hd+s.HeadDim], L.kNorm, s.Eps)
 				}
 			}
-			off := (L.rope*st.Batch + t) * half
-			cos, sin := st.cos[off:off+half], st.sin[off:off+half]
+			off := (L.rope*sc.Batch + t) * half
+			cos, sin := sc.cos[off:off+half], sc.sin[off:off+half]
 			if spec.Rope.Style == arch.Interleaved {
 				kernels.RopeInterleaved(qt, s.HeadDim, cos, sin)
 				kernels.RopeInterleaved(kt, s.HeadDim, cos, sin)
@@ -186,44 +203,39 @@ func (m *Model) batch(st *State, tokens []int32, dst []float32, all bool) {
 				kernels.RopeNeoX(qt, s.HeadDim, cos, sin)
 				kernels.RopeNeoX(kt, s.HeadDim, cos, sin)
 			}
-			p := st.pos[t]
-			copy(st.Cache.K[li][p*kvd:(p+1)*kvd], kt)
-			copy(st.Cache.V[li][p*kvd:(p+1)*kvd], vt)
+			cache := b.Seqs[t].Cache
+			cache.Store(li, sc.pos[t], kt, vt)
+			sc.kv[t] = &cache.Layers[li]
 		}
-		st.attn = kernels.Attention{
-			Q: q, K: st.Cache.K[li], V: st.Cache.V[li], Out: st.att[:T*qd], Pos: st.pos[:T],
+		sc.attn = kernels.Attention{
+			Q: q, KV: sc.kv[:T], Out: sc.att[:T*qd], Pos: sc.pos[:T],
 			Heads: s.Heads, KVHeads: s.KVHeads, HeadDim: s.HeadDim, Window: spec.Window,
-			Scale: s.AttnScale, Softcap: s.AttnSoftcap, MaxPos: st.pos[T-1] + 1, KVStride: kvd,
+			Scale: s.AttnScale, Softcap: s.AttnSoftcap, MaxPos: maxPos, KVStride: kvd,
 		}
-		ops.Attention(&st.attn)
-		o := st.o[:T*H]
-		ops.MatMul(&L.o, st.att[:T*qd], T, o, H)
+		ops.Attention(&sc.attn)
+		o := sc.o[:T*H]
+		ops.MatMul(&L.o, sc.att[:T*qd], T, o, H)
 		m.residual(x, o, L.postAttnNorm, T)
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.ffnNorm, s.Eps)
 		}
-		f := st.ffn[:T*H]
+		f := sc.ffn[:T*H]
 		if s.Experts == 0 {
-			m.mlp(st, &L.gate, &L.up, &L.down, h, f, T)
+			m.mlp(sc, &L.gate, &L.up, &L.down, h, f, T)
 		} else {
-			m.moe(st, L, h, f, T)
+			m.moe(sc, L, h, f, T)
 		}
 		m.residual(x, f, L.postFFNNorm, T)
 	}
-	st.Pos += T
-	if dst == nil {
+	n := len(rows)
+	if n == 0 {
 		return
 	}
-	first := 0
-	if !all {
-		first = T - 1
+	for i, t := range rows {
+		kernels.RMSNorm(h[i*H:(i+1)*H], x[t*H:(t+1)*H], m.outputNorm, s.Eps)
 	}
-	n := T - first
-	for t := first; t < T; t++ {
-		kernels.RMSNorm(h[(t-first)*H:(t-first+1)*H], x[t*H:(t+1)*H], m.outputNorm, s.Eps)
-	}
-	ops.MatMul(&m.output, h[:n*H], n, dst, s.Vocab)
-	logits := dst[:n*s.Vocab]
+	ops.MatMul(&m.output, h[:n*H], n, out, s.Vocab)
+	logits := out[:n*s.Vocab]
 	if s.LogitScale != 1 {
 		kernels.Scale(logits, 1/s.LogitScale)
 	}
@@ -252,7 +264,7 @@ func addBias(v, b []float32) {
 }
 
 // mlp computes out = down(act(gate·h) ⊙ up·h) for T tokens.
-func (m *Model) mlp(st *State, gate, up, down *tensor.Tensor, h, out []float32, T int) {
+func (m *Model) mlp(st *Scratch, gate, up, down *tensor.Tensor, h, out []float32, T int) {
 	ffn := gate.NumRows()
 	g, u, a := st.gate[:T*ffn], st.up[:T*ffn], st.act[:T*ffn]
 	m.ops.MatMul(gate, h, T, g, ffn)
@@ -267,7 +279,7 @@ func (m *Model) mlp(st *State, gate, up, down *tensor.Tensor, h, out []float32, 
 
 // moe routes each token to its top experts and sums their outputs weighted
 // by the gate, running each expert once on all the tokens routed to it.
-func (m *Model) moe(st *State, L *layer, h, out []float32, T int) {
+func (m *Model) moe(st *Scratch, L *layer, h, out []float32, T int) {
 	s, H := m.Spec, m.Spec.Hidden
 	E, K := s.Experts, s.ExpertsUsed
 	logits := st.router[:T*E]

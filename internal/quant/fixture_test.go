@@ -138,7 +138,7 @@ func firstByteDiff(a, b []byte) int {
 	return -1
 }
 
-// dotTolerance returns Σ|w·x| over the dequantized rows, the bound the dot
+// dotL1 returns Σ|w·x| over the dequantized rows, the quantity the dot
 // product tolerance is relative to.
 func dotL1(w, x []float32) float64 {
 	var l1 float64
