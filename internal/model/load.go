@@ -81,6 +81,10 @@ func (m *Model) Close() error {
 	return m.Weights.Close()
 }
 
+// Ledger is the ledger the model's memory is reserved on; sequences and
+// scratch made for the model reserve theirs there too.
+func (m *Model) Ledger() *ledger.Ledger { return m.ledger }
+
 // Threads is the number of worker threads.
 func (m *Model) Threads() int { return m.ops.Pool.Threads() }
 

@@ -83,23 +83,21 @@ type Sampler struct {
 }
 
 // New returns a sampler for a vocabulary of vocab tokens. p must pass
-// Check.
+// Check. Its buffers (about 16 bytes per token) are allocated here, once.
 func New(p Params, vocab int) *Sampler {
-	s := &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))}
-	if !p.greedy() || p.penalized() {
-		s.cand = make([]candidate, vocab)
-	}
-	if p.penalized() {
-		s.counts = make([]int32, vocab)
-	}
+	s := &Sampler{cand: make([]candidate, vocab), counts: make([]int32, vocab)}
+	s.Set(p)
 	return s
 }
 
-// Reset restarts the generator from seed (a new request on a reused
-// sampler).
-func (s *Sampler) Reset(seed uint64) {
-	s.p.Seed = seed
-	s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+// Bytes is the memory New allocates for a vocabulary of vocab tokens.
+func Bytes(vocab int) int64 { return int64(vocab) * 16 }
+
+// Set gives the sampler new settings and restarts its generator from
+// p.Seed (a new request on a reused sampler).
+func (s *Sampler) Set(p Params) {
+	s.p = p
+	s.rng = rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))
 }
 
 func (p Params) greedy() bool { return p.Temperature == 0 }
