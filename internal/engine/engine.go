@@ -97,7 +97,7 @@ type Stats struct {
 	PromptTokens     int64 // prompt tokens processed (not reused)
 	CachedTokens     int64 // prompt tokens reused from caches
 	GeneratedTokens  int64
-	Waiting, Running int // requests queued and in sequences now
+	Waiting, Running int   // requests queued and in sequences now
 	Steps            int64 // forward passes
 }
 
@@ -271,7 +271,7 @@ type job struct {
 	maxStop int // longest stop string
 
 	submitted, started, first time.Time
-	cancelled atomic.Bool
+	cancelled                 atomic.Bool
 
 	// Owned by the scheduler.
 	fed       int // prompt tokens in the cache
