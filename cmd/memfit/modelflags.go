@@ -25,6 +25,13 @@ func (f *modelFlags) register(c *cobra.Command) {
 	c.Flags().IntVarP(&f.threads, "threads", "t", 0, "worker threads (default: one per CPU)")
 }
 
+// registerOptional registers the flags of a command that runs the built-in
+// demo model when -m is not given.
+func (f *modelFlags) registerOptional(c *cobra.Command) {
+	c.Flags().StringVarP(&f.path, "model", "m", "", "model: a GGUF file or a Hugging Face folder (default: the built-in demo model)")
+	c.Flags().IntVarP(&f.threads, "threads", "t", 0, "worker threads (default: one per CPU)")
+}
+
 func (f *modelFlags) check() error {
 	if f.path == "" {
 		return usagef("--model (-m) is required")
