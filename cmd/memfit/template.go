@@ -12,7 +12,6 @@ import (
 	"github.com/memfit/memfit/internal/prompt"
 )
 
-
 // templateFlags are the flags of `memfit template`.
 type templateFlags struct {
 	model        string
@@ -163,4 +162,3 @@ func jsonKind(v chat.Value) string {
 	}
 	return "a scalar"
 }
-

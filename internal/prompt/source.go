@@ -261,4 +261,3 @@ func jsonKind(v chat.Value) string {
 	}
 	return "a scalar"
 }
-
