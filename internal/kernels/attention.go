@@ -98,6 +98,14 @@ func AttentionRef(a *Attention) {
 type attentionTask struct {
 	a      *Attention
 	scores [][]float32 // per worker
+	groups []kvGroup   // per worker
+}
+
+// kvGroup is a worker's arguments for the four-position kernels (kept off
+// the stack: they are passed through function values, so they would escape).
+type kvGroup struct {
+	offs [4]int
+	vals [4]float32
 }
 
 // ReserveAttention sizes the per-worker score scratch for contexts of up to
@@ -134,13 +142,30 @@ func (t *attentionTask) Do(w, lo, hi int) {
 		kv := a.KV[tok]
 		scores := t.scores[w][:last-first+1]
 		m := float32(math.Inf(-1))
-		for k := first; k <= last; k++ {
+		hd := a.HeadDim
+		g := &t.groups[w]
+		k := first
+		for ; k+4 <= last+1; k += 4 {
+			for j := range g.offs {
+				g.offs[j] = (k+j)*a.KVStride + kvOff
+			}
+			active.kvDot4(kv, &g.offs, q, &g.vals)
+			for j, s := range g.vals {
+				s *= a.Scale
+				if a.Softcap > 0 {
+					s = float32(math.Tanh(float64(s)/float64(a.Softcap)) * float64(a.Softcap))
+				}
+				scores[k+j-first] = s
+				m = max(m, s)
+			}
+		}
+		for ; k <= last; k++ {
 			off := k*a.KVStride + kvOff
 			var s float32
 			if kv.K != nil {
-				s = Dot(q, kv.K[off:off+a.HeadDim])
+				s = Dot(q, kv.K[off:off+hd])
 			} else {
-				s = dotF16(q, kv.K16[off:off+a.HeadDim])
+				s = dotF16(q, kv.K16[off:off+hd])
 			}
 			s *= a.Scale
 			if a.Softcap > 0 {
@@ -156,15 +181,47 @@ func (t *attentionTask) Do(w, lo, hi int) {
 			sum += e
 		}
 		inv := float32(1 / sum)
-		out := a.Out[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
+		out := a.Out[tok*qDim+h*hd : tok*qDim+(h+1)*hd]
 		clear(out)
-		for k := first; k <= last; k++ {
+		k = first
+		for ; k+4 <= last+1; k += 4 {
+			for j := range g.offs {
+				g.offs[j] = (k+j)*a.KVStride + kvOff
+				g.vals[j] = scores[k+j-first] * inv
+			}
+			active.kvAxpy4(kv, &g.offs, &g.vals, out)
+		}
+		for ; k <= last; k++ {
 			off := k*a.KVStride + kvOff
 			if kv.V != nil {
-				AddScaled(out, kv.V[off:off+a.HeadDim], scores[k-first]*inv)
+				AddScaled(out, kv.V[off:off+hd], scores[k-first]*inv)
 			} else {
-				addScaledF16(out, kv.V16[off:off+a.HeadDim], scores[k-first]*inv)
+				addScaledF16(out, kv.V16[off:off+hd], scores[k-first]*inv)
 			}
+		}
+	}
+}
+
+// kvDot4Go computes the dot products of q with the keys at four offsets.
+func kvDot4Go(kv *KVLayer, offs *[4]int, q []float32, out *[4]float32) {
+	n := len(q)
+	for j, off := range offs {
+		if kv.K != nil {
+			out[j] = Dot(q, kv.K[off:off+n])
+		} else {
+			out[j] = dotF16(q, kv.K16[off:off+n])
+		}
+	}
+}
+
+// kvAxpy4Go adds the values at four offsets, scaled by ws, to dst.
+func kvAxpy4Go(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32) {
+	n := len(dst)
+	for j, off := range offs {
+		if kv.V != nil {
+			AddScaled(dst, kv.V[off:off+n], ws[j])
+		} else {
+			addScaledF16(dst, kv.V16[off:off+n], ws[j])
 		}
 	}
 }

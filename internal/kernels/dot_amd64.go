@@ -4,17 +4,72 @@
 
 package kernels
 
-// dot4F32AVX2 computes four dot products of F32 weight rows with x over n values (a multiple of 16).
+// dot4x1F32AVX2 computes the dot products of 4 F32 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
 //
 //go:noescape
-func dot4F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
+func dot4x1F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
 
-// dot4F16AVX2 computes four dot products of F16 weight rows with x over n values (a multiple of 16).
+// dot4x2F32AVX2 computes the dot products of 4 F32 weight rows with 2 tokens of x (ldx values apart) over n values (a multiple of 8).
 //
 //go:noescape
-func dot4F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
+func dot4x2F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
 
-// dot4BF16AVX2 computes four dot products of BF16 weight rows with x over n values (a multiple of 16).
+// dot4x3F32AVX2 computes the dot products of 4 F32 weight rows with 3 tokens of x (ldx values apart) over n values (a multiple of 8).
 //
 //go:noescape
-func dot4BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
+func dot4x3F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+
+// dot8x1F32AVX2 computes the dot products of 8 F32 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot8x1F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// axpy4F32AVX2 adds four F32 rows scaled by s to dst over n values (a multiple of 8).
+//
+//go:noescape
+func axpy4F32AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
+
+// dot4x1F16AVX2 computes the dot products of 4 F16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
+
+// dot4x2F16AVX2 computes the dot products of 4 F16 weight rows with 2 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x2F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// dot4x3F16AVX2 computes the dot products of 4 F16 weight rows with 3 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x3F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+
+// dot8x1F16AVX2 computes the dot products of 8 F16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot8x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// axpy4F16AVX2 adds four F16 rows scaled by s to dst over n values (a multiple of 8).
+//
+//go:noescape
+func axpy4F16AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
+
+// dot4x1BF16AVX2 computes the dot products of 4 BF16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
+
+// dot4x2BF16AVX2 computes the dot products of 4 BF16 weight rows with 2 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x2BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// dot4x3BF16AVX2 computes the dot products of 4 BF16 weight rows with 3 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot4x3BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+
+// dot8x1BF16AVX2 computes the dot products of 8 BF16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
+//
+//go:noescape
+func dot8x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)

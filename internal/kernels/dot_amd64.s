@@ -4,16 +4,62 @@
 
 #include "textflag.h"
 
-// func dot4F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
+// func dot4x1F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
 // Requires: AVX, FMA3
-TEXT ·dot4F32AVX2(SB), NOSPLIT, $0-56
+TEXT ·dot4x1F32AVX2(SB), NOSPLIT, $0-64
 	MOVQ   w0+0(FP), AX
 	MOVQ   w1+8(FP), CX
 	MOVQ   w2+16(FP), DX
 	MOVQ   w3+24(FP), BX
 	MOVQ   x+32(FP), SI
-	MOVQ   n+40(FP), DI
-	MOVQ   out+48(FP), R8
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R8, R8
+
+dot4x1F32AVX2_loop:
+	CMPQ        R8, DI
+	JGE         dot4x1F32AVX2_done
+	VMOVUPS     (SI)(R8*4), Y4
+	VMOVUPS     (AX)(R8*4), Y5
+	VFMADD231PS Y5, Y4, Y0
+	VMOVUPS     (CX)(R8*4), Y5
+	VFMADD231PS Y5, Y4, Y1
+	VMOVUPS     (DX)(R8*4), Y5
+	VFMADD231PS Y5, Y4, Y2
+	VMOVUPS     (BX)(R8*4), Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x08, R8
+	JMP         dot4x1F32AVX2_loop
+
+dot4x1F32AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (AX)
+	VZEROUPPER
+	RET
+
+// func dot4x2F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, FMA3
+TEXT ·dot4x2F32AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   n+48(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -24,104 +70,277 @@ TEXT ·dot4F32AVX2(SB), NOSPLIT, $0-56
 	VXORPS Y7, Y7, Y7
 	XORQ   R9, R9
 
-dot4F32AVX2_loop:
+dot4x2F32AVX2_loop:
 	CMPQ        R9, DI
-	JGE         dot4F32AVX2_done
+	JGE         dot4x2F32AVX2_done
 	VMOVUPS     (SI)(R9*4), Y8
-	VFMADD231PS (AX)(R9*4), Y8, Y0
-	VFMADD231PS (CX)(R9*4), Y8, Y2
-	VFMADD231PS (DX)(R9*4), Y8, Y4
-	VFMADD231PS (BX)(R9*4), Y8, Y6
-	VMOVUPS     32(SI)(R9*4), Y8
-	VFMADD231PS 32(AX)(R9*4), Y8, Y1
-	VFMADD231PS 32(CX)(R9*4), Y8, Y3
-	VFMADD231PS 32(DX)(R9*4), Y8, Y5
-	VFMADD231PS 32(BX)(R9*4), Y8, Y7
-	ADDQ        $0x10, R9
-	JMP         dot4F32AVX2_loop
+	VMOVUPS     (R8)(R9*4), Y9
+	VMOVUPS     (AX)(R9*4), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VMOVUPS     (CX)(R9*4), Y10
+	VFMADD231PS Y10, Y8, Y2
+	VFMADD231PS Y10, Y9, Y3
+	VMOVUPS     (DX)(R9*4), Y10
+	VFMADD231PS Y10, Y8, Y4
+	VFMADD231PS Y10, Y9, Y5
+	VMOVUPS     (BX)(R9*4), Y10
+	VFMADD231PS Y10, Y8, Y6
+	VFMADD231PS Y10, Y9, Y7
+	ADDQ        $0x08, R9
+	JMP         dot4x2F32AVX2_loop
 
-dot4F32AVX2_done:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y7, Y6, Y6
+dot4x2F32AVX2_done:
+	MOVQ         out+56(FP), AX
 	VHADDPS      Y2, Y0, Y0
 	VHADDPS      Y6, Y4, Y4
 	VHADDPS      Y4, Y0, Y0
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X1
-	VMOVUPS      X1, (R8)
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X2
+	VMOVUPS      X2, (AX)
+	VHADDPS      Y3, Y1, Y1
+	VHADDPS      Y7, Y5, Y5
+	VHADDPS      Y5, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
 	VZEROUPPER
 	RET
 
-// func dot4F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
+// func dot4x3F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+// Requires: AVX, FMA3
+TEXT ·dot4x3F32AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   R8, R9
+	ADDQ   DI, R9
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   R10, R10
+
+dot4x3F32AVX2_loop:
+	CMPQ        R10, DI
+	JGE         dot4x3F32AVX2_done
+	VMOVUPS     (SI)(R10*4), Y12
+	VMOVUPS     (R8)(R10*4), Y13
+	VMOVUPS     (R9)(R10*4), Y14
+	VMOVUPS     (AX)(R10*4), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VMOVUPS     (CX)(R10*4), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VMOVUPS     (DX)(R10*4), Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS     (BX)(R10*4), Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $0x08, R10
+	JMP         dot4x3F32AVX2_loop
+
+dot4x3F32AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y3, Y0, Y0
+	VHADDPS      Y9, Y6, Y6
+	VHADDPS      Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X3
+	VMOVUPS      X3, (AX)
+	VHADDPS      Y4, Y1, Y1
+	VHADDPS      Y10, Y7, Y7
+	VHADDPS      Y7, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
+	VHADDPS      Y5, Y2, Y2
+	VHADDPS      Y11, Y8, Y8
+	VHADDPS      Y8, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VMOVUPS      X0, 32(AX)
+	VZEROUPPER
+	RET
+
+// func dot8x1F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, FMA3
+TEXT ·dot8x1F32AVX2(SB), NOSPLIT, $0-96
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   w4+32(FP), SI
+	MOVQ   w5+40(FP), DI
+	MOVQ   w6+48(FP), R8
+	MOVQ   w7+56(FP), R9
+	MOVQ   x+64(FP), R10
+	MOVQ   ldx+72(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   n+80(FP), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R12, R12
+
+dot8x1F32AVX2_loop:
+	CMPQ        R12, R11
+	JGE         dot8x1F32AVX2_done
+	VMOVUPS     (R10)(R12*4), Y8
+	VMOVUPS     (AX)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y0
+	VMOVUPS     (CX)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y1
+	VMOVUPS     (DX)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y2
+	VMOVUPS     (BX)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y3
+	VMOVUPS     (SI)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y4
+	VMOVUPS     (DI)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y5
+	VMOVUPS     (R8)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y6
+	VMOVUPS     (R9)(R12*4), Y9
+	VFMADD231PS Y9, Y8, Y7
+	ADDQ        $0x08, R12
+	JMP         dot8x1F32AVX2_loop
+
+dot8x1F32AVX2_done:
+	MOVQ         out+88(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (AX)
+	VHADDPS      Y5, Y4, Y4
+	VHADDPS      Y7, Y6, Y6
+	VHADDPS      Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X0
+	VMOVUPS      X0, 16(AX)
+	VZEROUPPER
+	RET
+
+// func axpy4F32AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
+// Requires: AVX, FMA3
+TEXT ·axpy4F32AVX2(SB), NOSPLIT, $0-56
+	MOVQ         v0+0(FP), AX
+	MOVQ         v1+8(FP), CX
+	MOVQ         v2+16(FP), DX
+	MOVQ         v3+24(FP), BX
+	MOVQ         s+32(FP), SI
+	VBROADCASTSS (SI), Y0
+	VBROADCASTSS 4(SI), Y1
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	MOVQ         dst+40(FP), SI
+	MOVQ         n+48(FP), DI
+	XORQ         R8, R8
+
+axpy4F32AVX2_loop:
+	CMPQ        R8, DI
+	JGE         axpy4F32AVX2_done
+	VMOVUPS     (SI)(R8*4), Y4
+	VMOVUPS     (AX)(R8*4), Y5
+	VFMADD231PS Y5, Y0, Y4
+	VMOVUPS     (CX)(R8*4), Y5
+	VFMADD231PS Y5, Y1, Y4
+	VMOVUPS     (DX)(R8*4), Y5
+	VFMADD231PS Y5, Y2, Y4
+	VMOVUPS     (BX)(R8*4), Y5
+	VFMADD231PS Y5, Y3, Y4
+	VMOVUPS     Y4, (SI)(R8*4)
+	ADDQ        $0x08, R8
+	JMP         axpy4F32AVX2_loop
+
+axpy4F32AVX2_done:
+	VZEROUPPER
+	RET
+
+// func dot4x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
 // Requires: AVX, F16C, FMA3
-TEXT ·dot4F16AVX2(SB), NOSPLIT, $0-56
+TEXT ·dot4x1F16AVX2(SB), NOSPLIT, $0-64
 	MOVQ   w0+0(FP), AX
 	MOVQ   w1+8(FP), CX
 	MOVQ   w2+16(FP), DX
 	MOVQ   w3+24(FP), BX
 	MOVQ   x+32(FP), SI
-	MOVQ   n+40(FP), DI
-	MOVQ   out+48(FP), R8
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   n+48(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	XORQ   R9, R9
+	XORQ   R8, R8
 
-dot4F16AVX2_loop:
-	CMPQ        R9, DI
-	JGE         dot4F16AVX2_done
-	VMOVUPS     (SI)(R9*4), Y8
-	VCVTPH2PS   (AX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y0
-	VCVTPH2PS   (CX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y2
-	VCVTPH2PS   (DX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y4
-	VCVTPH2PS   (BX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y6
-	VMOVUPS     32(SI)(R9*4), Y8
-	VCVTPH2PS   16(AX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y1
-	VCVTPH2PS   16(CX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y3
-	VCVTPH2PS   16(DX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y5
-	VCVTPH2PS   16(BX)(R9*2), Y9
-	VFMADD231PS Y9, Y8, Y7
-	ADDQ        $0x10, R9
-	JMP         dot4F16AVX2_loop
+dot4x1F16AVX2_loop:
+	CMPQ        R8, DI
+	JGE         dot4x1F16AVX2_done
+	VMOVUPS     (SI)(R8*4), Y4
+	VCVTPH2PS   (AX)(R8*2), Y5
+	VFMADD231PS Y5, Y4, Y0
+	VCVTPH2PS   (CX)(R8*2), Y5
+	VFMADD231PS Y5, Y4, Y1
+	VCVTPH2PS   (DX)(R8*2), Y5
+	VFMADD231PS Y5, Y4, Y2
+	VCVTPH2PS   (BX)(R8*2), Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x08, R8
+	JMP         dot4x1F16AVX2_loop
 
-dot4F16AVX2_done:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y7, Y6, Y6
+dot4x1F16AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
 	VHADDPS      Y2, Y0, Y0
-	VHADDPS      Y6, Y4, Y4
-	VHADDPS      Y4, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X1
 	VADDPS       X1, X0, X1
-	VMOVUPS      X1, (R8)
+	VMOVUPS      X1, (AX)
 	VZEROUPPER
 	RET
 
-// func dot4BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, n int, out *[4]float32)
-// Requires: AVX, AVX2, FMA3
-TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-56
+// func dot4x2F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, F16C, FMA3
+TEXT ·dot4x2F16AVX2(SB), NOSPLIT, $0-64
 	MOVQ   w0+0(FP), AX
 	MOVQ   w1+8(FP), CX
 	MOVQ   w2+16(FP), DX
 	MOVQ   w3+24(FP), BX
 	MOVQ   x+32(FP), SI
-	MOVQ   n+40(FP), DI
-	MOVQ   out+48(FP), R8
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   n+48(FP), DI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -132,48 +351,482 @@ TEXT ·dot4BF16AVX2(SB), NOSPLIT, $0-56
 	VXORPS Y7, Y7, Y7
 	XORQ   R9, R9
 
-dot4BF16AVX2_loop:
+dot4x2F16AVX2_loop:
 	CMPQ        R9, DI
-	JGE         dot4BF16AVX2_done
+	JGE         dot4x2F16AVX2_done
 	VMOVUPS     (SI)(R9*4), Y8
-	VPMOVZXWD   (AX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y0
-	VPMOVZXWD   (CX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y2
-	VPMOVZXWD   (DX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y4
-	VPMOVZXWD   (BX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y6
-	VMOVUPS     32(SI)(R9*4), Y8
-	VPMOVZXWD   16(AX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y1
-	VPMOVZXWD   16(CX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y3
-	VPMOVZXWD   16(DX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y5
-	VPMOVZXWD   16(BX)(R9*2), Y9
-	VPSLLD      $0x10, Y9, Y9
-	VFMADD231PS Y9, Y8, Y7
-	ADDQ        $0x10, R9
-	JMP         dot4BF16AVX2_loop
+	VMOVUPS     (R8)(R9*4), Y9
+	VCVTPH2PS   (AX)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VCVTPH2PS   (CX)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y2
+	VFMADD231PS Y10, Y9, Y3
+	VCVTPH2PS   (DX)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y4
+	VFMADD231PS Y10, Y9, Y5
+	VCVTPH2PS   (BX)(R9*2), Y10
+	VFMADD231PS Y10, Y8, Y6
+	VFMADD231PS Y10, Y9, Y7
+	ADDQ        $0x08, R9
+	JMP         dot4x2F16AVX2_loop
 
-dot4BF16AVX2_done:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y7, Y6, Y6
+dot4x2F16AVX2_done:
+	MOVQ         out+56(FP), AX
 	VHADDPS      Y2, Y0, Y0
 	VHADDPS      Y6, Y4, Y4
 	VHADDPS      Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X2
+	VMOVUPS      X2, (AX)
+	VHADDPS      Y3, Y1, Y1
+	VHADDPS      Y7, Y5, Y5
+	VHADDPS      Y5, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
+	VZEROUPPER
+	RET
+
+// func dot4x3F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+// Requires: AVX, F16C, FMA3
+TEXT ·dot4x3F16AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   R8, R9
+	ADDQ   DI, R9
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   R10, R10
+
+dot4x3F16AVX2_loop:
+	CMPQ        R10, DI
+	JGE         dot4x3F16AVX2_done
+	VMOVUPS     (SI)(R10*4), Y12
+	VMOVUPS     (R8)(R10*4), Y13
+	VMOVUPS     (R9)(R10*4), Y14
+	VCVTPH2PS   (AX)(R10*2), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VCVTPH2PS   (CX)(R10*2), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VCVTPH2PS   (DX)(R10*2), Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VCVTPH2PS   (BX)(R10*2), Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $0x08, R10
+	JMP         dot4x3F16AVX2_loop
+
+dot4x3F16AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y3, Y0, Y0
+	VHADDPS      Y9, Y6, Y6
+	VHADDPS      Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X3
+	VMOVUPS      X3, (AX)
+	VHADDPS      Y4, Y1, Y1
+	VHADDPS      Y10, Y7, Y7
+	VHADDPS      Y7, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
+	VHADDPS      Y5, Y2, Y2
+	VHADDPS      Y11, Y8, Y8
+	VHADDPS      Y8, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VMOVUPS      X0, 32(AX)
+	VZEROUPPER
+	RET
+
+// func dot8x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, F16C, FMA3
+TEXT ·dot8x1F16AVX2(SB), NOSPLIT, $0-96
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   w4+32(FP), SI
+	MOVQ   w5+40(FP), DI
+	MOVQ   w6+48(FP), R8
+	MOVQ   w7+56(FP), R9
+	MOVQ   x+64(FP), R10
+	MOVQ   ldx+72(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   n+80(FP), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R12, R12
+
+dot8x1F16AVX2_loop:
+	CMPQ        R12, R11
+	JGE         dot8x1F16AVX2_done
+	VMOVUPS     (R10)(R12*4), Y8
+	VCVTPH2PS   (AX)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y0
+	VCVTPH2PS   (CX)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y1
+	VCVTPH2PS   (DX)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y2
+	VCVTPH2PS   (BX)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y3
+	VCVTPH2PS   (SI)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y4
+	VCVTPH2PS   (DI)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y5
+	VCVTPH2PS   (R8)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y6
+	VCVTPH2PS   (R9)(R12*2), Y9
+	VFMADD231PS Y9, Y8, Y7
+	ADDQ        $0x08, R12
+	JMP         dot8x1F16AVX2_loop
+
+dot8x1F16AVX2_done:
+	MOVQ         out+88(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X1
 	VADDPS       X1, X0, X1
-	VMOVUPS      X1, (R8)
+	VMOVUPS      X1, (AX)
+	VHADDPS      Y5, Y4, Y4
+	VHADDPS      Y7, Y6, Y6
+	VHADDPS      Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X0
+	VMOVUPS      X0, 16(AX)
+	VZEROUPPER
+	RET
+
+// func axpy4F16AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
+// Requires: AVX, F16C, FMA3
+TEXT ·axpy4F16AVX2(SB), NOSPLIT, $0-56
+	MOVQ         v0+0(FP), AX
+	MOVQ         v1+8(FP), CX
+	MOVQ         v2+16(FP), DX
+	MOVQ         v3+24(FP), BX
+	MOVQ         s+32(FP), SI
+	VBROADCASTSS (SI), Y0
+	VBROADCASTSS 4(SI), Y1
+	VBROADCASTSS 8(SI), Y2
+	VBROADCASTSS 12(SI), Y3
+	MOVQ         dst+40(FP), SI
+	MOVQ         n+48(FP), DI
+	XORQ         R8, R8
+
+axpy4F16AVX2_loop:
+	CMPQ        R8, DI
+	JGE         axpy4F16AVX2_done
+	VMOVUPS     (SI)(R8*4), Y4
+	VCVTPH2PS   (AX)(R8*2), Y5
+	VFMADD231PS Y5, Y0, Y4
+	VCVTPH2PS   (CX)(R8*2), Y5
+	VFMADD231PS Y5, Y1, Y4
+	VCVTPH2PS   (DX)(R8*2), Y5
+	VFMADD231PS Y5, Y2, Y4
+	VCVTPH2PS   (BX)(R8*2), Y5
+	VFMADD231PS Y5, Y3, Y4
+	VMOVUPS     Y4, (SI)(R8*4)
+	ADDQ        $0x08, R8
+	JMP         axpy4F16AVX2_loop
+
+axpy4F16AVX2_done:
+	VZEROUPPER
+	RET
+
+// func dot4x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4x1BF16AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   R8, R8
+
+dot4x1BF16AVX2_loop:
+	CMPQ        R8, DI
+	JGE         dot4x1BF16AVX2_done
+	VMOVUPS     (SI)(R8*4), Y4
+	VPMOVZXWD   (AX)(R8*2), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y5, Y4, Y0
+	VPMOVZXWD   (CX)(R8*2), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y5, Y4, Y1
+	VPMOVZXWD   (DX)(R8*2), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y5, Y4, Y2
+	VPMOVZXWD   (BX)(R8*2), Y5
+	VPSLLD      $0x10, Y5, Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x08, R8
+	JMP         dot4x1BF16AVX2_loop
+
+dot4x1BF16AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (AX)
+	VZEROUPPER
+	RET
+
+// func dot4x2BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4x2BF16AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R9, R9
+
+dot4x2BF16AVX2_loop:
+	CMPQ        R9, DI
+	JGE         dot4x2BF16AVX2_done
+	VMOVUPS     (SI)(R9*4), Y8
+	VMOVUPS     (R8)(R9*4), Y9
+	VPMOVZXWD   (AX)(R9*2), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y10, Y9, Y1
+	VPMOVZXWD   (CX)(R9*2), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y2
+	VFMADD231PS Y10, Y9, Y3
+	VPMOVZXWD   (DX)(R9*2), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y4
+	VFMADD231PS Y10, Y9, Y5
+	VPMOVZXWD   (BX)(R9*2), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y6
+	VFMADD231PS Y10, Y9, Y7
+	ADDQ        $0x08, R9
+	JMP         dot4x2BF16AVX2_loop
+
+dot4x2BF16AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y2, Y0, Y0
+	VHADDPS      Y6, Y4, Y4
+	VHADDPS      Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X2, X0, X2
+	VMOVUPS      X2, (AX)
+	VHADDPS      Y3, Y1, Y1
+	VHADDPS      Y7, Y5, Y5
+	VHADDPS      Y5, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
+	VZEROUPPER
+	RET
+
+// func dot4x3BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[12]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4x3BF16AVX2(SB), NOSPLIT, $0-64
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   x+32(FP), SI
+	MOVQ   ldx+40(FP), DI
+	SHLQ   $0x02, DI
+	MOVQ   SI, R8
+	ADDQ   DI, R8
+	MOVQ   R8, R9
+	ADDQ   DI, R9
+	MOVQ   n+48(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ   R10, R10
+
+dot4x3BF16AVX2_loop:
+	CMPQ        R10, DI
+	JGE         dot4x3BF16AVX2_done
+	VMOVUPS     (SI)(R10*4), Y12
+	VMOVUPS     (R8)(R10*4), Y13
+	VMOVUPS     (R9)(R10*4), Y14
+	VPMOVZXWD   (AX)(R10*2), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y1
+	VFMADD231PS Y15, Y14, Y2
+	VPMOVZXWD   (CX)(R10*2), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y5
+	VPMOVZXWD   (DX)(R10*2), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y15, Y12, Y6
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y8
+	VPMOVZXWD   (BX)(R10*2), Y15
+	VPSLLD      $0x10, Y15, Y15
+	VFMADD231PS Y15, Y12, Y9
+	VFMADD231PS Y15, Y13, Y10
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ        $0x08, R10
+	JMP         dot4x3BF16AVX2_loop
+
+dot4x3BF16AVX2_done:
+	MOVQ         out+56(FP), AX
+	VHADDPS      Y3, Y0, Y0
+	VHADDPS      Y9, Y6, Y6
+	VHADDPS      Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X3, X0, X3
+	VMOVUPS      X3, (AX)
+	VHADDPS      Y4, Y1, Y1
+	VHADDPS      Y10, Y7, Y7
+	VHADDPS      Y7, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X0, X1, X0
+	VMOVUPS      X0, 16(AX)
+	VHADDPS      Y5, Y2, Y2
+	VHADDPS      Y11, Y8, Y8
+	VHADDPS      Y8, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPS       X0, X2, X0
+	VMOVUPS      X0, 32(AX)
+	VZEROUPPER
+	RET
+
+// func dot8x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot8x1BF16AVX2(SB), NOSPLIT, $0-96
+	MOVQ   w0+0(FP), AX
+	MOVQ   w1+8(FP), CX
+	MOVQ   w2+16(FP), DX
+	MOVQ   w3+24(FP), BX
+	MOVQ   w4+32(FP), SI
+	MOVQ   w5+40(FP), DI
+	MOVQ   w6+48(FP), R8
+	MOVQ   w7+56(FP), R9
+	MOVQ   x+64(FP), R10
+	MOVQ   ldx+72(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   n+80(FP), R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ   R12, R12
+
+dot8x1BF16AVX2_loop:
+	CMPQ        R12, R11
+	JGE         dot8x1BF16AVX2_done
+	VMOVUPS     (R10)(R12*4), Y8
+	VPMOVZXWD   (AX)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y0
+	VPMOVZXWD   (CX)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y1
+	VPMOVZXWD   (DX)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y2
+	VPMOVZXWD   (BX)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y3
+	VPMOVZXWD   (SI)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y4
+	VPMOVZXWD   (DI)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y5
+	VPMOVZXWD   (R8)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y6
+	VPMOVZXWD   (R9)(R12*2), Y9
+	VPSLLD      $0x10, Y9, Y9
+	VFMADD231PS Y9, Y8, Y7
+	ADDQ        $0x08, R12
+	JMP         dot8x1BF16AVX2_loop
+
+dot8x1BF16AVX2_done:
+	MOVQ         out+88(FP), AX
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (AX)
+	VHADDPS      Y5, Y4, Y4
+	VHADDPS      Y7, Y6, Y6
+	VHADDPS      Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X0
+	VADDPS       X0, X4, X0
+	VMOVUPS      X0, 16(AX)
 	VZEROUPPER
 	RET

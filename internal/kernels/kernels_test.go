@@ -119,6 +119,10 @@ func FuzzMatMul(f *testing.F) {
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
+	eachVariant(t, testAttentionMatchesReference)
+}
+
+func testAttentionMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	ops := NewOps(NewPool(2))
 	defer ops.Pool.Close()
@@ -131,6 +135,9 @@ func TestAttentionMatchesReference(t *testing.T) {
 		{6, 3, 12, 40, 7, 5, 0},
 		{4, 1, 16, 30, 30, 6, 2.5},
 		{2, 2, 4, 1, 1, 0, 0},
+		{4, 2, 64, 37, 3, 0, 0},
+		{2, 1, 20, 9, 9, 0, 0},
+		{8, 2, 128, 70, 2, 33, 0},
 	} {
 		for _, f16 := range []bool{false, true} {
 			kvd := tc.kvHeads * tc.headDim
@@ -160,6 +167,36 @@ func TestAttentionMatchesReference(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMatMulBatchInvariant checks that a token's matrix product is bit for
+// bit the same whatever batch it is computed in, under every variant: the
+// output of a sequence must not depend on which others share its step.
+func TestMatMulBatchInvariant(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		ops := NewOps(NewPool(2))
+		defer ops.Pool.Close()
+		for _, typ := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
+			for _, sz := range [][2]int{{256, 67}, {36, 9}, {8, 4}} {
+				in, rows := sz[0], sz[1]
+				w := randMatrix(r, typ, in, rows, 0)
+				const T = 7
+				x := randVec(r, T*in)
+				all := make([]float32, T*rows)
+				ops.MatMul(&w, x, T, all, rows)
+				for tk := range T {
+					one := make([]float32, rows)
+					ops.MatMul(&w, x[tk*in:(tk+1)*in], 1, one, rows)
+					for i := range one {
+						if math.Float32bits(one[i]) != math.Float32bits(all[tk*rows+i]) {
+							t.Fatalf("%v %dx%d token %d row %d: alone %v, in a batch of %d %v", typ, rows, in, tk, i, one[i], T, all[tk*rows+i])
+						}
+					}
+				}
+			}
+		}
+	})
 }
 
 // toF16 rounds v to IEEE binary16.

@@ -23,6 +23,7 @@ func NewOps(pool *Pool) *Ops {
 	o := &Ops{Pool: pool}
 	o.mm.scratch = make([][]float32, pool.Threads())
 	o.att.scores = make([][]float32, pool.Threads())
+	o.att.groups = make([]kvGroup, pool.Threads())
 	return o
 }
 

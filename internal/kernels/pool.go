@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Task is work split into chunks: Do runs items [lo, hi) on worker w
@@ -19,12 +20,19 @@ type Task interface {
 // Pool is a fixed set of worker goroutines started once and reused for every
 // parallel step; no goroutine is started per token. The goroutine calling
 // Run works too, as worker 0.
+//
+// A decode step runs dozens of small parallel operations back to back, so
+// waking parked goroutines for each would cost more than the work. Workers
+// therefore spin on a generation counter for a short while after each job
+// (spinFor) and only then park on their channel; Run wakes parked workers.
 type Pool struct {
 	threads int
 	wake    []chan struct{}
-	wg      sync.WaitGroup
+	parked  []atomic.Bool // per worker: waiting on its wake channel
+	gen     atomic.Uint64 // incremented for every job
+	pending atomic.Int32  // helpers still working on the current job
 
-	// The current job, set by Run before waking the workers.
+	// The current job, set by Run before bumping gen.
 	task  Task
 	n     int
 	chunk int
@@ -33,12 +41,15 @@ type Pool struct {
 	done  atomic.Bool
 }
 
+// spinFor is how long an idle worker spins before parking.
+const spinFor = 200 * time.Microsecond
+
 // NewPool starts a pool of n workers (n ≤ 0: one per CPU).
 func NewPool(n int) *Pool {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	p := &Pool{threads: n, wake: make([]chan struct{}, n)}
+	p := &Pool{threads: n, wake: make([]chan struct{}, n), parked: make([]atomic.Bool, n)}
 	for w := 1; w < n; w++ {
 		p.wake[w] = make(chan struct{}, 1)
 		go p.worker(w)
@@ -50,10 +61,39 @@ func NewPool(n int) *Pool {
 func (p *Pool) Threads() int { return p.threads }
 
 func (p *Pool) worker(w int) {
-	for range p.wake[w] {
+	var seen uint64
+	for {
+		if !p.await(w, seen) {
+			return
+		}
+		seen = p.gen.Load()
 		p.work(w)
-		p.wg.Done()
+		p.pending.Add(-1)
 	}
+}
+
+// await waits until a job newer than seen is published; it returns false
+// when the pool is closed.
+func (p *Pool) await(w int, seen uint64) bool {
+	start := time.Now()
+	for spins := 0; ; spins++ {
+		if p.gen.Load() != seen {
+			return !p.done.Load()
+		}
+		if spins&255 == 255 {
+			if time.Since(start) > spinFor {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	p.parked[w].Store(true)
+	if p.gen.Load() != seen && p.parked[w].CompareAndSwap(true, false) {
+		return !p.done.Load()
+	}
+	// Either no job yet, or Run saw us parked and is sending a wake-up.
+	_, ok := <-p.wake[w]
+	return ok && !p.done.Load()
 }
 
 func (p *Pool) work(w int) {
@@ -82,13 +122,19 @@ func (p *Pool) Run(n, grain int, t Task) {
 	defer p.mu.Unlock()
 	p.task, p.n, p.chunk = t, n, grain
 	p.next.Store(0)
-	helpers := min(p.threads-1, (n+grain-1)/grain-1)
-	p.wg.Add(helpers)
-	for w := 1; w <= helpers; w++ {
-		p.wake[w] <- struct{}{}
+	p.pending.Store(int32(p.threads - 1))
+	p.gen.Add(1)
+	for w := 1; w < p.threads; w++ {
+		if p.parked[w].CompareAndSwap(true, false) {
+			p.wake[w] <- struct{}{}
+		}
 	}
 	p.work(0)
-	p.wg.Wait()
+	for spins := 0; p.pending.Load() > 0; spins++ {
+		if spins&63 == 63 {
+			runtime.Gosched()
+		}
+	}
 	p.task = nil
 }
 
@@ -104,6 +150,7 @@ func (p *Pool) Close() {
 	if p.done.Swap(true) {
 		return
 	}
+	p.gen.Add(1) // spinning workers see it and stop
 	for w := 1; w < p.threads; w++ {
 		close(p.wake[w])
 	}

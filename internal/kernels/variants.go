@@ -16,6 +16,10 @@ type rowBlockFunc func(w *tensor.Tensor, r0, r1 int, x []float32, T int, y []flo
 type Variant struct {
 	Name     string
 	rowBlock map[tensor.DType]rowBlockFunc
+	// kvDot4 and kvAxpy4 are attention's inner loops over four cache
+	// positions: scores q·k, and the weighted sum of values.
+	kvDot4  func(kv *KVLayer, offs *[4]int, q []float32, out *[4]float32)
+	kvAxpy4 func(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32)
 }
 
 var (
@@ -25,7 +29,7 @@ var (
 
 var goVariant = &Variant{Name: "go", rowBlock: map[tensor.DType]rowBlockFunc{
 	tensor.F32: rowBlockGo, tensor.F16: rowBlockGo, tensor.BF16: rowBlockGo,
-}}
+}, kvDot4: kvDot4Go, kvAxpy4: kvAxpy4Go}
 
 // register adds a variant and makes it the active one.
 func register(v *Variant) {

@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/memfit/memfit/internal/fixtures"
+)
+
+// BenchmarkDecode measures aggregate decode throughput with P sequences
+// generating at once (continuous batching) on the gocoder model: each
+// iteration runs P requests of 128 tokens from 8-token prompts. It reports
+// generated tokens per second over all sequences.
+func BenchmarkDecode(b *testing.B) {
+	for _, path := range []string{
+		fixtures.Path(b, "models", "gocoder", "hf"),
+	} {
+		for _, p := range []int{1, 2, 4, 8} {
+			b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
+				e := newEngine(b, path, Options{Parallel: p, Ctx: 256})
+				ref := readReference(b)
+				const n = 128
+				var tokens int64
+				b.ResetTimer()
+				start := time.Now()
+				for range b.N {
+					var wg sync.WaitGroup
+					for i := range p {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							r, err := e.Generate(context.Background(), Request{Prompt: ref.Prompts[i%len(ref.Prompts)].IDs, MaxTokens: n, IgnoreEOS: true}, nil)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if len(r.Tokens) != n {
+								b.Errorf("%d tokens, want %d", len(r.Tokens), n)
+							}
+						}()
+					}
+					wg.Wait()
+					tokens += int64(p * n)
+				}
+				b.ReportMetric(float64(tokens)/time.Since(start).Seconds(), "tok/s")
+			})
+		}
+	}
+}
