@@ -7,6 +7,7 @@ import (
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/kernels"
 	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/tensor"
 )
 
@@ -51,9 +52,7 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 	for _, r := range m.ropes {
 		half = max(half, len(r))
 	}
-	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*len(m.ropes)*half) + s.Vocab
-	scoreBytes := int64(m.ops.Pool.Threads()) * int64(maxCtx) * 4
-	res, err := m.ledger.Reserve("scratch", int64(floats)*4+int64(batch)*int64(s.ExpertsUsed)*24+int64(batch)*40+scoreBytes)
+	res, err := m.ledger.Reserve("scratch", plan.ScratchBytes(s, batch, maxCtx, m.ops.Pool.Threads()))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +132,13 @@ func (m *Model) Run(sc *Scratch, b Batch, out []float32) error {
 			rows = append(rows, i)
 		}
 	}
-	m.forward(sc, b, rows, out)
+	if m.streamErr != nil {
+		return m.streamErr
+	}
+	if err := m.forward(sc, b, rows, out); err != nil {
+		m.streamErr = err
+		return err
+	}
 	for i, seq := range b.Seqs {
 		if i == T-1 || b.Seqs[i+1] != seq {
 			seq.Pos = sc.pos[i] + 1
@@ -144,7 +149,7 @@ func (m *Model) Run(sc *Scratch, b Batch, out []float32) error {
 
 // forward runs a validated batch; rows lists the tokens whose logits go to
 // out.
-func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) {
+func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 	s, ops := m.Spec, m.ops
 	tokens := b.Tokens
 	T, H, qd, kvd := len(tokens), s.Hidden, s.QDim(), s.KVDim()
@@ -169,6 +174,11 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) {
 	}
 	for li := range m.layers {
 		L, spec := &m.layers[li], &s.Layers[li]
+		if m.stream != nil {
+			if err := m.stream.Acquire(li); err != nil {
+				return err
+			}
+		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
@@ -226,10 +236,13 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) {
 			m.moe(sc, L, h, f, T)
 		}
 		m.residual(x, f, L.postFFNNorm, T)
+		if m.stream != nil {
+			m.stream.Release(li)
+		}
 	}
 	n := len(rows)
 	if n == 0 {
-		return
+		return nil
 	}
 	for i, t := range rows {
 		kernels.RMSNorm(h[i*H:(i+1)*H], x[t*H:(t+1)*H], m.outputNorm, s.Eps)
@@ -242,6 +255,7 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) {
 	if s.FinalSoftcap > 0 {
 		kernels.Softcap(logits, s.FinalSoftcap)
 	}
+	return nil
 }
 
 // residual adds a block's output (post-normed when the architecture has

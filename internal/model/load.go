@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/hfconfig"
 	"github.com/memfit/memfit/internal/kernels"
 	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/tensor"
 	"github.com/memfit/memfit/internal/weights"
 )
@@ -44,12 +46,17 @@ type Model struct {
 	ops           *kernels.Ops
 	ledger        *ledger.Ledger
 	vecRes        *ledger.Reservation
+	stream        *weights.Streamer // nil: all resident
+	streamErr     error             // a failed stream read: the model is unusable
 }
 
 // Options configure Load.
 type Options struct {
 	Ledger  *ledger.Ledger // nil: an unlimited ledger that only counts
 	Threads int            // worker threads (≤ 0: one per CPU)
+	// Plan, when set, says which tensors stream from disk (internal/plan);
+	// nil keeps every weight resident (mapped).
+	Plan *plan.Plan
 }
 
 // Load opens the model at path (GGUF file or Hugging Face folder), builds its
@@ -59,7 +66,11 @@ func Load(path string, opt Options) (*Model, error) {
 	if l == nil {
 		l = ledger.New(ledger.Unlimited)
 	}
-	w, err := weights.Open(path, l)
+	resident := int64(-1)
+	if opt.Plan != nil && opt.Plan.Streaming() {
+		resident = opt.Plan.ResidentBytes
+	}
+	w, err := weights.Open(path, l, resident)
 	if err != nil {
 		return nil, err
 	}
@@ -68,14 +79,74 @@ func Load(path string, opt Options) (*Model, error) {
 		w.Close()
 		return nil, err
 	}
+	if opt.Plan != nil && opt.Plan.Streaming() {
+		if err := m.startStreaming(opt.Plan); err != nil {
+			m.vecRes.Release()
+			w.Close()
+			return nil, err
+		}
+	}
 	m.ops = kernels.NewOps(kernels.NewPool(opt.Threads))
 	return m, nil
 }
+
+// startStreaming detaches the tensors the plan streams from the mapping and
+// starts the reader that brings them in layer by layer.
+func (m *Model) startStreaming(p *plan.Plan) error {
+	streamed := map[string]bool{}
+	for _, t := range p.Tensors {
+		if t.Residency == plan.Streamed {
+			streamed[t.Name] = true
+		}
+	}
+	var layers []int
+	var binds [][]weights.Binding
+	for li := range m.layers {
+		var bs []weights.Binding
+		for _, t := range m.layers[li].matrices() {
+			base, _, _ := strings.Cut(t.Name, "[")
+			if !streamed[base] || t.Data == nil {
+				continue
+			}
+			b, err := m.Weights.Bind(t)
+			if err != nil {
+				return err
+			}
+			bs = append(bs, b)
+		}
+		if len(bs) > 0 {
+			layers = append(layers, li)
+			binds = append(binds, bs)
+		}
+	}
+	if len(layers) == 0 {
+		return nil
+	}
+	var err error
+	m.stream, err = m.Weights.NewStreamer(m.ledger, layers, binds)
+	return err
+}
+
+// matrices returns pointers to every matrix view of the layer.
+func (L *layer) matrices() []*tensor.Tensor {
+	out := []*tensor.Tensor{&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down, &L.router, &L.shGate, &L.shUp, &L.shDown, &L.shGateInp}
+	for e := range L.expGate {
+		out = append(out, &L.expGate[e], &L.expUp[e], &L.expDown[e])
+	}
+	return out
+}
+
+// Streamer returns the model's layer streamer, nil when every weight is
+// resident.
+func (m *Model) Streamer() *weights.Streamer { return m.stream }
 
 // Close releases the model's memory and workers.
 func (m *Model) Close() error {
 	if m.ops != nil {
 		m.ops.Pool.Close()
+	}
+	if m.stream != nil {
+		m.stream.Close()
 	}
 	m.vecRes.Release()
 	return m.Weights.Close()

@@ -75,8 +75,11 @@ type Model struct {
 }
 
 // Open opens the model at path (a GGUF file or a Hugging Face folder), maps
-// its files and reserves the mapped bytes on l as "weights".
-func Open(path string, l *ledger.Ledger) (*Model, error) {
+// its files and reserves on l, as "weights", the bytes that will be read
+// through the mapping: resident bytes, or (resident < 0) every mapped byte.
+// With resident ≥ 0 the mappings are advised MADV_RANDOM, so touching a
+// resident tensor does not read ahead into streamed ones.
+func Open(path string, l *ledger.Ledger, resident int64) (*Model, error) {
 	format, err := Detect(path)
 	if err != nil {
 		return nil, err
@@ -106,6 +109,9 @@ func Open(path string, l *ledger.Ledger) (*Model, error) {
 		}
 		total += st.Size()
 	}
+	if resident >= 0 {
+		total = resident
+	}
 	if l != nil {
 		if m.res, err = l.Reserve("weights", total); err != nil {
 			return nil, fmt.Errorf("model %s: mapping %d bytes of weights: %w", path, total, err)
@@ -118,6 +124,9 @@ func Open(path string, l *ledger.Ledger) (*Model, error) {
 			return nil, fmt.Errorf("model %s: %w", path, err)
 		}
 		m.maps[p] = b
+		if resident >= 0 && len(b) > 0 {
+			_ = unix.Madvise(b, unix.MADV_RANDOM)
+		}
 	}
 	return m, nil
 }

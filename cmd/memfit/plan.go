@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/plan"
+	"github.com/memfit/memfit/internal/tensor"
+)
+
+func init() { rootCmd.AddCommand(newPlanCmd()) }
+
+// budgetFlag is --mem-budget.
+type budgetFlag struct{ text string }
+
+func (b *budgetFlag) register(c *cobra.Command) {
+	c.Flags().StringVar(&b.text, "mem-budget", "", "memory budget, e.g. 350MiB, 3GiB, 8G (default: what the machine or its memory cgroup has available)")
+}
+
+// bytes returns the budget: the flag, else the available memory.
+func (b *budgetFlag) bytes() (int64, error) {
+	if b.text == "" {
+		if a := plan.Available(); a > 0 {
+			return a, nil
+		}
+		return ledger.Unlimited, nil
+	}
+	n, err := ledger.ParseSize(b.text)
+	if err != nil {
+		return 0, usagef("--mem-budget: %v", err)
+	}
+	return n, nil
+}
+
+func (b *budgetFlag) given() bool { return b.text != "" }
+
+// planFor plans the model at path for the flags.
+func planFor(path string, budget int64, g *genFlags, threads int, probe bool) (*plan.Plan, *plan.Index, error) {
+	ix, err := plan.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	opt, err := g.engineOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := opt.Ctx
+	if ctx == 0 {
+		ctx = ix.Spec.ContextLength
+		if ctx <= 0 || ctx > 4096 {
+			ctx = 4096
+		}
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	kvt := opt.KVType
+	if kvt == 0 {
+		kvt = tensor.F16
+	}
+	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: kvt, Threads: threads}
+	if probe {
+		if po.Device, err = plan.Probe(ix.Disk); err != nil {
+			return nil, nil, err
+		}
+	}
+	p, err := plan.Make(ix, po)
+	return p, ix, err
+}
+
+// errNoFit is returned (exit code 3) when a plan does not fit.
+func errNoFit(p *plan.Plan) error {
+	return noFitError{errors.New(p.Suggestion)}
+}
+
+func newPlanCmd() *cobra.Command {
+	var (
+		mf     modelFlags
+		gen    genFlags
+		budget budgetFlag
+		full   bool
+	)
+	c := &cobra.Command{
+		Use:   "plan -m MODEL --mem-budget SIZE [--ctx N] [--kv-type T] [--parallel N]",
+		Short: "Show how a model would run inside a memory budget, without reading its weights",
+		Long: `plan reads the model's headers only and prints, as JSON, how memfit would run it
+inside the budget: resident and streamed weight bytes, the KV cache, scratch,
+runtime overhead, the total, whether it fits, which layers stream from disk, and
+the predicted prefill and decode speed on this machine (from a device probe
+measured once and cached). When even the minimum working set does not fit it
+exits with code 3 and says what would make it fit. --full lists every tensor.`,
+		Example: `  memfit plan -m llama-3.1-8b-Q4_K_M.gguf --mem-budget 3GiB
+  memfit plan -m ./Qwen3-0.6B --mem-budget 350MiB --ctx 2048 --parallel 2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := mf.check(); err != nil {
+				return err
+			}
+			b, err := budget.bytes()
+			if err != nil {
+				return err
+			}
+			p, _, err := planFor(mf.path, b, &gen, mf.threads, true)
+			if err != nil {
+				return err
+			}
+			out := *p
+			if !full {
+				out.Tensors = nil
+			}
+			enc, err := json.MarshalIndent(&out, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(enc))
+			if !p.Fits {
+				return errNoFit(p)
+			}
+			return nil
+		},
+	}
+	mf.register(c)
+	gen.register(c, true)
+	budget.register(c)
+	c.Flags().BoolVar(&full, "full", false, "list every tensor's residency")
+	hideSampling(c)
+	return c
+}
+
+// hideSampling hides the sampling flags of commands that do not sample.
+func hideSampling(c *cobra.Command) {
+	for _, name := range strings.Fields("temp top-k top-p min-p repeat-penalty repeat-last-n presence-penalty frequency-penalty seed") {
+		_ = c.Flags().MarkHidden(name)
+	}
+}

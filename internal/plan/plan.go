@@ -1,0 +1,355 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/memfit/memfit/internal/arch"
+	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/tensor"
+)
+
+// Options are what the user asks for.
+type Options struct {
+	Budget   int64        // bytes; ledger.Unlimited for no budget
+	Ctx      int          // context per sequence
+	Parallel int          // sequences
+	Batch    int          // most tokens per forward pass
+	KVType   tensor.DType // F32 or F16
+	Threads  int
+	Device   *Device // nil: no speed prediction
+}
+
+// Residency of a tensor.
+const (
+	Resident = "resident" // in memory for the whole run (mapped or read once)
+	Streamed = "streamed" // read from disk into a stream buffer for every forward pass
+)
+
+// TensorPlan is where one tensor lives.
+type TensorPlan struct {
+	Name      string `json:"name"`
+	Bytes     int64  `json:"bytes"`
+	Layer     int    `json:"layer"`
+	Kind      Kind   `json:"kind"`
+	Residency string `json:"residency"`
+}
+
+// Plan is how a model runs inside a budget.
+type Plan struct {
+	Model               string       `json:"model"`
+	Budget              int64        `json:"budget_bytes"`
+	WeightBytes         int64        `json:"weight_bytes"`
+	ResidentBytes       int64        `json:"resident_weight_bytes"`
+	StreamedBytes       int64        `json:"streamed_weight_bytes"` // read per forward pass
+	StreamBufferBytes   int64        `json:"stream_buffer_bytes"`
+	VectorBytes         int64        `json:"vector_bytes"` // norms and biases as float32
+	KVBytes             int64        `json:"kv_bytes"`
+	KVType              string       `json:"kv_type"`
+	Ctx                 int          `json:"ctx"`
+	Parallel            int          `json:"parallel"`
+	ScratchBytes        int64        `json:"scratch_bytes"`
+	OverheadBytes       int64        `json:"overhead_bytes"`
+	TotalBytes          int64        `json:"total_bytes"`
+	MinimumBytes        int64        `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
+	Fits                bool         `json:"fits"`
+	StreamedLayers      []int        `json:"streamed_layers"`
+	PredictedPrefillTPS float64      `json:"predicted_prefill_tok_s,omitempty"`
+	PredictedDecodeTPS  float64      `json:"predicted_decode_tok_s,omitempty"`
+	Bound               string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
+	Suggestion          string       `json:"suggestion,omitempty"`
+	Tensors             []TensorPlan `json:"tensors"`
+}
+
+// Streaming reports whether any tensor streams.
+func (p *Plan) Streaming() bool { return p.StreamedBytes > 0 }
+
+// IsStreamed reports whether the named tensor streams.
+func (p *Plan) IsStreamed(name string) bool {
+	for i := range p.Tensors {
+		if p.Tensors[i].Name == name {
+			return p.Tensors[i].Residency == Streamed
+		}
+	}
+	return false
+}
+
+// StreamAlign is the alignment of stream reads (O_DIRECT needs the logical
+// block size; 4 KiB covers every common disk).
+const StreamAlign = 4096
+
+// RuntimeOverhead is the memory the process needs besides the ledger's
+// reservations: the Go runtime and binary, the tokenizer, goroutine stacks,
+// the heap's slack.
+func RuntimeOverhead(s *arch.Spec) int64 {
+	return 48<<20 + int64(s.Vocab)*256
+}
+
+// KVBytes is the size of one sequence's cache of ctx positions (the
+// formula internal/kv allocates with).
+func KVBytes(s *arch.Spec, t tensor.DType, ctx int) int64 {
+	size := int64(4)
+	if t == tensor.F16 {
+		size = 2
+	}
+	return 2 * int64(len(s.Layers)) * int64(ctx) * int64(s.KVDim()) * size
+}
+
+// ScratchBytes is the forward pass's buffers for batches of batch tokens
+// and contexts of maxCtx positions on threads workers (the formula
+// internal/model reserves with).
+func ScratchBytes(s *arch.Spec, batch, maxCtx, threads int) int64 {
+	ffn := max(s.FFN, s.SharedFFN, s.ExpertFFN)
+	half, tables := 0, 0
+	var seen [][]float64
+	for i := range s.Layers {
+		inv := s.Layers[i].Rope.InvFreqs()
+		half = max(half, len(inv))
+		if !slices.ContainsFunc(seen, func(t []float64) bool { return slices.Equal(t, inv) }) {
+			seen = append(seen, inv)
+			tables++
+		}
+	}
+	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*tables*half) + s.Vocab
+	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4
+}
+
+// EngineBytes is what the engine adds per sequence: a logits row and a
+// sampler's buffers.
+func EngineBytes(s *arch.Spec, parallel int) int64 {
+	return int64(parallel) * int64(s.Vocab) * (4 + 16)
+}
+
+// unit is the streamable part of one layer.
+type unit struct {
+	layer int
+	bytes int64
+	names []int // indexes into Index.Tensors
+}
+
+// Make plans ix under opt.
+func Make(ix *Index, opt Options) (*Plan, error) {
+	s := ix.Spec
+	if opt.Ctx <= 0 || opt.Parallel <= 0 || opt.Batch <= 0 || opt.Threads <= 0 {
+		return nil, fmt.Errorf("plan: ctx %d, parallel %d, batch %d, threads %d: want each at least 1", opt.Ctx, opt.Parallel, opt.Batch, opt.Threads)
+	}
+	if opt.KVType != tensor.F32 && opt.KVType != tensor.F16 {
+		return nil, fmt.Errorf("plan: KV cache type %v: want f32 or f16", opt.KVType)
+	}
+	p := &Plan{
+		Model: ix.Name(), Budget: opt.Budget, Ctx: opt.Ctx, Parallel: opt.Parallel,
+		KVType: strings.ToLower(opt.KVType.String()),
+	}
+	p.KVBytes = int64(opt.Parallel) * KVBytes(s, opt.KVType, opt.Ctx)
+	p.ScratchBytes = ScratchBytes(s, min(opt.Batch, opt.Ctx), opt.Ctx, opt.Threads) + EngineBytes(s, opt.Parallel)
+	p.OverheadBytes = RuntimeOverhead(s)
+	for _, t := range ix.Tensors {
+		switch t.Kind {
+		case KindOther:
+		case KindVector:
+			p.VectorBytes += 4 * t.Elems
+		default:
+			p.WeightBytes += t.Bytes
+		}
+	}
+	fixed := p.KVBytes + p.ScratchBytes + p.OverheadBytes + p.VectorBytes
+	res := make([]string, len(ix.Tensors))
+	for i, t := range ix.Tensors {
+		if t.Kind != KindOther && t.Kind != KindVector {
+			res[i] = Resident
+		}
+	}
+	// Everything resident?
+	if fixed+p.WeightBytes <= opt.Budget {
+		p.finish(ix, res, nil, 0)
+		p.Fits = true
+		p.MinimumBytes = p.minimum(ix, fixed)
+		p.predict(ix, opt)
+		return p, nil
+	}
+	// Stream per layer: first the MLP/expert part, then (if still too big)
+	// the attention too. Output, embeddings, routers and vectors stay.
+	for _, withAttn := range []bool{false, true} {
+		units := layerUnits(ix, withAttn)
+		var resident int64
+		for i, t := range ix.Tensors {
+			if res[i] == Resident {
+				resident += t.Bytes
+			}
+		}
+		var streamable, biggest int64
+		for _, u := range units {
+			streamable += u.bytes
+			biggest = max(biggest, u.bytes)
+		}
+		buffers := 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		base := fixed + resident - streamable + buffers
+		if base > opt.Budget {
+			continue
+		}
+		// Keep as many layers resident as fit, streaming the rest.
+		avail := opt.Budget - base
+		streamed := map[int]bool{}
+		for _, u := range units {
+			if u.bytes <= avail {
+				avail -= u.bytes
+				continue
+			}
+			streamed[u.layer] = true
+			for _, i := range u.names {
+				res[i] = Streamed
+			}
+		}
+		if len(streamed) == 0 {
+			// Everything fit after all (cannot happen: checked above).
+			break
+		}
+		p.finish(ix, res, streamed, buffers)
+		p.Fits = true
+		p.MinimumBytes = p.minimum(ix, fixed)
+		p.predict(ix, opt)
+		return p, nil
+	}
+	p.finish(ix, res, nil, 0)
+	p.MinimumBytes = p.minimum(ix, fixed)
+	p.Fits = false
+	p.Suggestion = suggest(ix, opt, p)
+	p.predict(ix, opt)
+	return p, nil
+}
+
+// maxRanges bounds the separate file ranges of one layer's streamed
+// tensors (each needs alignment slack).
+const maxRanges = 8
+
+// layerUnits lists each layer's streamable tensors: MLP and experts, plus
+// attention when withAttn.
+func layerUnits(ix *Index, withAttn bool) []unit {
+	byLayer := map[int]*unit{}
+	var order []int
+	for i, t := range ix.Tensors {
+		ok := t.Kind == KindFFN || t.Kind == KindExperts || t.Kind == KindShared || (withAttn && t.Kind == KindAttn)
+		if !ok || t.Layer < 0 {
+			continue
+		}
+		u := byLayer[t.Layer]
+		if u == nil {
+			u = &unit{layer: t.Layer}
+			byLayer[t.Layer] = u
+			order = append(order, t.Layer)
+		}
+		u.bytes += t.Bytes
+		u.names = append(u.names, i)
+	}
+	slices.Sort(order)
+	out := make([]unit, len(order))
+	for i, l := range order {
+		out[i] = *byLayer[l]
+	}
+	return out
+}
+
+func (p *Plan) finish(ix *Index, res []string, streamed map[int]bool, buffers int64) {
+	p.Tensors = p.Tensors[:0]
+	p.ResidentBytes, p.StreamedBytes = 0, 0
+	for i, t := range ix.Tensors {
+		if res[i] == "" {
+			continue
+		}
+		p.Tensors = append(p.Tensors, TensorPlan{Name: t.Name, Bytes: t.Bytes, Layer: t.Layer, Kind: t.Kind, Residency: res[i]})
+		if res[i] == Streamed {
+			p.StreamedBytes += t.Bytes
+		} else {
+			p.ResidentBytes += t.Bytes
+		}
+	}
+	p.StreamedLayers = p.StreamedLayers[:0]
+	for l := range streamed {
+		p.StreamedLayers = append(p.StreamedLayers, l)
+	}
+	slices.Sort(p.StreamedLayers)
+	p.StreamBufferBytes = buffers
+	p.TotalBytes = p.ResidentBytes + p.StreamBufferBytes + p.VectorBytes + p.KVBytes + p.ScratchBytes + p.OverheadBytes
+}
+
+// minimum is the smallest budget that runs with these options: everything
+// but output, embeddings and routers streamed, two buffers of the largest
+// layer.
+func (p *Plan) minimum(ix *Index, fixed int64) int64 {
+	var keep, biggest int64
+	for _, u := range layerUnits(ix, true) {
+		biggest = max(biggest, u.bytes)
+	}
+	for _, t := range ix.Tensors {
+		switch t.Kind {
+		case KindOutput, KindEmbed, KindRouter:
+			keep += t.Bytes
+		}
+	}
+	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
+}
+
+// suggest says what would make a plan that does not fit run.
+func suggest(ix *Index, opt Options, p *Plan) string {
+	var tips []string
+	need := p.MinimumBytes - opt.Budget
+	tips = append(tips, fmt.Sprintf("a budget of at least %s (--mem-budget %dMiB)", ledger.FormatBytes(p.MinimumBytes), (p.MinimumBytes+(1<<20)-1)>>20))
+	if p.KVBytes > 0 {
+		perTok := p.KVBytes / int64(opt.Ctx)
+		if ctx := opt.Ctx - int((need+perTok-1)/max(perTok, 1)); ctx >= 256 && ctx < opt.Ctx {
+			tips = append(tips, fmt.Sprintf("a smaller context (--ctx %d)", ctx))
+		}
+		if opt.KVType == tensor.F32 {
+			tips = append(tips, "an f16 KV cache (--kv-type f16)")
+		}
+	}
+	if opt.Parallel > 1 {
+		tips = append(tips, "fewer parallel sequences (--parallel 1)")
+	}
+	return fmt.Sprintf("the model needs at least %s with these settings but the budget is %s; use %s",
+		ledger.FormatBytes(p.MinimumBytes), ledger.FormatBytes(opt.Budget), strings.Join(tips, ", or "))
+}
+
+// predict fills the roofline speed prediction from the device figures.
+func (p *Plan) predict(ix *Index, opt Options) {
+	d := opt.Device
+	if d == nil || d.MemBandwidth <= 0 {
+		return
+	}
+	byName := make(map[string]*Tensor, len(ix.Tensors))
+	for i := range ix.Tensors {
+		byName[ix.Tensors[i].Name] = &ix.Tensors[i]
+	}
+	// Decode reads every weight once per token (untied embeddings: a row):
+	// resident bytes at the kernels' rate capped by memory bandwidth,
+	// streamed bytes from disk, the two overlapped.
+	var params, compute float64
+	for _, t := range p.Tensors {
+		if t.Kind == KindEmbed && !ix.Spec.Tied {
+			continue
+		}
+		tt := byName[t.Name]
+		params += float64(tt.Elems)
+		compute += float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
+	}
+	disk := 0.0
+	if p.StreamedBytes > 0 && d.DiskBandwidth > 0 {
+		disk = float64(p.StreamedBytes) / d.DiskBandwidth
+	}
+	if step := max(compute, disk); step > 0 {
+		p.PredictedDecodeTPS = 1 / step
+	}
+	switch {
+	case disk > compute:
+		p.Bound = "disk"
+	case compute > 0:
+		p.Bound = "compute"
+	}
+	// Prefill: 2 FLOPs per weight per token, plus the streamed bytes once
+	// per batch.
+	if d.FLOPS > 0 && params > 0 {
+		b := float64(min(opt.Batch, 128))
+		p.PredictedPrefillTPS = b / (2*params*b/d.FLOPS + disk)
+	}
+}

@@ -1,0 +1,96 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/memfit/memfit/internal/fixtures"
+	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/tensor"
+)
+
+func TestMake(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2}
+	full, err := Make(ix, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !full.Fits || full.Streaming() || full.ResidentBytes != full.WeightBytes {
+		t.Fatalf("unlimited: fits %v, streamed %d, resident %d of %d", full.Fits, full.StreamedBytes, full.ResidentBytes, full.WeightBytes)
+	}
+	if full.WeightBytes != 8388608 {
+		t.Errorf("matrix bytes %d, want 8388608 (4,194,304 bf16 parameters)", full.WeightBytes)
+	}
+	if want := int64(2 * 4 * 256 * 128 * 2); full.KVBytes != want {
+		t.Errorf("KV bytes %d, want %d (2 × 4 layers × 256 × 128 × 2 bytes)", full.KVBytes, want)
+	}
+	tests := []struct {
+		name      string
+		budget    int64
+		fits      bool
+		streams   bool
+		inMessage string
+	}{
+		{"exactly enough", full.TotalBytes, true, false, ""},
+		{"one byte short", full.TotalBytes - 1, true, true, ""},
+		{"minimum", full.MinimumBytes, true, true, ""},
+		{"below minimum", full.MinimumBytes - 1, false, false, "--mem-budget"},
+		{"far below", 1 << 20, false, false, "at least"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			o.Budget = tt.budget
+			p, err := Make(ix, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Fits != tt.fits || p.Streaming() != tt.streams {
+				t.Fatalf("budget %d: fits %v streams %v, want %v %v", tt.budget, p.Fits, p.Streaming(), tt.fits, tt.streams)
+			}
+			if p.Fits && p.TotalBytes > tt.budget {
+				t.Errorf("plan total %d over the budget %d", p.TotalBytes, tt.budget)
+			}
+			if !strings.Contains(p.Suggestion, tt.inMessage) {
+				t.Errorf("suggestion %q lacks %q", p.Suggestion, tt.inMessage)
+			}
+			if p.Streaming() {
+				var streamed int64
+				for _, tp := range p.Tensors {
+					if tp.Residency == Streamed {
+						streamed += tp.Bytes
+						if tp.Kind != KindFFN && tp.Kind != KindAttn && tp.Kind != KindExperts && tp.Kind != KindShared {
+							t.Errorf("%s (%s) streams", tp.Name, tp.Kind)
+						}
+					}
+				}
+				if streamed != p.StreamedBytes || p.ResidentBytes+p.StreamedBytes != p.WeightBytes {
+					t.Errorf("streamed %d (listed %d) + resident %d != weights %d", p.StreamedBytes, streamed, p.ResidentBytes, p.WeightBytes)
+				}
+			}
+		})
+	}
+	for _, bad := range []Options{{Ctx: 0, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.F16}, {Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q8_0}} {
+		if _, err := Make(ix, bad); err == nil {
+			t.Errorf("Make(%+v): no error", bad)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, path := range []string{"/nonexistent", fixtures.Path(t, "text", "net_http_server.go")} {
+		if _, err := Open(path); err == nil {
+			t.Errorf("Open(%s): no error", path)
+		}
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	if a := Available(); a <= 0 {
+		t.Errorf("Available() = %d", a)
+	}
+}
