@@ -9,7 +9,9 @@ import (
 
 	"github.com/memfit/memfit/internal/demo"
 	"github.com/memfit/memfit/internal/engine"
+	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/model"
+	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/sample"
 	"github.com/memfit/memfit/internal/tensor"
 	"github.com/memfit/memfit/internal/tokenizer"
@@ -30,6 +32,7 @@ type genFlags struct {
 	presence      float32
 	frequency     float32
 	seed          int64
+	budget        budgetFlag
 }
 
 func (g *genFlags) register(c *cobra.Command, server bool) {
@@ -46,6 +49,7 @@ func (g *genFlags) register(c *cobra.Command, server bool) {
 	fl.Float32Var(&g.presence, "presence-penalty", 0, "presence penalty")
 	fl.Float32Var(&g.frequency, "frequency-penalty", 0, "frequency penalty")
 	fl.Int64Var(&g.seed, "seed", -1, "random seed (-1 = random)")
+	g.budget.register(c)
 	if server {
 		fl.IntVar(&g.parallel, "parallel", 1, "sequences decoded together (continuous batching)")
 	}
@@ -99,6 +103,7 @@ func (g *genFlags) engineOptions() (engine.Options, error) {
 type loaded struct {
 	path  string
 	name  string
+	plan  *plan.Plan
 	model *model.Model
 	tok   *tokenizer.Tokenizer
 	eng   *engine.Engine
@@ -128,7 +133,16 @@ func loadEngine(mf *modelFlags, g *genFlags) (*loaded, error) {
 		}
 		l.name = demo.Name
 	}
-	if l.model, err = model.Load(l.path, model.Options{Threads: mf.threads}); err != nil {
+	budget, err := g.budget.bytes()
+	if err != nil {
+		return nil, err
+	}
+	var led *ledger.Ledger
+	if l.plan, led, err = planAndLedger(l.path, budget, g, mf.threads); err != nil {
+		return nil, err
+	}
+	opt.Ctx, opt.KVType = l.plan.Ctx, kvTypeOf(l.plan)
+	if l.model, err = model.Load(l.path, model.Options{Threads: mf.threads, Ledger: led, Plan: l.plan}); err != nil {
 		return nil, err
 	}
 	if l.tok, err = loadTokenizer(l.path); err != nil {
@@ -140,6 +154,31 @@ func loadEngine(mf *modelFlags, g *genFlags) (*loaded, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// planAndLedger plans the model at path inside budget (exit code 3 when it
+// cannot fit, before any weight is read) and returns a ledger holding the
+// budget with the runtime overhead reserved.
+func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.Plan, *ledger.Ledger, error) {
+	p, _, err := planFor(path, budget, g, threads, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !p.Fits {
+		return nil, nil, errNoFit(p)
+	}
+	led := ledger.New(budget)
+	if _, err := led.Reserve("runtime", p.OverheadBytes); err != nil {
+		return nil, nil, noFitError{err}
+	}
+	return p, led, nil
+}
+
+func kvTypeOf(p *plan.Plan) tensor.DType {
+	if p.KVType == "f32" {
+		return tensor.F32
+	}
+	return tensor.F16
 }
 
 // modelName is the id a model is shown under: its file or folder name.

@@ -18,6 +18,7 @@ func init() { rootCmd.AddCommand(newPerplexityCmd()) }
 func newPerplexityCmd() *cobra.Command {
 	var (
 		mf     modelFlags
+		budget budgetFlag
 		file   string
 		ctxLen int
 		asJSON bool
@@ -46,7 +47,7 @@ token; only the second half of each window is scored. --json prints
 			if err != nil {
 				return err
 			}
-			m, err := mf.load()
+			m, _, err := loadWithin(mf.path, mf.threads, &budget, ctxLen, ctxLen)
 			if err != nil {
 				return err
 			}
@@ -82,6 +83,7 @@ token; only the second half of each window is scored. --json prints
 		},
 	}
 	mf.register(c)
+	budget.register(c)
 	c.Flags().StringVarP(&file, "file", "f", "", "text file to evaluate (required)")
 	c.Flags().IntVarP(&ctxLen, "ctx", "c", 512, "window length in tokens")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")

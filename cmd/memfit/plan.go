@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/model"
 	"github.com/memfit/memfit/internal/plan"
-	"github.com/memfit/memfit/internal/tensor"
 )
 
 func init() { rootCmd.AddCommand(newPlanCmd()) }
@@ -60,11 +60,7 @@ func planFor(path string, budget int64, g *genFlags, threads int, probe bool) (*
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	kvt := opt.KVType
-	if kvt == 0 {
-		kvt = tensor.F16
-	}
-	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: kvt, Threads: threads}
+	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: opt.KVType, Threads: threads}
 	if probe {
 		if po.Device, err = plan.Probe(ix.Disk); err != nil {
 			return nil, nil, err
@@ -81,10 +77,9 @@ func errNoFit(p *plan.Plan) error {
 
 func newPlanCmd() *cobra.Command {
 	var (
-		mf     modelFlags
-		gen    genFlags
-		budget budgetFlag
-		full   bool
+		mf   modelFlags
+		gen  genFlags
+		full bool
 	)
 	c := &cobra.Command{
 		Use:   "plan -m MODEL --mem-budget SIZE [--ctx N] [--kv-type T] [--parallel N]",
@@ -102,7 +97,7 @@ exits with code 3 and says what would make it fit. --full lists every tensor.`,
 			if err := mf.check(); err != nil {
 				return err
 			}
-			b, err := budget.bytes()
+			b, err := gen.budget.bytes()
 			if err != nil {
 				return err
 			}
@@ -127,7 +122,6 @@ exits with code 3 and says what would make it fit. --full lists every tensor.`,
 	}
 	mf.register(c)
 	gen.register(c, true)
-	budget.register(c)
 	c.Flags().BoolVar(&full, "full", false, "list every tensor's residency")
 	hideSampling(c)
 	return c
@@ -138,4 +132,21 @@ func hideSampling(c *cobra.Command) {
 	for _, name := range strings.Fields("temp top-k top-p min-p repeat-penalty repeat-last-n presence-penalty frequency-penalty seed") {
 		_ = c.Flags().MarkHidden(name)
 	}
+}
+
+// loadWithin plans the model at path inside the budget of b for one
+// sequence of ctx tokens (f32 cache, batches of batch) and loads it with
+// that plan: exit code 3 before any weight is read when it cannot fit.
+func loadWithin(path string, threads int, b *budgetFlag, ctx, batch int) (*model.Model, *plan.Plan, error) {
+	budget, err := b.bytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	g := genFlags{ctx: ctx, batch: batch, kvType: "f32", parallel: 1}
+	p, led, err := planAndLedger(path, budget, &g, threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := model.Load(path, model.Options{Threads: threads, Ledger: led, Plan: p})
+	return m, p, err
 }

@@ -36,8 +36,8 @@ type Options struct {
 	// Batch is the most tokens one forward pass takes (prompt chunks plus
 	// one token per decoding sequence); 0 means 256.
 	Batch int
-	// KVType is the cache element type, tensor.F32 or tensor.F16; the zero
-	// value means F16.
+	// KVType is the cache element type, tensor.F32 (the zero value) or
+	// tensor.F16.
 	KVType tensor.DType
 	// MaxQueue is how many requests may wait for a free sequence before
 	// Generate refuses new ones with ErrBusy; 0 means 64.
@@ -160,9 +160,6 @@ func New(m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Engine, error)
 		opt.Batch = 256
 	}
 	opt.Batch = max(opt.Batch, opt.Parallel)
-	if opt.KVType == 0 {
-		opt.KVType = tensor.F16
-	}
 	if opt.MaxQueue == 0 {
 		opt.MaxQueue = 64
 	}
