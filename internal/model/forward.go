@@ -23,6 +23,9 @@ type Scratch struct {
 	router                []float32
 	route, routeSorted    []routeEntry
 	order                 []int32
+	used                  []int32    // MoE: experts a layer's batch uses
+	predicted             [2][]int32 // MoE: experts guessed for a layer, by layer parity
+	predictedFor          [2]int     // which layer each guess is for (-1: none)
 	cos, sin              []float32 // per rope table: Batch × dims/2
 	pos                   []int
 	kv                    []*kernels.KVLayer
@@ -75,6 +78,11 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 		sc.route = make([]routeEntry, batch*s.ExpertsUsed)
 		sc.routeSorted = make([]routeEntry, batch*s.ExpertsUsed)
 		sc.order = make([]int32, s.Experts)
+		sc.used = make([]int32, 0, s.Experts)
+		for i := range sc.predicted {
+			sc.predicted[i] = make([]int32, 0, s.Experts)
+			sc.predictedFor[i] = -1
+		}
 	}
 	return sc, nil
 }
@@ -179,6 +187,9 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 				return err
 			}
 		}
+		if m.experts != nil {
+			m.prefetchExperts(sc, li+1, x, T)
+		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
@@ -232,8 +243,8 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 		f := sc.ffn[:T*H]
 		if s.Experts == 0 {
 			m.mlp(sc, &L.gate, &L.up, &L.down, h, f, T)
-		} else {
-			m.moe(sc, L, h, f, T)
+		} else if err := m.moe(sc, li, L, h, f, T); err != nil {
+			return err
 		}
 		m.residual(x, f, L.postFFNNorm, T)
 		if m.stream != nil {
@@ -293,7 +304,7 @@ func (m *Model) mlp(st *Scratch, gate, up, down *tensor.Tensor, h, out []float32
 
 // moe routes each token to its top experts and sums their outputs weighted
 // by the gate, running each expert once on all the tokens routed to it.
-func (m *Model) moe(st *Scratch, L *layer, h, out []float32, T int) {
+func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) error {
 	s, H := m.Spec, m.Spec.Hidden
 	E, K := s.Experts, s.ExpertsUsed
 	logits := st.router[:T*E]
@@ -318,6 +329,27 @@ func (m *Model) moe(st *Scratch, L *layer, h, out []float32, T int) {
 		count[r.expert]++
 	}
 	route = sorted
+	if m.experts != nil {
+		used := st.used[:0]
+		for e, c := range count {
+			start := int32(0)
+			if e > 0 {
+				start = count[e-1]
+			}
+			if c > start {
+				used = append(used, int32(e))
+			}
+		}
+		st.used = used
+		if st.predictedFor[li%2] == li {
+			m.experts.Score(st.predicted[li%2], used)
+			st.predictedFor[li%2] = -1
+		}
+		if err := m.experts.Load(li, used); err != nil {
+			return err
+		}
+		defer m.experts.Release(li, used)
+	}
 	clear(out[:T*H])
 	for i := 0; i < len(route); {
 		e := route[i].expert
@@ -354,6 +386,41 @@ func (m *Model) moe(st *Scratch, L *layer, h, out []float32, T int) {
 			kernels.AddScaled(out[t*H:(t+1)*H], res[t*H:(t+1)*H], w)
 		}
 	}
+	return nil
+}
+
+// prefetchExperts guesses which experts layer next will use (its router
+// applied to the hidden state entering this layer, normed by next's FFN
+// norm) and asks the expert cache to read them ahead. Only small batches
+// (decode) guess: a long prompt uses most experts anyway.
+func (m *Model) prefetchExperts(sc *Scratch, next int, x []float32, T int) {
+	s := m.Spec
+	if next >= len(m.layers) || T > 4 || len(m.layers[next].expGate) == 0 {
+		return
+	}
+	Ln := &m.layers[next]
+	H, E, K := s.Hidden, s.Experts, s.ExpertsUsed
+	h := sc.h[:T*H]
+	for t := 0; t < T; t++ {
+		kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], Ln.ffnNorm, s.Eps)
+	}
+	logits := sc.router[:T*E]
+	m.ops.MatMul(&Ln.router, h, T, logits, E)
+	route := sc.route[:T*K]
+	for t := 0; t < T; t++ {
+		selectExperts(logits[t*E:(t+1)*E], route[t*K:(t+1)*K], int32(t), s.Gating, s.NormTopK)
+	}
+	seen := sc.order[:E]
+	clear(seen)
+	pred := sc.predicted[next%2][:0]
+	for _, r := range route {
+		if seen[r.expert] == 0 {
+			seen[r.expert] = 1
+			pred = append(pred, r.expert)
+		}
+	}
+	sc.predicted[next%2], sc.predictedFor[next%2] = pred, next
+	m.experts.Prefetch(next, pred)
 }
 
 // selectExperts picks the top len(dst) experts of one token's router logits

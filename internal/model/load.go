@@ -47,6 +47,7 @@ type Model struct {
 	ledger        *ledger.Ledger
 	vecRes        *ledger.Reservation
 	stream        *weights.Streamer // nil: all resident
+	experts       *weights.ExpertCache
 	streamErr     error             // a failed stream read: the model is unusable
 }
 
@@ -67,7 +68,7 @@ func Load(path string, opt Options) (*Model, error) {
 		l = ledger.New(ledger.Unlimited)
 	}
 	resident := int64(-1)
-	if opt.Plan != nil && opt.Plan.Streaming() {
+	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts()) {
 		resident = opt.Plan.ResidentBytes
 	}
 	w, err := weights.Open(path, l, resident)
@@ -79,8 +80,9 @@ func Load(path string, opt Options) (*Model, error) {
 		w.Close()
 		return nil, err
 	}
-	if opt.Plan != nil && opt.Plan.Streaming() {
+	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts()) {
 		if err := m.startStreaming(opt.Plan); err != nil {
+			m.closeStreams()
 			m.vecRes.Release()
 			w.Close()
 			return nil, err
@@ -97,6 +99,21 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 	for _, t := range p.Tensors {
 		if t.Residency == plan.Streamed {
 			streamed[t.Name] = true
+		}
+	}
+	if p.CachesExperts() {
+		var experts [][][3]*tensor.Tensor
+		for li := range m.layers {
+			L := &m.layers[li]
+			row := make([][3]*tensor.Tensor, len(L.expGate))
+			for e := range L.expGate {
+				row[e] = [3]*tensor.Tensor{&L.expGate[e], &L.expUp[e], &L.expDown[e]}
+			}
+			experts = append(experts, row)
+		}
+		var err error
+		if m.experts, err = m.Weights.NewExpertCache(m.ledger, p.ExpertSlots, experts); err != nil {
+			return err
 		}
 	}
 	var layers []int
@@ -127,6 +144,21 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 	return err
 }
 
+func (m *Model) closeStreams() {
+	if m.stream != nil {
+		m.stream.Close()
+		m.stream = nil
+	}
+	if m.experts != nil {
+		m.experts.Close()
+		m.experts = nil
+	}
+}
+
+// Experts returns the model's expert cache, nil when every expert is
+// resident.
+func (m *Model) Experts() *weights.ExpertCache { return m.experts }
+
 // matrices returns pointers to every matrix view of the layer.
 func (L *layer) matrices() []*tensor.Tensor {
 	out := []*tensor.Tensor{&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down, &L.router, &L.shGate, &L.shUp, &L.shDown, &L.shGateInp}
@@ -145,9 +177,7 @@ func (m *Model) Close() error {
 	if m.ops != nil {
 		m.ops.Pool.Close()
 	}
-	if m.stream != nil {
-		m.stream.Close()
-	}
+	m.closeStreams()
 	m.vecRes.Release()
 	return m.Weights.Close()
 }

@@ -25,6 +25,7 @@ type Options struct {
 const (
 	Resident = "resident" // in memory for the whole run (mapped or read once)
 	Streamed = "streamed" // read from disk into a stream buffer for every forward pass
+	Cached   = "cached"   // MoE experts: read on demand into the expert cache
 )
 
 // TensorPlan is where one tensor lives.
@@ -55,6 +56,17 @@ type Plan struct {
 	MinimumBytes        int64        `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
 	Fits                bool         `json:"fits"`
 	StreamedLayers      []int        `json:"streamed_layers"`
+	// MoE: the routed experts that do not all fit are read on demand into
+	// an expert cache of ExpertCacheBytes (ExpertSlots experts of
+	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
+	// token at the expected hit rate (the cache's share of all experts,
+	// i.e. routing with no locality).
+	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
+	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
+	ExpertSlots             int     `json:"expert_slots,omitempty"`
+	ExpertTotal             int     `json:"experts_total,omitempty"`
+	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
+	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
 	PredictedPrefillTPS float64      `json:"predicted_prefill_tok_s,omitempty"`
 	PredictedDecodeTPS  float64      `json:"predicted_decode_tok_s,omitempty"`
 	Bound               string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
@@ -62,8 +74,11 @@ type Plan struct {
 	Tensors             []TensorPlan `json:"tensors"`
 }
 
-// Streaming reports whether any tensor streams.
+// Streaming reports whether any tensor streams layer by layer.
 func (p *Plan) Streaming() bool { return p.StreamedBytes > 0 }
+
+// CachesExperts reports whether routed experts are read on demand.
+func (p *Plan) CachesExperts() bool { return p.ExpertSlots > 0 }
 
 // IsStreamed reports whether the named tensor streams.
 func (p *Plan) IsStreamed(name string) bool {
@@ -112,7 +127,7 @@ func ScratchBytes(s *arch.Spec, batch, maxCtx, threads int) int64 {
 		}
 	}
 	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*tables*half) + s.Vocab
-	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4
+	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4 + 12*int64(s.Experts)
 }
 
 // EngineBytes is what the engine adds per sequence: a logits row and a
@@ -168,6 +183,17 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 		p.predict(ix, opt)
 		return p, nil
 	}
+	if s.Experts > 0 {
+		if ok := p.planExperts(ix, opt, res, fixed); ok {
+			p.predict(ix, opt)
+			return p, nil
+		}
+		for i := range res {
+			if res[i] != "" {
+				res[i] = Resident
+			}
+		}
+	}
 	// Stream per layer: first the MLP/expert part, then (if still too big)
 	// the attention too. Output, embeddings, routers and vectors stay.
 	for _, withAttn := range []bool{false, true} {
@@ -219,6 +245,78 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 	return p, nil
 }
 
+// planExperts plans an MoE model whose experts do not all fit: every other
+// weight resident (or, if that is too much, attention streamed per layer),
+// the rest of the budget an expert cache. It reports whether that fits.
+func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bool {
+	s := ix.Spec
+	var expertTensorBytes int64
+	for i, t := range ix.Tensors {
+		if t.Kind == KindExperts {
+			expertTensorBytes += t.Bytes
+			res[i] = Cached
+		}
+	}
+	total := s.Experts * len(s.Layers)
+	if total == 0 || expertTensorBytes == 0 {
+		return false
+	}
+	// One expert of one layer: its gate, up and down slices, each read
+	// with O_DIRECT alignment slack.
+	p.ExpertBytes = expertTensorBytes/int64(total) + 3*2*StreamAlign
+	p.ExpertTotal = total
+	minSlots := 2 * s.ExpertsUsed * min(opt.Batch, 4)
+	minSlots = min(max(minSlots, s.ExpertsUsed+2), total)
+	var resident int64
+	for i, t := range ix.Tensors {
+		if res[i] == Resident {
+			resident += t.Bytes
+		}
+	}
+	var buffers int64
+	streamed := map[int]bool{}
+	avail := opt.Budget - fixed - resident
+	if avail < int64(minSlots)*p.ExpertBytes {
+		// Stream attention per layer too.
+		units := layerUnits(ix, true)
+		var attn, biggest int64
+		for _, u := range units {
+			var ub int64
+			for _, i := range u.names {
+				if ix.Tensors[i].Kind == KindAttn {
+					ub += ix.Tensors[i].Bytes
+				}
+			}
+			attn += ub
+			biggest = max(biggest, ub)
+		}
+		buffers = 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		avail = opt.Budget - fixed - (resident - attn) - buffers
+		if avail < int64(minSlots)*p.ExpertBytes {
+			return false
+		}
+		for i, t := range ix.Tensors {
+			if t.Kind == KindAttn {
+				res[i] = Streamed
+				streamed[t.Layer] = true
+			}
+		}
+	}
+	slots := int(min(avail/p.ExpertBytes, int64(total)))
+	if slots >= total {
+		return false // everything fits after all
+	}
+	p.ExpertSlots = slots
+	p.ExpertCacheBytes = int64(slots) * p.ExpertBytes
+	p.ExpectedHitRate = float64(slots) / float64(total)
+	p.ExpectedExpertReadBytes = int64((1 - p.ExpectedHitRate) * float64(s.ExpertsUsed*len(s.Layers)) * float64(p.ExpertBytes))
+	p.finish(ix, res, streamed, buffers)
+	p.TotalBytes += p.ExpertCacheBytes
+	p.Fits = true
+	p.MinimumBytes = p.minimum(ix, fixed)
+	return true
+}
+
 // maxRanges bounds the separate file ranges of one layer's streamed
 // tensors (each needs alignment slack).
 const maxRanges = 8
@@ -258,9 +356,10 @@ func (p *Plan) finish(ix *Index, res []string, streamed map[int]bool, buffers in
 			continue
 		}
 		p.Tensors = append(p.Tensors, TensorPlan{Name: t.Name, Bytes: t.Bytes, Layer: t.Layer, Kind: t.Kind, Residency: res[i]})
-		if res[i] == Streamed {
+		switch res[i] {
+		case Streamed:
 			p.StreamedBytes += t.Bytes
-		} else {
+		case Resident:
 			p.ResidentBytes += t.Bytes
 		}
 	}
@@ -286,6 +385,28 @@ func (p *Plan) minimum(ix *Index, fixed int64) int64 {
 		case KindOutput, KindEmbed, KindRouter:
 			keep += t.Bytes
 		}
+	}
+	if s := ix.Spec; s.Experts > 0 {
+		// Attention streamed per layer, shared experts resident, and an
+		// expert cache of the fewest slots that run.
+		var attn int64
+		for _, t := range ix.Tensors {
+			switch t.Kind {
+			case KindShared:
+				keep += t.Bytes
+			case KindAttn:
+				attn = max(attn, t.Bytes)
+			}
+		}
+		var experts int64
+		for _, t := range ix.Tensors {
+			if t.Kind == KindExperts {
+				experts += t.Bytes
+			}
+		}
+		per := experts/int64(max(s.Experts*len(s.Layers), 1)) + 3*2*StreamAlign
+		slots := int64(min(max(2*s.ExpertsUsed, s.ExpertsUsed+2), s.Experts*len(s.Layers)))
+		return min(fixed+keep+2*(4*attn+2*StreamAlign*maxRanges)+slots*per, fixed+p.WeightBytes)
 	}
 	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
 }
@@ -330,12 +451,16 @@ func (p *Plan) predict(ix *Index, opt Options) {
 			continue
 		}
 		tt := byName[t.Name]
-		params += float64(tt.Elems)
-		compute += float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
+		share := 1.0 // of the tensor each token computes with
+		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
+			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
+		}
+		params += share * float64(tt.Elems)
+		compute += share * float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
 	}
 	disk := 0.0
-	if p.StreamedBytes > 0 && d.DiskBandwidth > 0 {
-		disk = float64(p.StreamedBytes) / d.DiskBandwidth
+	if p.StreamedBytes+p.ExpectedExpertReadBytes > 0 && d.DiskBandwidth > 0 {
+		disk = float64(p.StreamedBytes+p.ExpectedExpertReadBytes) / d.DiskBandwidth
 	}
 	if step := max(compute, disk); step > 0 {
 		p.PredictedDecodeTPS = 1 / step
