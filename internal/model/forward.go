@@ -26,7 +26,7 @@ type Scratch struct {
 	used                  []int32    // MoE: experts a layer's batch uses
 	predicted             [2][]int32 // MoE: experts guessed for a layer, by layer parity
 	predictedFor          [2]int     // which layer each guess is for (-1: none)
-	cos, sin              []float32 // per rope table: Batch × dims/2
+	cos, sin              []float32  // per rope table: Batch × dims/2
 	pos                   []int
 	kv                    []*kernels.KVLayer
 	rows                  []int

@@ -48,7 +48,7 @@ type Model struct {
 	vecRes        *ledger.Reservation
 	stream        *weights.Streamer // nil: all resident
 	experts       *weights.ExpertCache
-	streamErr     error             // a failed stream read: the model is unusable
+	streamErr     error // a failed stream read: the model is unusable
 }
 
 // Options configure Load.

@@ -39,39 +39,39 @@ type TensorPlan struct {
 
 // Plan is how a model runs inside a budget.
 type Plan struct {
-	Model               string       `json:"model"`
-	Budget              int64        `json:"budget_bytes"`
-	WeightBytes         int64        `json:"weight_bytes"`
-	ResidentBytes       int64        `json:"resident_weight_bytes"`
-	StreamedBytes       int64        `json:"streamed_weight_bytes"` // read per forward pass
-	StreamBufferBytes   int64        `json:"stream_buffer_bytes"`
-	VectorBytes         int64        `json:"vector_bytes"` // norms and biases as float32
-	KVBytes             int64        `json:"kv_bytes"`
-	KVType              string       `json:"kv_type"`
-	Ctx                 int          `json:"ctx"`
-	Parallel            int          `json:"parallel"`
-	ScratchBytes        int64        `json:"scratch_bytes"`
-	OverheadBytes       int64        `json:"overhead_bytes"`
-	TotalBytes          int64        `json:"total_bytes"`
-	MinimumBytes        int64        `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
-	Fits                bool         `json:"fits"`
-	StreamedLayers      []int        `json:"streamed_layers"`
+	Model             string `json:"model"`
+	Budget            int64  `json:"budget_bytes"`
+	WeightBytes       int64  `json:"weight_bytes"`
+	ResidentBytes     int64  `json:"resident_weight_bytes"`
+	StreamedBytes     int64  `json:"streamed_weight_bytes"` // read per forward pass
+	StreamBufferBytes int64  `json:"stream_buffer_bytes"`
+	VectorBytes       int64  `json:"vector_bytes"` // norms and biases as float32
+	KVBytes           int64  `json:"kv_bytes"`
+	KVType            string `json:"kv_type"`
+	Ctx               int    `json:"ctx"`
+	Parallel          int    `json:"parallel"`
+	ScratchBytes      int64  `json:"scratch_bytes"`
+	OverheadBytes     int64  `json:"overhead_bytes"`
+	TotalBytes        int64  `json:"total_bytes"`
+	MinimumBytes      int64  `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
+	Fits              bool   `json:"fits"`
+	StreamedLayers    []int  `json:"streamed_layers"`
 	// MoE: the routed experts that do not all fit are read on demand into
 	// an expert cache of ExpertCacheBytes (ExpertSlots experts of
 	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
 	// token at the expected hit rate (the cache's share of all experts,
 	// i.e. routing with no locality).
-	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
-	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
-	ExpertSlots             int     `json:"expert_slots,omitempty"`
-	ExpertTotal             int     `json:"experts_total,omitempty"`
-	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
-	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
-	PredictedPrefillTPS float64      `json:"predicted_prefill_tok_s,omitempty"`
-	PredictedDecodeTPS  float64      `json:"predicted_decode_tok_s,omitempty"`
-	Bound               string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
-	Suggestion          string       `json:"suggestion,omitempty"`
-	Tensors             []TensorPlan `json:"tensors"`
+	ExpertBytes             int64        `json:"expert_bytes,omitempty"`
+	ExpertCacheBytes        int64        `json:"expert_cache_bytes,omitempty"`
+	ExpertSlots             int          `json:"expert_slots,omitempty"`
+	ExpertTotal             int          `json:"experts_total,omitempty"`
+	ExpectedHitRate         float64      `json:"expected_hit_rate,omitempty"`
+	ExpectedExpertReadBytes int64        `json:"expected_expert_read_bytes_per_token,omitempty"`
+	PredictedPrefillTPS     float64      `json:"predicted_prefill_tok_s,omitempty"`
+	PredictedDecodeTPS      float64      `json:"predicted_decode_tok_s,omitempty"`
+	Bound                   string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
+	Suggestion              string       `json:"suggestion,omitempty"`
+	Tensors                 []TensorPlan `json:"tensors"`
 }
 
 // Streaming reports whether any tensor streams layer by layer.

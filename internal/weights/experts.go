@@ -37,7 +37,7 @@ type ExpertCache struct {
 	wg     sync.WaitGroup
 
 	hits, misses, prefetched, prefetchUsed, bytesRead atomic.Int64
-	predicted, predictedRight                          atomic.Int64
+	predicted, predictedRight                         atomic.Int64
 }
 
 // expertEntry is one expert's three tensors.
