@@ -163,7 +163,16 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 	T, H, qd, kvd := len(tokens), s.Hidden, s.QDim(), s.KVDim()
 	x, h := sc.x[:T*H], sc.h[:T*H]
 	for t, tok := range tokens {
-		row := kernels.RowF32(&m.embed, int(tok), x[t*H:(t+1)*H])
+		var row []float32
+		if m.embedRows != nil {
+			r, err := m.embedRows.Row(int(tok))
+			if err != nil {
+				return err
+			}
+			row = kernels.RowF32(&r, 0, x[t*H:(t+1)*H])
+		} else {
+			row = kernels.RowF32(&m.embed, int(tok), x[t*H:(t+1)*H])
+		}
 		copy(x[t*H:(t+1)*H], row)
 		if s.EmbedScale != 1 {
 			kernels.Scale(x[t*H:(t+1)*H], s.EmbedScale)

@@ -48,6 +48,8 @@ type Model struct {
 	vecRes        *ledger.Reservation
 	stream        *weights.Streamer // nil: all resident
 	experts       *weights.ExpertCache
+	embedRows     *weights.RowReader // untied embeddings read per token
+	embedRes      *ledger.Reservation
 	streamErr     error // a failed stream read: the model is unusable
 }
 
@@ -68,7 +70,7 @@ func Load(path string, opt Options) (*Model, error) {
 		l = ledger.New(ledger.Unlimited)
 	}
 	resident := int64(-1)
-	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts()) {
+	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts() || opt.Plan.EmbedOnDemand) {
 		resident = opt.Plan.ResidentBytes
 	}
 	w, err := weights.Open(path, l, resident)
@@ -80,7 +82,7 @@ func Load(path string, opt Options) (*Model, error) {
 		w.Close()
 		return nil, err
 	}
-	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts()) {
+	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts() || opt.Plan.EmbedOnDemand) {
 		if err := m.startStreaming(opt.Plan); err != nil {
 			m.closeStreams()
 			m.vecRes.Release()
@@ -99,6 +101,15 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 	for _, t := range p.Tensors {
 		if t.Residency == plan.Streamed {
 			streamed[t.Name] = true
+		}
+	}
+	if !m.Spec.Tied && p.EmbedOnDemand {
+		var err error
+		if m.embedRows, err = m.Weights.NewRowReader(&m.embed); err != nil {
+			return err
+		}
+		if m.embedRes, err = m.ledger.Reserve("embedding rows", int64(m.embedRows.BufferBytes())); err != nil {
+			return err
 		}
 	}
 	if p.CachesExperts() {
@@ -145,6 +156,11 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 }
 
 func (m *Model) closeStreams() {
+	if m.embedRows != nil {
+		m.embedRows.Close()
+		m.embedRows = nil
+		m.embedRes.Release()
+	}
 	if m.stream != nil {
 		m.stream.Close()
 		m.stream = nil

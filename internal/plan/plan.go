@@ -23,10 +23,14 @@ type Options struct {
 
 // Residency of a tensor.
 const (
-	Resident = "resident" // in memory for the whole run (mapped or read once)
-	Streamed = "streamed" // read from disk into a stream buffer for every forward pass
-	Cached   = "cached"   // MoE experts: read on demand into the expert cache
+	Resident = "resident"  // in memory for the whole run (mapped or read once)
+	Streamed = "streamed"  // read from disk into a stream buffer for every forward pass
+	Cached   = "cached"    // MoE experts: read on demand into the expert cache
+	OnDemand = "on-demand" // untied token embeddings: each token's row read when needed
 )
+
+// embedRowBytes bounds the buffer an on-demand embedding reads rows into.
+const embedRowBytes = 64 << 10
 
 // TensorPlan is where one tensor lives.
 type TensorPlan struct {
@@ -56,6 +60,9 @@ type Plan struct {
 	MinimumBytes      int64  `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
 	Fits              bool   `json:"fits"`
 	StreamedLayers    []int  `json:"streamed_layers"`
+	// EmbedOnDemand: an untied token embedding is not kept in memory; each
+	// token's row is read from disk when it is embedded.
+	EmbedOnDemand bool `json:"embed_on_demand"`
 	// MoE: the routed experts that do not all fit are read on demand into
 	// an expert cache of ExpertCacheBytes (ExpertSlots experts of
 	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
@@ -72,6 +79,8 @@ type Plan struct {
 	Bound                   string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
 	Suggestion              string       `json:"suggestion,omitempty"`
 	Tensors                 []TensorPlan `json:"tensors"`
+
+	fixed0 int64 // KV, scratch, overhead and vectors: what every plan needs
 }
 
 // Streaming reports whether any tensor streams layer by layer.
@@ -169,6 +178,7 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 		}
 	}
 	fixed := p.KVBytes + p.ScratchBytes + p.OverheadBytes + p.VectorBytes
+	p.fixed0 = fixed
 	res := make([]string, len(ix.Tensors))
 	for i, t := range ix.Tensors {
 		if t.Kind != KindOther && t.Kind != KindVector {
@@ -179,9 +189,23 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 	if fixed+p.WeightBytes <= opt.Budget {
 		p.finish(ix, res, nil, 0)
 		p.Fits = true
-		p.MinimumBytes = p.minimum(ix, fixed)
+		p.MinimumBytes = p.minimum(ix)
 		p.predict(ix, opt)
 		return p, nil
+	}
+	// From here on the model does not fit whole: an untied embedding is read
+	// a row per token instead of kept.
+	if !s.Tied {
+		for i, t := range ix.Tensors {
+			if t.Kind == KindEmbed {
+				res[i] = OnDemand
+				p.EmbedOnDemand = true
+			}
+		}
+		if p.EmbedOnDemand {
+			fixed += embedRowBytes
+			p.OverheadBytes += embedRowBytes
+		}
 	}
 	if s.Experts > 0 {
 		if ok := p.planExperts(ix, opt, res, fixed); ok {
@@ -189,7 +213,7 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 			return p, nil
 		}
 		for i := range res {
-			if res[i] != "" {
+			if res[i] != "" && res[i] != OnDemand {
 				res[i] = Resident
 			}
 		}
@@ -233,12 +257,12 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 		}
 		p.finish(ix, res, streamed, buffers)
 		p.Fits = true
-		p.MinimumBytes = p.minimum(ix, fixed)
+		p.MinimumBytes = p.minimum(ix)
 		p.predict(ix, opt)
 		return p, nil
 	}
 	p.finish(ix, res, nil, 0)
-	p.MinimumBytes = p.minimum(ix, fixed)
+	p.MinimumBytes = p.minimum(ix)
 	p.Fits = false
 	p.Suggestion = suggest(ix, opt, p)
 	p.predict(ix, opt)
@@ -313,7 +337,7 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	p.finish(ix, res, streamed, buffers)
 	p.TotalBytes += p.ExpertCacheBytes
 	p.Fits = true
-	p.MinimumBytes = p.minimum(ix, fixed)
+	p.MinimumBytes = p.minimum(ix)
 	return true
 }
 
@@ -375,14 +399,18 @@ func (p *Plan) finish(ix *Index, res []string, streamed map[int]bool, buffers in
 // minimum is the smallest budget that runs with these options: everything
 // but output, embeddings and routers streamed, two buffers of the largest
 // layer.
-func (p *Plan) minimum(ix *Index, fixed int64) int64 {
+func (p *Plan) minimum(ix *Index) int64 {
+	fixed := p.fixed0
+	if !ix.Spec.Tied {
+		fixed += embedRowBytes
+	}
 	var keep, biggest int64
 	for _, u := range layerUnits(ix, true) {
 		biggest = max(biggest, u.bytes)
 	}
 	for _, t := range ix.Tensors {
-		switch t.Kind {
-		case KindOutput, KindEmbed, KindRouter:
+		switch {
+		case t.Kind == KindOutput, t.Kind == KindRouter, t.Kind == KindEmbed && ix.Spec.Tied:
 			keep += t.Bytes
 		}
 	}

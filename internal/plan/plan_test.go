@@ -68,8 +68,20 @@ func TestMake(t *testing.T) {
 						}
 					}
 				}
-				if streamed != p.StreamedBytes || p.ResidentBytes+p.StreamedBytes != p.WeightBytes {
-					t.Errorf("streamed %d (listed %d) + resident %d != weights %d", p.StreamedBytes, streamed, p.ResidentBytes, p.WeightBytes)
+				var onDemand int64
+				for _, tp := range p.Tensors {
+					if tp.Residency == OnDemand {
+						onDemand += tp.Bytes
+						if tp.Kind != KindEmbed {
+							t.Errorf("%s (%s) is read on demand", tp.Name, tp.Kind)
+						}
+					}
+				}
+				if !p.EmbedOnDemand || onDemand != 2048*256*2 {
+					t.Errorf("gocoder's untied embedding: on demand %v, %d bytes", p.EmbedOnDemand, onDemand)
+				}
+				if streamed != p.StreamedBytes || p.ResidentBytes+p.StreamedBytes+onDemand != p.WeightBytes {
+					t.Errorf("streamed %d (listed %d) + resident %d + on demand %d != weights %d", p.StreamedBytes, streamed, p.ResidentBytes, onDemand, p.WeightBytes)
 				}
 			}
 		})
