@@ -50,6 +50,7 @@ func (l *Ledger) Reserve(kind string, n int64) (*Reservation, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.verify()
 	if n > l.budget-l.used {
 		return nil, fmt.Errorf("%w: %s needs %s but only %s of the %s budget is free (%s in use)",
 			ErrOverBudget, kind, FormatBytes(n), FormatBytes(l.budget-l.used), FormatBytes(l.budget), FormatBytes(l.used))
