@@ -19,12 +19,13 @@ func newPerplexityCmd() *cobra.Command {
 	var (
 		mf     modelFlags
 		budget budgetFlag
+		klBase string
 		file   string
 		ctxLen int
 		asJSON bool
 	)
 	c := &cobra.Command{
-		Use:   "perplexity -m MODEL -f TEXT --ctx N [--json]",
+		Use:   "perplexity -m MODEL -f TEXT --ctx N [--kl-base BASE_MODEL] [--json]",
 		Short: "Measure perplexity on a text file, as llama-perplexity does",
 		Long: `Follows llama-perplexity's method so the figures compare directly: the file verbatim
 (no escape processing, as llama-perplexity --no-escape) minus one trailing newline,
@@ -60,6 +61,14 @@ token; only the second half of each window is scored. --json prints
 			bos, hasBOS := tok.BOS()
 			start := time.Now()
 			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS()}
+			if klBase != "" {
+				base, _, err := loadWithin(klBase, mf.threads, &budgetFlag{}, ctxLen, ctxLen)
+				if err != nil {
+					return fmt.Errorf("--kl-base: %w", err)
+				}
+				defer base.Close()
+				opt.Base = base
+			}
 			if !asJSON {
 				opt.Progress = func(done, total int) {
 					fmt.Fprintf(os.Stderr, "\rchunk %d/%d", done, total)
@@ -79,6 +88,10 @@ token; only the second half of each window is scored. --json prints
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Final estimate: PPL = %.4f +/- %.5f (%d chunks of %d tokens, %d scored, %.1fs)\n",
 				r.PPL, r.PPLStderr, r.Chunks, r.Ctx, r.Scored, time.Since(start).Seconds())
+			if k := r.KL; k != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "KL divergence from %s: mean %.6f +/- %.6f, median %.6f, max %.6f; same top token %.3f%% +/- %.3f%%; base PPL = %.4f\n",
+					klBase, k.Mean, k.MeanStderr, k.Median, k.Max, k.SameTop, k.SameTopStderr, k.BasePPL)
+			}
 			return nil
 		},
 	}
@@ -87,5 +100,6 @@ token; only the second half of each window is scored. --json prints
 	c.Flags().StringVarP(&file, "file", "f", "", "text file to evaluate (required)")
 	c.Flags().IntVarP(&ctxLen, "ctx", "c", 512, "window length in tokens")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&klBase, "kl-base", "", "base model to measure the KL divergence from (same vocabulary), on the same windows")
 	return c
 }
