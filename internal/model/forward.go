@@ -338,7 +338,7 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 		count[r.expert]++
 	}
 	route = sorted
-	if m.experts != nil {
+	if m.experts != nil || m.OnRoute != nil {
 		used := st.used[:0]
 		for e, c := range count {
 			start := int32(0)
@@ -350,6 +350,12 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 			}
 		}
 		st.used = used
+		if m.OnRoute != nil {
+			m.OnRoute(li, used)
+		}
+	}
+	if m.experts != nil {
+		used := st.used
 		if st.predictedFor[li%2] == li {
 			m.experts.Score(st.predicted[li%2], used)
 			st.predictedFor[li%2] = -1

@@ -38,6 +38,9 @@ type Model struct {
 	Weights *weights.Model
 	Config  *hfconfig.Config     // HF models only
 	Gen     *hfconfig.Generation // HF models with generation_config.json
+	// OnRoute, if set, is called by MoE layers with the experts a batch
+	// uses, in expert order (routing statistics; not for the hot path).
+	OnRoute func(layer int, experts []int32)
 
 	embed, output tensor.Tensor
 	outputNorm    []float32
