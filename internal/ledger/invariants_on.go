@@ -15,19 +15,24 @@ import (
 // heap's small objects.
 const invariantSlack = 96 << 20
 
-// verify re-checks, under the invariants build tag, that the process's
-// resident memory (anonymous plus mapped file pages) is within the ledger's
-// reservations plus a fixed slack: memory that grew without a reservation
-// is a bug. It panics with the figures.
+// verify re-checks, under the invariants build tag, that the growth of the
+// process's resident memory (anonymous plus mapped file pages) since the
+// ledger was made is within the ledger's reservations plus a fixed slack:
+// memory that grew without a reservation is a bug. It panics with the
+// figures.
 func (l *Ledger) verify() {
 	if l.budget == Unlimited {
 		return
 	}
 	rss := residentBytes()
-	if rss > l.used+invariantSlack {
-		panic(fmt.Sprintf("ledger invariant: the process holds %d bytes resident but the ledger has %d reserved (+%d slack): %v", rss, l.used, int64(invariantSlack), l.byKind))
+	if grown := rss - l.baseline; grown > l.used+invariantSlack {
+		panic(fmt.Sprintf("ledger invariant: the process grew by %d bytes resident (%d now, %d when the ledger was made) but the ledger has %d reserved (+%d slack): %v",
+			grown, rss, l.baseline, l.used, int64(invariantSlack), l.byKind))
 	}
 }
+
+// residentBaseline is the process's resident memory now.
+func residentBaseline() int64 { return residentBytes() }
 
 // residentBytes reads RssAnon + RssFile from /proc/self/status.
 func residentBytes() int64 {

@@ -2,7 +2,10 @@
 
 package ledger
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 // TestInvariantCatchesUnreservedMemory allocates and touches memory the
 // ledger does not know about and checks that the next reservation panics.
@@ -20,6 +23,22 @@ func TestInvariantCatchesUnreservedMemory(t *testing.T) {
 			t.Error("512 MiB resident without a reservation: no panic")
 		}
 		_ = hog[len(hog)-1]
+		hog = nil
+		debug.FreeOSMemory() // later tests' ledgers start from a clean process
 	}()
 	l.Reserve("kv", 1)
+}
+
+// TestInvariantBaseline checks that memory the process held before a ledger
+// was made is not charged to it.
+func TestInvariantBaseline(t *testing.T) {
+	hog := make([]byte, 256<<20)
+	for i := range hog {
+		hog[i] = byte(i)
+	}
+	l := New(1 << 40)
+	if _, err := l.Reserve("kv", 1); err != nil {
+		t.Fatal(err)
+	}
+	_ = hog[len(hog)-1]
 }

@@ -27,12 +27,16 @@ type Ledger struct {
 	used   int64
 	peak   int64
 	byKind map[string]int64
+	// baseline is the process's resident memory when the ledger was made
+	// (invariants build tag only; zero otherwise): what was there before
+	// the ledger is not the ledger's to account for.
+	baseline int64
 }
 
 // New returns a ledger with the given budget in bytes (Unlimited to only
 // count).
 func New(budget int64) *Ledger {
-	return &Ledger{budget: budget, byKind: map[string]int64{}}
+	return &Ledger{budget: budget, byKind: map[string]int64{}, baseline: residentBaseline()}
 }
 
 // Reservation is bytes held on a ledger until Release.
