@@ -141,7 +141,7 @@ func loadEngine(mf *modelFlags, g *genFlags) (*loaded, error) {
 	if l.plan, led, err = planAndLedger(l.path, budget, g, mf.threads); err != nil {
 		return nil, err
 	}
-	opt.Ctx, opt.KVType = l.plan.Ctx, kvTypeOf(l.plan)
+	opt.Ctx, opt.KVType, opt.Batch = l.plan.Ctx, kvTypeOf(l.plan), l.plan.Batch
 	if l.model, err = model.Load(l.path, model.Options{Threads: mf.threads, Ledger: led, Plan: l.plan}); err != nil {
 		return nil, err
 	}

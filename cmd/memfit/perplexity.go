@@ -48,7 +48,7 @@ token; only the second half of each window is scored. --json prints
 			if err != nil {
 				return err
 			}
-			m, _, err := loadWithin(mf.path, mf.threads, &budget, ctxLen, ctxLen)
+			m, mp, err := loadWithin(mf.path, mf.threads, &budget, ctxLen, ctxLen)
 			if err != nil {
 				return err
 			}
@@ -60,7 +60,7 @@ token; only the second half of each window is scored. --json prints
 			ids := tok.Encode(strings.TrimSuffix(string(text), "\n"), true)
 			bos, hasBOS := tok.BOS()
 			start := time.Now()
-			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS()}
+			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS(), Batch: mp.Batch}
 			if klBase != "" {
 				base, _, err := loadWithin(klBase, mf.threads, &budgetFlag{}, ctxLen, ctxLen)
 				if err != nil {

@@ -42,6 +42,7 @@ type Options struct {
 	Ctx        int   // window length in tokens
 	BOS        int32 // the BOS id put in place of each window's first token
 	ReplaceBOS bool  // put BOS first in each window (when the model adds BOS)
+	Batch      int   // most tokens per forward pass (0: the whole window)
 	// Progress, if set, is called after each chunk with the chunks done.
 	Progress func(done, total int)
 	// Base, if set, is a model (the same vocabulary) whose distributions the
@@ -68,14 +69,14 @@ func Perplexity(ctx context.Context, m *model.Model, tokens []int32, opt Options
 	if opt.Base != nil && opt.Base.Spec.Vocab != V {
 		return nil, fmt.Errorf("perplexity: the base model has a vocabulary of %d tokens, the model %d", opt.Base.Spec.Vocab, V)
 	}
-	run, err := newRunner(m, n)
+	run, err := newRunner(m, n, opt.Batch)
 	if err != nil {
 		return nil, err
 	}
 	defer run.release()
 	var base *runner
 	if opt.Base != nil {
-		if base, err = newRunner(opt.Base, n); err != nil {
+		if base, err = newRunner(opt.Base, n, opt.Batch); err != nil {
 			return nil, err
 		}
 		defer base.release()
@@ -168,8 +169,11 @@ type runner struct {
 	res    *ledger.Reservation
 }
 
-func newRunner(m *model.Model, n int) (*runner, error) {
-	st, err := m.NewState(n, n)
+func newRunner(m *model.Model, n, batch int) (*runner, error) {
+	if batch <= 0 {
+		batch = n
+	}
+	st, err := m.NewState(n, batch)
 	if err != nil {
 		return nil, err
 	}

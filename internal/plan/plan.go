@@ -54,12 +54,16 @@ type Plan struct {
 	KVType            string `json:"kv_type"`
 	Ctx               int    `json:"ctx"`
 	Parallel          int    `json:"parallel"`
-	ScratchBytes      int64  `json:"scratch_bytes"`
-	OverheadBytes     int64  `json:"overhead_bytes"`
-	TotalBytes        int64  `json:"total_bytes"`
-	MinimumBytes      int64  `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
-	Fits              bool   `json:"fits"`
-	StreamedLayers    []int  `json:"streamed_layers"`
+	// Batch is the most tokens per forward pass the plan sizes scratch
+	// for: what was asked, or less when a smaller prompt chunk is what
+	// lets the model fit.
+	Batch          int   `json:"batch"`
+	ScratchBytes   int64 `json:"scratch_bytes"`
+	OverheadBytes  int64 `json:"overhead_bytes"`
+	TotalBytes     int64 `json:"total_bytes"`
+	MinimumBytes   int64 `json:"minimum_bytes"` // smallest budget this ctx/kv/parallel can run in
+	Fits           bool  `json:"fits"`
+	StreamedLayers []int `json:"streamed_layers"`
 	// EmbedOnDemand: an untied token embedding is not kept in memory; each
 	// token's row is read from disk when it is embedded.
 	EmbedOnDemand bool `json:"embed_on_demand"`
@@ -105,10 +109,19 @@ const StreamAlign = 4096
 
 // RuntimeOverhead is the memory the process needs besides the ledger's
 // reservations: the Go runtime and binary, the tokenizer, goroutine stacks,
-// the heap's slack.
+// the heap's slack. Measured inside a memory cgroup with the page cache
+// dropped: `memfit run` on a 20 MiB model peaks at 42 MiB (about 16 MiB
+// of binary and runtime beyond the weights, KV and scratch), and a
+// 128256-token vocabulary holds 14.6 MiB of live heap (about 114 bytes a
+// token). The figures here are those with room for the collector's
+// headroom (the heap may reach twice what is live).
 func RuntimeOverhead(s *arch.Spec) int64 {
-	return 48<<20 + int64(s.Vocab)*256
+	return 24<<20 + int64(s.Vocab)*256
 }
+
+// minPlanBatch is the smallest prompt chunk Make shrinks the batch to when
+// the asked-for one does not fit.
+const minPlanBatch = 32
 
 // KVBytes is the size of one sequence's cache of ctx positions (the
 // formula internal/kv allocates with).
@@ -152,21 +165,46 @@ type unit struct {
 	names []int // indexes into Index.Tensors
 }
 
-// Make plans ix under opt.
+// Make plans ix under opt. When the model does not fit with opt.Batch
+// tokens per forward pass, it tries smaller prompt chunks (halving, down
+// to 32 tokens or the parallel sequences) before giving up: prefill runs
+// slower in smaller chunks, but it runs.
 func Make(ix *Index, opt Options) (*Plan, error) {
-	s := ix.Spec
 	if opt.Ctx <= 0 || opt.Parallel <= 0 || opt.Batch <= 0 || opt.Threads <= 0 {
 		return nil, fmt.Errorf("plan: ctx %d, parallel %d, batch %d, threads %d: want each at least 1", opt.Ctx, opt.Parallel, opt.Batch, opt.Threads)
 	}
 	if opt.KVType != tensor.F32 && opt.KVType != tensor.F16 {
 		return nil, fmt.Errorf("plan: KV cache type %v: want f32 or f16", opt.KVType)
 	}
+	opt.Batch = min(opt.Batch, opt.Ctx*opt.Parallel)
+	floor := max(min(minPlanBatch, opt.Batch), opt.Parallel)
+	for {
+		p, err := makeBatch(ix, opt)
+		if err != nil || opt.Batch <= floor {
+			return p, err
+		}
+		if p.Fits {
+			// The smallest budget is the one of the smallest chunk.
+			o := opt
+			o.Batch = floor
+			if fp, err := makeBatch(ix, o); err == nil {
+				p.MinimumBytes = fp.MinimumBytes
+			}
+			return p, nil
+		}
+		opt.Batch = max(opt.Batch/2, floor)
+	}
+}
+
+// makeBatch plans ix under opt with exactly opt.Batch tokens per pass.
+func makeBatch(ix *Index, opt Options) (*Plan, error) {
+	s := ix.Spec
 	p := &Plan{
-		Model: ix.Name(), Budget: opt.Budget, Ctx: opt.Ctx, Parallel: opt.Parallel,
+		Model: ix.Name(), Budget: opt.Budget, Ctx: opt.Ctx, Parallel: opt.Parallel, Batch: opt.Batch,
 		KVType: strings.ToLower(opt.KVType.String()),
 	}
 	p.KVBytes = int64(opt.Parallel) * KVBytes(s, opt.KVType, opt.Ctx)
-	p.ScratchBytes = ScratchBytes(s, min(opt.Batch, opt.Ctx), opt.Ctx, opt.Threads) + EngineBytes(s, opt.Parallel)
+	p.ScratchBytes = ScratchBytes(s, opt.Batch, opt.Ctx, opt.Threads) + EngineBytes(s, opt.Parallel)
 	p.OverheadBytes = RuntimeOverhead(s)
 	for _, t := range ix.Tensors {
 		switch t.Kind {
@@ -455,6 +493,9 @@ func suggest(ix *Index, opt Options, p *Plan) string {
 	}
 	if opt.Parallel > 1 {
 		tips = append(tips, "fewer parallel sequences (--parallel 1)")
+	}
+	if p.Batch > minPlanBatch {
+		tips = append(tips, fmt.Sprintf("a smaller prompt chunk (--batch %d)", minPlanBatch))
 	}
 	return fmt.Sprintf("the model needs at least %s with these settings but the budget is %s; use %s",
 		ledger.FormatBytes(p.MinimumBytes), ledger.FormatBytes(opt.Budget), strings.Join(tips, ", or "))

@@ -41,6 +41,12 @@ func TestMake(t *testing.T) {
 		{"below minimum", full.MinimumBytes - 1, false, false, "--mem-budget"},
 		{"far below", 1 << 20, false, false, "at least"},
 	}
+	// A budget the asked-for batch does not fit but a smaller one does.
+	o := base
+	o.Budget = full.MinimumBytes
+	if p, err := Make(ix, o); err != nil || !p.Fits || p.Batch >= base.Batch {
+		t.Errorf("budget %d (the minimum): %v, fits %v with batch %d; want a fit with a batch under %d", o.Budget, err, p != nil && p.Fits, p.Batch, base.Batch)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := base
