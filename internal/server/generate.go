@@ -60,12 +60,26 @@ func (s *Server) run(r *http.Request, req engine.Request, onText func(string) er
 	if s.draining.Load() {
 		return nil, &requestError{status: http.StatusServiceUnavailable, typ: "server_error", code: "shutting_down", msg: "the server is shutting down"}
 	}
-	s.metrics.active.Add(1)
-	defer s.metrics.active.Add(-1)
-	res, err := s.cfg.Engine.Generate(r.Context(), req, onText)
+	s.metrics.active.Inc()
+	defer s.metrics.active.Dec()
+	wrote := true // the error came from writing to the client
+	var cb func(string) error
+	if onText != nil {
+		cb = func(t string) error {
+			if err := onText(t); err != nil {
+				wrote = true
+				return err
+			}
+			return nil
+		}
+		wrote = false
+	}
+	res, err := s.cfg.Engine.Generate(r.Context(), req, cb)
 	if err != nil {
-		if r.Context().Err() != nil {
-			s.metrics.cancelled.Add(1)
+		if r.Context().Err() != nil || (onText != nil && wrote) {
+			s.metrics.cancelled.Inc()
+			s.logf("%s %s: client went away; generation stopped", r.Method, r.URL.Path)
+			return nil, &requestError{status: 499, typ: "invalid_request_error", code: "cancelled", msg: "the client went away"}
 		}
 		return nil, engineError(err)
 	}

@@ -72,7 +72,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), created: time.Now().Unix(), metrics: newMetrics()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), created: time.Now().Unix(), metrics: newMetrics(cfg.Engine, cfg.Ledger)}
 	if cfg.Template != nil {
 		s.tools = toolcall.Detect(cfg.Template.Source.Template)
 	}
