@@ -54,6 +54,7 @@ type samplingFields struct {
 	StreamOptions    *streamOptions     `json:"stream_options"`
 	N                *int               `json:"n"`
 	Logprobs         json.RawMessage    `json:"logprobs"`
+	TopLogprobs      *int               `json:"top_logprobs"`
 	LogitBias        map[string]float32 `json:"logit_bias"`
 	User             string             `json:"user"`
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memfit/memfit/internal/chat"
+	"github.com/memfit/memfit/internal/constrain"
 	"github.com/memfit/memfit/internal/engine"
 	"github.com/memfit/memfit/internal/toolcall"
 )
@@ -44,7 +45,12 @@ func messages(raw []json.RawMessage) (chat.List, *requestError) {
 		}
 		if c, ok := d.GetStr("content"); ok {
 			switch c := c.(type) {
-			case chat.Str, chat.NoneType:
+			case chat.Str:
+			case chat.NoneType:
+				if role != "assistant" {
+					return nil, badRequest(param+".content", "%s.content is required", param)
+				}
+				d.SetStr("content", chat.Str(""))
 			case chat.List:
 				var parts []string
 				for j, p := range c {
@@ -62,6 +68,10 @@ func messages(raw []json.RawMessage) (chat.List, *requestError) {
 			}
 		} else if role != "assistant" {
 			return nil, badRequest(param+".content", "%s.content is required", param)
+		} else {
+			// An assistant message that only calls tools has no content;
+			// templates read it as text (as llama.cpp and vLLM pass it).
+			d.SetStr("content", chat.Str(""))
 		}
 		if tc, ok := d.GetStr("tool_calls"); ok {
 			list, ok := tc.(chat.List)
@@ -175,35 +185,48 @@ func tools(raw json.RawMessage, choice toolChoice) (chat.Value, []string, *reque
 	return kept, names, nil
 }
 
-// forcedPrefix is what the assistant's reply starts with when the request
-// requires a tool call: the opening of a call in the template's format,
-// with the function's name when one is named.
-func forcedPrefix(f toolcall.Format, choice toolChoice, names []string) string {
+// forcedCall is how a request that requires a tool call gets one: the
+// opening of a call in the template's format appended to the prompt (with
+// the function's name when only one may be called), and the constraint
+// parts that make the rest a well-formed call: the name (a choice among
+// the tools), a JSON object of arguments, and the closing.
+func forcedCall(f toolcall.Format, choice toolChoice, names []string) (prefix string, parts []constrain.Part) {
+	if choice.mode != "required" && choice.mode != "function" {
+		return "", nil
+	}
 	name := choice.name
 	if name == "" && len(names) == 1 {
 		name = names[0]
 	}
-	if choice.mode != "required" && choice.mode != "function" {
-		return ""
-	}
+	var open, argsKey, closing string
 	switch f {
 	case toolcall.Hermes:
-		if name != "" {
-			return "<tool_call>\n{\"name\": \"" + name + "\", \"arguments\": "
-		}
-		return "<tool_call>\n{\"name\": \""
+		open, argsKey, closing = "<tool_call>\n{\"name\": \"", "arguments", "}\n</tool_call>"
 	case toolcall.Llama3:
-		if name != "" {
-			return "{\"name\": \"" + name + "\", \"parameters\": "
-		}
-		return "{\"name\": \""
+		open, argsKey, closing = "{\"name\": \"", "parameters", "}"
 	case toolcall.MistralV1:
-		if name != "" {
-			return "[TOOL_CALLS][{\"name\": \"" + name + "\", \"arguments\": "
-		}
-		return "[TOOL_CALLS][{\"name\": \""
+		open, argsKey, closing = "[TOOL_CALLS][{\"name\": \"", "arguments", "}]"
+	default:
+		return "", nil
 	}
-	return ""
+	afterName := "\", \"" + argsKey + "\": "
+	if name != "" {
+		prefix = open + jsonInner(name) + afterName
+	} else {
+		prefix = open
+		alts := make([]string, len(names))
+		for i, n := range names {
+			alts[i] = jsonInner(n) + afterName
+		}
+		parts = append(parts, constrain.Choice(alts...))
+	}
+	return prefix, append(parts, constrain.JSONObject(), constrain.Literal(closing))
+}
+
+// jsonInner is s as a JSON string, without the quotes.
+func jsonInner(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
 }
 
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -225,9 +248,16 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("messages", "the model %s has no chat template: start the server with --chat-template FILE, or use /v1/completions", s.cfg.Model))
 		return
 	}
-	if rf := req.ResponseFormat; rf != nil && rf.Type != "" && rf.Type != "text" {
-		s.fail(w, r, badRequest("response_format", "response_format %q is not supported (only \"text\")", rf.Type))
-		return
+	jsonMode := false
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "", "text":
+		case "json_object":
+			jsonMode = true
+		default:
+			s.fail(w, r, badRequest("response_format", "response_format %q is not supported (\"text\" and \"json_object\" are)", rf.Type))
+			return
+		}
 	}
 	msgs, e := messages(req.Messages)
 	if e != nil {
@@ -270,17 +300,35 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("messages", "%v", err))
 		return
 	}
-	prefix := forcedPrefix(format, choice, names)
+	prefix, parts := forcedCall(format, choice, names)
+	if jsonMode {
+		if parts != nil {
+			s.fail(w, r, badRequest("response_format", "response_format json_object cannot be combined with a required tool call"))
+			return
+		}
+		parts = []constrain.Part{constrain.JSONObject()}
+	}
 	text += prefix
 	ids := s.cfg.Engine.Tokenizer().Encode(text, false) // the template writes BOS itself
 	if e := s.checkFits(len(ids), maxN, maxParam); e != nil {
 		s.fail(w, r, e)
 		return
 	}
-	ereq := engine.Request{Prompt: ids, MaxTokens: maxN, Sampling: params, Stop: stop}
+	// Formats whose call marker is a special token need special tokens in
+	// the text to be parsed.
+	ereq := engine.Request{Prompt: ids, MaxTokens: maxN, Sampling: params, Stop: stop,
+		KeepSpecial: format == toolcall.Llama3 || format == toolcall.MistralV1}
 	if err := s.cfg.Engine.Check(ereq); err != nil {
 		s.fail(w, r, engineErrorOrBad(err))
 		return
+	}
+	if parts != nil {
+		c, err := constrain.New(s.vocab(), parts...)
+		if err != nil {
+			s.fail(w, r, badRequest("tools", "%v", err))
+			return
+		}
+		ereq.Constraint = c
 	}
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	reply := func(res *engine.Result) (content string, calls []toolCall, finish string) {
@@ -346,7 +394,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		sofar := all.String()
 		if marker == "" {
 			// Llama 3 JSON: a call is the whole reply, starting with "{".
-			if trimmed := strings.TrimSpace(sofar); trimmed == "" || strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
+			trimmed := strings.TrimSpace(sofar)
+			if trimmed == "" {
+				return nil // not yet known
+			}
+			if strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
 				holding = true
 				return nil
 			}

@@ -15,9 +15,11 @@ import (
 	"log"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/memfit/memfit/internal/constrain"
 	"github.com/memfit/memfit/internal/engine"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/prompt"
@@ -65,6 +67,16 @@ type Server struct {
 	tools    toolcall.Format
 	draining atomic.Bool
 	metrics  *metrics
+
+	vocabOnce sync.Once
+	vocabs    *constrain.Vocab
+}
+
+// vocab returns the token bytes constrained decoding reads, built on first
+// use.
+func (s *Server) vocab() *constrain.Vocab {
+	s.vocabOnce.Do(func() { s.vocabs = constrain.NewVocab(s.cfg.Engine.Tokenizer()) })
+	return s.vocabs
 }
 
 // New returns a server for cfg.
@@ -209,7 +221,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *requestE
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return badRequest(te.Field, "field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+			field := strings.TrimPrefix(te.Field, "samplingFields.")
+			return badRequest(field, "field %q: want %s, got JSON %s", field, te.Type, te.Value)
 		}
 		return badRequest("", "malformed JSON body: %v", err)
 	}
@@ -231,6 +244,9 @@ func (s *Server) params(f *samplingFields, maxTokens *int, maxParam string) (sam
 	}
 	if len(f.Logprobs) > 0 && string(f.Logprobs) != "null" && string(f.Logprobs) != "false" {
 		return p, 0, nil, badRequest("logprobs", "logprobs are not supported")
+	}
+	if f.TopLogprobs != nil && *f.TopLogprobs != 0 {
+		return p, 0, nil, badRequest("top_logprobs", "logprobs are not supported")
 	}
 	if len(f.LogitBias) > 0 {
 		return p, 0, nil, badRequest("logit_bias", "logit_bias is not supported")
