@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,7 +223,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *requestE
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			field := strings.TrimPrefix(te.Field, "samplingFields.")
-			return badRequest(field, "field %q: want %s, got JSON %s", field, te.Type, te.Value)
+			want := te.Type.String()
+			if te.Type == reflect.TypeFor[stringOrList]() {
+				want = "a string or a list of strings"
+			}
+			return badRequest(field, "field %q: want %s, got a JSON %s", field, want, te.Value)
 		}
 		return badRequest("", "malformed JSON body: %v", err)
 	}
