@@ -62,7 +62,7 @@ func TestBadInput(t *testing.T) {
 		{"no model", "/v1/completions", `{"prompt": "x"}`, auth, 400, "", "model"},
 		{"negative max_tokens", "/v1/completions", `{"model": "` + demoModel + `", "prompt": "x", "max_tokens": -5}`, auth, 400, "", "max_tokens"},
 		{"zero max_completion_tokens", "/v1/chat/completions", chat(`, "max_completion_tokens": 0`), auth, 400, "", "max_completion_tokens"},
-		{"huge max_tokens", "/v1/completions", `{"model": "` + demoModel + `", "prompt": "x", "max_tokens": 1000000000000}`, auth, 400, "context_length_exceeded", "prompt"},
+		{"huge max_tokens", "/v1/completions", `{"model": "` + demoModel + `", "prompt": "x", "max_tokens": 1000000000000}`, auth, 400, "context_length_exceeded", "max_tokens"},
 		{"max_tokens not a number", "/v1/completions", `{"model": "` + demoModel + `", "prompt": "x", "max_tokens": "ten"}`, auth, 400, "", "max_tokens"},
 		{"max_tokens fractional", "/v1/completions", `{"model": "` + demoModel + `", "prompt": "x", "max_tokens": 1.5}`, auth, 400, "", "max_tokens"},
 		{"prompt longer than the context", "/v1/completions", `{"model": "` + demoModel + `", "prompt": ` + jsonString(long) + `}`, auth, 400, "context_length_exceeded", "prompt"},

@@ -229,11 +229,20 @@ func jsonInner(s string) string {
 	return string(b[1 : len(b)-1])
 }
 
-func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+// chatJob is a chat request checked and turned into an engine request.
+type chatJob struct {
+	req    chatRequest
+	ereq   engine.Request
+	format toolcall.Format // the tool-call format to parse, None without tools
+	prefix string          // forced start of the reply (a required tool call)
+}
+
+// prepareChat reads and checks a chat request, renders its prompt and
+// builds the engine request, without generating.
+func (s *Server) prepareChat(w http.ResponseWriter, r *http.Request) (*chatJob, *requestError) {
 	var req chatRequest
 	if e := s.decode(w, r, &req); e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	maxParam, maxTokens := "max_tokens", req.MaxTokens
 	if req.MaxCompletionTokens != nil {
@@ -241,12 +250,10 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	params, maxN, stop, e := s.params(&req.samplingFields, maxTokens, maxParam)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	if s.cfg.Template == nil {
-		s.fail(w, r, badRequest("messages", "the model %s has no chat template: start the server with --chat-template FILE, or use /v1/completions", s.cfg.Model))
-		return
+		return nil, badRequest("messages", "the model %s has no chat template: start the server with --chat-template FILE, or use /v1/completions", s.cfg.Model)
 	}
 	jsonMode := false
 	if rf := req.ResponseFormat; rf != nil {
@@ -255,24 +262,20 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		case "json_object":
 			jsonMode = true
 		default:
-			s.fail(w, r, badRequest("response_format", "response_format %q is not supported (\"text\" and \"json_object\" are)", rf.Type))
-			return
+			return nil, badRequest("response_format", "response_format %q is not supported (\"text\" and \"json_object\" are)", rf.Type)
 		}
 	}
 	msgs, e := messages(req.Messages)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	choice, e := parseToolChoice(req.ToolChoice)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	toolList, names, e := tools(req.Tools, choice)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	format := s.tools
 	if choice.mode == "none" {
@@ -282,54 +285,57 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		format = toolcall.None
 	}
 	if format == toolcall.None && (choice.mode == "required" || choice.mode == "function") {
-		s.fail(w, r, badRequest("tool_choice", "the chat template of %s defines no tool-call format, so a tool call cannot be required", s.cfg.Model))
-		return
+		return nil, badRequest("tool_choice", "the chat template of %s defines no tool-call format, so a tool call cannot be required", s.cfg.Model)
 	}
 	in := chat.ChatInput{Messages: msgs, Tools: toolList, AddGenerationPrompt: true}
 	if len(req.ChatTemplateKwargs) > 0 && string(req.ChatTemplateKwargs) != "null" {
 		v, err := chat.ParseJSON(req.ChatTemplateKwargs)
 		d, ok := v.(*chat.Dict)
 		if err != nil || !ok {
-			s.fail(w, r, badRequest("chat_template_kwargs", "chat_template_kwargs: want an object"))
-			return
+			return nil, badRequest("chat_template_kwargs", "chat_template_kwargs: want an object")
 		}
 		in.Kwargs = d
 	}
 	text, err := s.cfg.Template.Render(in)
 	if err != nil {
-		s.fail(w, r, badRequest("messages", "%v", err))
-		return
+		return nil, badRequest("messages", "%v", err)
 	}
 	prefix, parts := forcedCall(format, choice, names)
 	if jsonMode {
 		if parts != nil {
-			s.fail(w, r, badRequest("response_format", "response_format json_object cannot be combined with a required tool call"))
-			return
+			return nil, badRequest("response_format", "response_format json_object cannot be combined with a required tool call")
 		}
 		parts = []constrain.Part{constrain.JSONObject()}
 	}
 	text += prefix
 	ids := s.cfg.Engine.Tokenizer().Encode(text, false) // the template writes BOS itself
 	if e := s.checkFits(len(ids), maxN, maxParam); e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	// Formats whose call marker is a special token need special tokens in
 	// the text to be parsed.
 	ereq := engine.Request{Prompt: ids, MaxTokens: maxN, Sampling: params, Stop: stop,
 		KeepSpecial: format == toolcall.Llama3 || format == toolcall.MistralV1}
 	if err := s.cfg.Engine.Check(ereq); err != nil {
-		s.fail(w, r, engineErrorOrBad(err))
-		return
+		return nil, engineErrorOrBad(err)
 	}
 	if parts != nil {
 		c, err := constrain.New(s.vocab(), parts...)
 		if err != nil {
-			s.fail(w, r, badRequest("tools", "%v", err))
-			return
+			return nil, badRequest("tools", "%v", err)
 		}
 		ereq.Constraint = c
 	}
+	return &chatJob{req: req, ereq: ereq, format: format, prefix: prefix}, nil
+}
+
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	job, e := s.prepareChat(w, r)
+	if e != nil {
+		s.fail(w, r, e)
+		return
+	}
+	req, ereq, format, prefix := &job.req, job.ereq, job.format, job.prefix
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	reply := func(res *engine.Result) (content string, calls []toolCall, finish string) {
 		content, finish = prefix+res.Text, res.Finish

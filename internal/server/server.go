@@ -325,9 +325,9 @@ func (s *Server) checkFits(promptTokens, maxTokens int, maxParam string) *reques
 		return &requestError{status: http.StatusBadRequest, typ: "invalid_request_error", param: "messages", code: "context_length_exceeded",
 			msg: fmt.Sprintf("this model's context holds %d tokens, but the prompt has %d (at least one more is needed to generate)", ctx, promptTokens)}
 	}
-	if maxTokens > 0 && promptTokens+maxTokens > ctx {
+	if maxTokens > ctx-promptTokens { // not promptTokens+maxTokens: it may overflow
 		return &requestError{status: http.StatusBadRequest, typ: "invalid_request_error", param: maxParam, code: "context_length_exceeded",
-			msg: fmt.Sprintf("this model's context holds %d tokens, but %d were requested (%d in the prompt, %d in %s)", ctx, promptTokens+maxTokens, promptTokens, maxTokens, maxParam)}
+			msg: fmt.Sprintf("this model's context holds %d tokens: the prompt has %d, so %s can be at most %d, not %d", ctx, promptTokens, maxParam, ctx-promptTokens, maxTokens)}
 	}
 	return nil
 }
