@@ -710,7 +710,6 @@ func quantActQ8_K() {
 	RET()
 }
 
-
 // kquant describes a 256-value super-block type with Q8_K activations and
 // one float accumulation per super-block.
 type kquant struct {
