@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -132,9 +133,16 @@ func Write(ctx context.Context, m *convert.Model, path string, opt Options) (*Pl
 	if same, _ := sameFile(m.Path, path); same {
 		return nil, fmt.Errorf("quantize: the output %s is the input; write to another file", path)
 	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("quantize: cannot write %s: it is a folder", path)
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = fmt.Errorf("%w (creating a file in %s)", pe.Err, dir)
+		}
 		return nil, fmt.Errorf("quantize: cannot write %s: %w", path, err)
 	}
 	done := false
@@ -195,43 +203,25 @@ func (p *Plan) write(ctx context.Context, m *convert.Model, w io.Writer, opt Opt
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	f := p.File
-	cw := &countingWriter{w: w}
-	if err := f.WriteHeader(cw); err != nil {
-		return fmt.Errorf("quantize: %w", err)
-	}
 	var done int64
 	c := &converter{threads: threads}
-	for k := range f.Tensors {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		ti := &f.Tensors[k]
-		if pad := f.DataOffset + ti.Offset - cw.n; pad > 0 {
-			if err := writeZeros(cw, pad); err != nil {
-				return fmt.Errorf("quantize: %w", err)
-			}
-		}
-		src := &m.Tensors[p.source[k]]
-		err := c.tensor(ctx, src, ti.Type, cw, func(n int64) {
+	_, err := p.File.Write(w, func(k int) (io.Reader, error) {
+		return &tensorReader{ctx: ctx, c: c, t: &m.Tensors[p.source[k]], to: p.File.Tensors[k].Type, failed: &c.err, progress: func(n int64) {
 			done += n
 			if opt.Progress != nil {
 				opt.Progress(done, p.InBytes)
 			}
-		})
-		if err != nil {
-			return err
-		}
+		}}, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case c.err != nil:
+		return c.err // the reason, without the writer's wrapping
 	}
-	end := f.DataOffset
-	if n := len(f.Tensors); n > 0 {
-		last := f.Tensors[n-1]
-		end += (last.Offset + last.Size + f.Alignment - 1) / f.Alignment * f.Alignment
-	}
-	if err := writeZeros(cw, end-cw.n); err != nil {
-		return fmt.Errorf("quantize: %w", err)
-	}
-	return nil
+	return fmt.Errorf("quantize: %w", err)
 }
 
 // converter turns source rows into output rows; its buffers are reused
@@ -240,42 +230,66 @@ type converter struct {
 	threads int
 	in, out []byte
 	f32     []float32
+	err     error // why converting a tensor failed
 }
 
-// tensor writes t converted to type to.
-func (c *converter) tensor(ctx context.Context, t *convert.Tensor, to tensor.DType, w io.Writer, progress func(int64)) error {
-	rows, n := t.Rows(), t.Shape[0]
+// tensorReader produces a tensor's output bytes slab by slab.
+type tensorReader struct {
+	ctx      context.Context
+	c        *converter
+	t        *convert.Tensor
+	to       tensor.DType
+	r0       int64  // next row to convert
+	buf      []byte // converted bytes not yet read
+	failed   *error // where a conversion error is kept
+	progress func(int64)
+}
+
+func (r *tensorReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.r0 >= r.t.Rows() {
+			return 0, io.EOF
+		}
+		if err := r.ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := r.next(); err != nil {
+			*r.failed = err
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// next converts the next slab of rows into r.buf.
+func (r *tensorReader) next() error {
+	t, c := r.t, r.c
+	n := t.Shape[0]
 	inRow := t.RowBytes()
-	outRow, err := to.RowBytes(n)
+	outRow, err := r.to.RowBytes(n)
 	if err != nil {
 		return fmt.Errorf("quantize: tensor %s: %w", t.Name, err)
 	}
 	slab := max(1, slabValues/n)
-	if to == t.Type {
-		// Copied as is, in larger pieces.
-		slab = max(1, 4*slabValues/inRow)
+	if r.to == t.Type {
+		slab = max(1, 4*slabValues/inRow) // copied as is, in larger pieces
 	}
-	for r0 := int64(0); r0 < rows; r0 += slab {
-		if err := ctx.Err(); err != nil {
+	r0, r1 := r.r0, min(t.Rows(), r.r0+slab)
+	in := grow(&c.in, (r1-r0)*inRow)
+	if err := t.ReadRows(in, r0, r1); err != nil {
+		return fmt.Errorf("quantize: %w", err)
+	}
+	r.buf = in
+	if r.to != t.Type {
+		r.buf = grow(&c.out, (r1-r0)*outRow)
+		if err := c.convert(t, r.to, in, r.buf, r0, r1); err != nil {
 			return err
 		}
-		r1 := min(rows, r0+slab)
-		in := grow(&c.in, (r1-r0)*inRow)
-		if err := t.ReadRows(in, r0, r1); err != nil {
-			return fmt.Errorf("quantize: %w", err)
-		}
-		out := in
-		if to != t.Type {
-			out = grow(&c.out, (r1-r0)*outRow)
-			if err := c.convert(t, to, in, out, r0, r1); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(out); err != nil {
-			return fmt.Errorf("quantize: writing tensor %s: %w", t.Name, err)
-		}
-		progress(int64(len(in)))
 	}
+	r.r0 = r1
+	r.progress(int64(len(in)))
 	return nil
 }
 
@@ -341,27 +355,4 @@ func grow(b *[]byte, n int64) []byte {
 		*b = make([]byte, n)
 	}
 	return (*b)[:n]
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func writeZeros(w io.Writer, n int64) error {
-	var z [4096]byte
-	for n > 0 {
-		k := min(n, int64(len(z)))
-		if _, err := w.Write(z[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }
