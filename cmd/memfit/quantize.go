@@ -147,7 +147,9 @@ func typeCounts(p *quantize.Plan) string {
 	for t := range n {
 		types = append(types, t)
 	}
-	sort.Slice(types, func(i, j int) bool { return n[types[i]] > n[types[j]] || n[types[i]] == n[types[j]] && types[i] < types[j] })
+	sort.Slice(types, func(i, j int) bool {
+		return n[types[i]] > n[types[j]] || n[types[i]] == n[types[j]] && types[i] < types[j]
+	})
 	var parts []string
 	for _, t := range types {
 		parts = append(parts, fmt.Sprintf("%d %v", n[t], t))
