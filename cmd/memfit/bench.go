@@ -25,14 +25,14 @@ func init() { rootCmd.AddCommand(newBenchCmd()) }
 
 // benchFlags are memfit bench's settings.
 type benchFlags struct {
-	model   modelFlags
-	prompt  int
-	gen     int
-	reps    int
-	kvType  string
-	asJSON  bool
-	budget  budgetFlag
-	noWarm  bool
+	model  modelFlags
+	prompt int
+	gen    int
+	reps   int
+	kvType string
+	asJSON bool
+	budget budgetFlag
+	noWarm bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -115,28 +115,28 @@ type expertResult struct {
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
 // predictions and the expert cache's counters.
 type benchResult struct {
-	Model                string        `json:"model"`
-	FileBytes            int64         `json:"file_bytes"`
-	Type                 string        `json:"type"`
-	Threads              int           `json:"threads"`
-	PromptTokens         int           `json:"prompt_tokens"`
-	GenTokens            int           `json:"gen_tokens"`
-	Reps                 int           `json:"reps"`
-	Prefill              tokStats      `json:"prefill_tok_s"`
-	Decode               tokStats      `json:"decode_tok_s"`
-	PredictedPrefill     float64       `json:"predicted_prefill_tok_s"`
-	PredictedDecode      float64       `json:"predicted_decode_tok_s"`
-	Bound                string        `json:"bound,omitempty"`
-	PeakRSS              int64         `json:"peak_rss_bytes"`
-	Budget               int64         `json:"budget_bytes"`
-	StreamedPerToken     int64         `json:"streamed_bytes_per_token"`
-	PlannedStreamed      int64         `json:"planned_streamed_bytes_per_token"`
-	KVType               string        `json:"kv_type"`
-	PrefillBatch         int           `json:"prefill_batch"`
-	CPUFeatures          []string      `json:"cpu_features"`
-	Kernels              string        `json:"kernels"`
-	Version              string        `json:"memfit_version"`
-	Experts              *expertResult `json:"expert_cache,omitempty"`
+	Model            string        `json:"model"`
+	FileBytes        int64         `json:"file_bytes"`
+	Type             string        `json:"type"`
+	Threads          int           `json:"threads"`
+	PromptTokens     int           `json:"prompt_tokens"`
+	GenTokens        int           `json:"gen_tokens"`
+	Reps             int           `json:"reps"`
+	Prefill          tokStats      `json:"prefill_tok_s"`
+	Decode           tokStats      `json:"decode_tok_s"`
+	PredictedPrefill float64       `json:"predicted_prefill_tok_s"`
+	PredictedDecode  float64       `json:"predicted_decode_tok_s"`
+	Bound            string        `json:"bound,omitempty"`
+	PeakRSS          int64         `json:"peak_rss_bytes"`
+	Budget           int64         `json:"budget_bytes"`
+	StreamedPerToken int64         `json:"streamed_bytes_per_token"`
+	PlannedStreamed  int64         `json:"planned_streamed_bytes_per_token"`
+	KVType           string        `json:"kv_type"`
+	PrefillBatch     int           `json:"prefill_batch"`
+	CPUFeatures      []string      `json:"cpu_features"`
+	Kernels          string        `json:"kernels"`
+	Version          string        `json:"memfit_version"`
+	Experts          *expertResult `json:"expert_cache,omitempty"`
 }
 
 // runBench loads the model as the run command does and measures it.
