@@ -73,9 +73,10 @@ func FromHF(dir string) (m *Model, err error) {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	m = &Model{Path: dir, Format: "hf"}
+	opened := m
 	defer func() {
 		if err != nil {
-			m.Close()
+			opened.Close()
 		}
 	}()
 	readers := map[string]io.ReaderAt{}
@@ -130,7 +131,7 @@ func FromHF(dir string) (m *Model, err error) {
 	if err := generalMeta(kv, dir, h, total, shared, expert, experts); err != nil {
 		return nil, err
 	}
-	class.params(archKVs{kv, ggArch}, h, blockCount, outputFileType(m.Tensors))
+	class.params(archKVs{kv, ggArch, h}, h, blockCount, outputFileType(m.Tensors))
 	kv.set("general.quantization_version", gguf.Uint32(2))
 	vocab.write(kv)
 	if h.err != nil {

@@ -40,9 +40,16 @@ func (l *kvList) has(key string) bool { _, ok := l.index[key]; return ok }
 type archKVs struct {
 	*kvList
 	arch string
+	h    *hparams // where a value that does not fit its key is reported
 }
 
-func (a archKVs) u32(key string, v int64) { a.set(a.arch+"."+key, gguf.Uint32(uint32(v))) }
+func (a archKVs) u32(key string, v int64) {
+	if v < 0 || v > math.MaxUint32 {
+		a.h.fail(key, "%d does not fit the GGUF key %s.%s (an unsigned 32-bit integer)", v, a.arch, key)
+		return
+	}
+	a.set(a.arch+"."+key, gguf.Uint32(uint32(v)))
+}
 func (a archKVs) f32(key string, v float64) {
 	a.set(a.arch+"."+key, gguf.Float32(float32(v)))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -308,7 +309,7 @@ func (v *vocab) readSpecial(dir, path string, tj, tc map[string]any) error {
 			return
 		}
 		x, err := n.Int64()
-		if err != nil || x < 0 || idSet[typ] {
+		if err != nil || x < 0 || x > math.MaxUint32 || idSet[typ] {
 			return
 		}
 		idSet[typ] = true
