@@ -142,8 +142,10 @@ func (o *Ops) matMulQuant(w *tensor.Tensor, x []float32, T int, y []float32, ldy
 	a := &o.qa
 	a.act, a.ref, a.x, a.in = act, tr.QuantizeActivation, x, in
 	a.xq, a.aux, a.xqRow, a.auxN = q.xq, q.aux, xqRow, auxRow
-	if T == 1 {
-		a.Do(0, 0, 1)
+	if T*in < 1<<14 {
+		// A few short rows (decoding a handful of sequences): quantizing
+		// them costs less than waking the workers.
+		a.Do(0, 0, T)
 	} else {
 		o.Pool.Run(T, 1, a)
 	}
