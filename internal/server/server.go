@@ -32,6 +32,9 @@ import (
 // otherwise.
 const DefaultMaxBody = 16 << 20
 
+// bodyTimeout bounds the time to receive a request body.
+const bodyTimeout = 60 * time.Second
+
 // Config is what a Server serves.
 type Config struct {
 	// Engine runs the generations.
@@ -206,8 +209,15 @@ func badRequest(param, format string, args ...any) *requestError {
 // decode reads the JSON body into v, answering 413 for bodies over the
 // limit and 400 for malformed JSON.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *requestError {
+	// A client gets bodyTimeout to send its body, so a slow sender cannot
+	// hold a connection forever; the deadline is lifted for the response
+	// (a stream may run for minutes, and the connection's reads are how a
+	// disconnect is noticed).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout))
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	data, err := io.ReadAll(body)
+	rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
