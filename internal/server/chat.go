@@ -385,45 +385,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	// With tools, text that may open a tool call is held back until the
 	// end, when it is parsed; everything before it streams.
-	marker := toolcall.Marker(format)
-	var all strings.Builder
-	sent := 0
-	holding := prefix != ""
+	ts := &toolStream{marker: toolcall.Marker(format), holding: prefix != ""}
 	res, e := s.run(r, ereq, func(t string) error {
-		all.WriteString(t)
 		if format == toolcall.None {
 			return ev.send(chunk(chatDelta{Content: &t}, nil))
 		}
-		if holding {
-			return nil
-		}
-		sofar := all.String()
-		if marker == "" {
-			// Llama 3 JSON: a call is the whole reply, starting with "{".
-			trimmed := strings.TrimSpace(sofar)
-			if trimmed == "" {
-				return nil // not yet known
-			}
-			if strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
-				holding = true
-				return nil
-			}
-		} else if i := strings.Index(sofar, marker); i >= 0 {
-			holding = true
-			if i > sent {
-				piece := sofar[sent:i]
-				sent = i
-				return ev.send(chunk(chatDelta{Content: &piece}, nil))
-			}
-			return nil
-		}
-		upto := len(sofar)
-		if marker != "" {
-			upto -= holdBack(sofar, marker)
-		}
-		if upto > sent {
-			piece := sofar[sent:upto]
-			sent = upto
+		if piece := ts.add(t); piece != "" {
 			return ev.send(chunk(chatDelta{Content: &piece}, nil))
 		}
 		return nil
@@ -440,7 +407,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		finish = f
 		if len(calls) == 0 {
 			// No call after all: the held-back text is content.
-			rest := res.Text[min(sent, len(res.Text)):]
+			rest := ts.rest()
 			if prefix != "" {
 				rest = prefix + res.Text
 			}
@@ -463,3 +430,50 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // fingerprint is the system_fingerprint of every response.
 const fingerprint = "memfit-0.1"
+
+// toolStream decides, while a reply that may call tools streams, which text
+// can be sent now: everything before a tool-call marker (or before text at
+// the end that could still begin one); from the marker on, the text is held
+// back to be parsed at the end. For the Llama 3 JSON format (no marker) a
+// call is the whole reply, so a reply starting with "{" is held whole.
+type toolStream struct {
+	marker  string
+	holding bool
+	all     strings.Builder
+	sent    int // bytes of all already streamed
+}
+
+// add takes the next piece of generated text and returns what may be
+// streamed now ("" for nothing).
+func (ts *toolStream) add(t string) string {
+	ts.all.WriteString(t)
+	if ts.holding {
+		return ""
+	}
+	sofar := ts.all.String()
+	upto := len(sofar)
+	if ts.marker == "" {
+		trimmed := strings.TrimSpace(sofar)
+		if trimmed == "" {
+			return "" // not yet known
+		}
+		if strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
+			ts.holding = true
+			return ""
+		}
+	} else if i := strings.Index(sofar[max(0, ts.sent-len(ts.marker)):], ts.marker); i >= 0 {
+		ts.holding = true
+		upto = max(0, ts.sent-len(ts.marker)) + i
+	} else {
+		upto -= holdBack(sofar, ts.marker)
+	}
+	if upto <= ts.sent {
+		return ""
+	}
+	piece := sofar[ts.sent:upto]
+	ts.sent = upto
+	return piece
+}
+
+// rest is the text not streamed yet.
+func (ts *toolStream) rest() string { return ts.all.String()[ts.sent:] }

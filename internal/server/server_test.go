@@ -461,3 +461,37 @@ func TestMetrics(t *testing.T) {
 		t.Log(text)
 	}
 }
+
+// TestToolStream feeds replies in pieces and checks what streams before the
+// end and what is held back to be parsed.
+func TestToolStream(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		marker   string
+		pieces   []string
+		streamed string // concatenation of what add returned
+		rest     string
+	}{
+		{"no call", "<tool_call>", []string{"Hello", " world"}, "Hello world", ""},
+		{"call after text", "<tool_call>", []string{"Let me check. ", "<tool", "_call>", "\n{\"name\"", ": \"f\"}"}, "Let me check. ", "<tool_call>\n{\"name\": \"f\"}"},
+		{"marker in one piece with text", "<tool_call>", []string{"ok <tool_call>{", "}"}, "ok ", "<tool_call>{}"},
+		{"false start released", "<tool_call>", []string{"a <", "b"}, "a <b", ""},
+		{"prefix at the end held", "<tool_call>", []string{"x <tool_c"}, "x ", "<tool_c"},
+		{"mistral", "[TOOL_CALLS]", []string{"[", "TOOL_CALLS][{}]"}, "", "[TOOL_CALLS][{}]"},
+		{"llama3 call", "", []string{"  ", "{\"name\": ", "\"f\"}"}, "", "  {\"name\": \"f\"}"},
+		{"llama3 text", "", []string{" ", "Sure", ", {x}"}, " Sure, {x}", ""},
+	} {
+		ts := &toolStream{marker: tc.marker}
+		var streamed strings.Builder
+		for _, p := range tc.pieces {
+			streamed.WriteString(ts.add(p))
+		}
+		if streamed.String() != tc.streamed || ts.rest() != tc.rest {
+			t.Errorf("%s: streamed %q, held %q; want %q, %q", tc.name, streamed.String(), ts.rest(), tc.streamed, tc.rest)
+		}
+	}
+	held := &toolStream{marker: "<tool_call>", holding: true}
+	if got := held.add("anything"); got != "" || held.rest() != "anything" {
+		t.Errorf("a forced call streamed %q", got)
+	}
+}
