@@ -25,6 +25,10 @@ type Vocab struct {
 	arena   []byte
 	offs    []int32 // token id → its bytes are arena[offs[id]:offs[id+1]]
 	special []bool  // token id → special (never allowed by a constraint)
+	// plain marks tokens that can sit inside a JSON string as they are:
+	// bytes, none a control character, a quote or a backslash. Inside a
+	// string, where most of a long generation is, they need no reading.
+	plain []bool
 }
 
 // NewVocab reads the bytes of every token of tok.
@@ -37,7 +41,23 @@ func NewVocab(tok *tokenizer.Tokenizer) *Vocab {
 		v.special[id] = sp
 		v.offs[id+1] = int32(len(v.arena))
 	}
+	v.markPlain()
 	return v
+}
+
+func (v *Vocab) markPlain() {
+	v.plain = make([]bool, len(v.special))
+	for id := range v.plain {
+		bs := v.bytes(id)
+		ok := len(bs) > 0 && !v.special[id]
+		for _, b := range bs {
+			if b < 0x20 || b == '"' || b == '\\' {
+				ok = false
+				break
+			}
+		}
+		v.plain[id] = ok
+	}
 }
 
 // Size is the number of tokens.
@@ -175,7 +195,13 @@ func (c *Constraint) Mask(logits []float32) int {
 	inf := float32(math.Inf(-1))
 	allowed := 0
 	n := min(len(logits), c.v.Size())
+	// Inside a JSON string a plain token keeps the reader where it is.
+	inString := c.st.part < len(c.parts) && c.parts[c.st.part].JSONObject && c.st.json.mode == jString
 	for id := range n {
+		if inString && c.v.plain[id] {
+			allowed++
+			continue
+		}
 		bs := c.v.bytes(id)
 		ok := !c.v.special[id] && len(bs) > 0 && c.first[bs[0]]
 		if ok && len(bs) > 1 {
