@@ -74,6 +74,20 @@ func TestHFCasesHeapMerge(t *testing.T) {
 	testHFCases(t)
 }
 
+// TestHFCasesInParts runs the cases with the byte-level tokenizers'
+// pre-tokenizer split in parts of one span, so every piece boundary is
+// also a part boundary.
+func TestHFCasesInParts(t *testing.T) {
+	for _, dir := range []string{"llama3", "qwen3"} {
+		if !loadFixtureTokenizer(t, dir).partsOK {
+			t.Fatalf("%s: long texts are not encoded in parts", dir)
+		}
+	}
+	defer func(old int) { partsSpans = old }(partsSpans)
+	partsSpans = 1
+	testHFCases(t)
+}
+
 func testHFCases(t *testing.T) {
 	data, err := os.ReadFile(fixtures.Path(t, "tokenizers", "cases.json"))
 	if err != nil {

@@ -29,6 +29,11 @@ type Tokenizer struct {
 
 	norm  normalizer
 	pre   preTokenizer
+	// When partsOK, pre is partsFirst followed by partsRest (nil if
+	// none), and partsFirst can split long text in parts (encodeInParts).
+	partsOK    bool
+	partsFirst splitPre
+	partsRest  preTokenizer
 	model model
 	post  postProcessor
 	dec   decoder
