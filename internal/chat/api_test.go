@@ -200,3 +200,43 @@ func TestStrftime(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeIntegers checks that integers with millions of digits (in a
+// template literal, a JSON file, a string given to | int) are refused or
+// handled at once: big.Int parses decimal in quadratic time, so 20 million
+// digits would otherwise take hours.
+func TestHugeIntegers(t *testing.T) {
+	digits := strings.Repeat("7", 20_000_000)
+	if _, err := Compile("{{ " + digits + " }}"); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("Compile of a 20M-digit literal: %v, want an error saying it is too large", err)
+	}
+	if _, err := ParseJSON([]byte("[-" + digits + "]")); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("ParseJSON of a 20M-digit integer: %v, want an error saying it is too large", err)
+	}
+	tests := []struct {
+		name, s, want string
+	}{
+		{"many digits", digits, ""},
+		{"leading zeros", strings.Repeat("0", 20_000_000) + "5", "5"},
+		{"two signs", "--5", "0"},
+		{"sign and zeros", "-" + strings.Repeat("0", 1000) + "12", "-12"},
+	}
+	tmpl, err := Compile("{{ s | int }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := tmpl.Render(map[string]Value{"s": Str(tc.s)})
+			if tc.name == "many digits" {
+				// Python: int() refuses it, int(float(s)) overflows;
+				// what matters here is an answer or an error, at once.
+				t.Logf("%d digits | int: %.40q, %v", len(tc.s), out, err)
+				return
+			}
+			if err != nil || out != tc.want {
+				t.Errorf("got %q, %v; want %q", out, err, tc.want)
+			}
+		})
+	}
+}

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"math"
-	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
@@ -728,15 +727,12 @@ func parsePyInt(s string, base int) (Value, bool) {
 	if base < 2 || base > 36 {
 		return nil, false
 	}
-	bi, ok := new(big.Int).SetString(t, base)
+	bi, ok, _ := parseBigDigits(t, base)
 	if !ok {
 		return nil, false
 	}
 	if neg {
 		bi.Neg(bi)
-	}
-	if bi.BitLen() > maxIntBits {
-		return nil, false
 	}
 	return NewBigInt(bi), true
 }

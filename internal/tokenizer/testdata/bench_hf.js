@@ -18,7 +18,8 @@
 // follows only a short warm-up, so its word cache starts cold, as the Go
 // benchmark's first iteration does.
 //
-// It prints one line per run and the medians. With the environment
+// It prints one line per run and the medians, of wall time and of the
+// process's CPU time (user+system, all threads: process.cpuUsage). With the environment
 // variable DUMP_IDS=DIR it also writes each tokenizer's ids of the text to
 // DIR/NAME.ids (one decimal id per line), for comparison with memfit's.
 'use strict';
@@ -52,6 +53,12 @@ function benchText() {
   }
 }
 
+// cpuSeconds converts a process.cpuUsage() difference (user+system, all
+// threads) to seconds.
+function cpuSeconds(u) {
+  return (u.user + u.system) / 1e6;
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -66,24 +73,30 @@ async function main() {
   for (const name of names) {
     const file = path.join(fixtures, 'tokenizers', name, 'tokenizer.json');
     const loads = [];
+    const loadCPU = [];
     let tok;
     for (let i = 0; i < runs; i++) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       tok = Tokenizer.fromFile(file);
       loads.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      loadCPU.push(cpuSeconds(process.cpuUsage(c0)));
     }
     await tok.encode('warm up', null, { addSpecialTokens: false });
     const speeds = [];
+    const encCPU = [];
     let ids = [];
     for (let i = 0; i < runs; i++) {
+      const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       const enc = await tok.encode(text, null, { addSpecialTokens: false });
       const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+      encCPU.push(cpuSeconds(process.cpuUsage(c0)));
       ids = enc.getIds();
       speeds.push(bytes / dt / 1e6);
-      console.log(`${name} run ${i}: load ${loads[i].toFixed(3)} s, encode ${dt.toFixed(3)} s = ${(bytes / dt / 1e6).toFixed(3)} MB/s`);
+      console.log(`${name} run ${i}: load ${loads[i].toFixed(3)} s (cpu ${loadCPU[i].toFixed(3)} s), encode ${dt.toFixed(3)} s (cpu ${encCPU[i].toFixed(3)} s) = ${(bytes / dt / 1e6).toFixed(3)} MB/s`);
     }
-    console.log(`${name}: ${bytes} bytes -> ${ids.length} tokens; median load ${median(loads).toFixed(3)} s; median encode ${median(speeds).toFixed(3)} MB/s`);
+    console.log(`${name}: ${bytes} bytes -> ${ids.length} tokens; median load ${median(loads).toFixed(3)} s (cpu ${median(loadCPU).toFixed(3)} s); median encode ${median(speeds).toFixed(3)} MB/s (cpu ${median(encCPU).toFixed(3)} s)`);
     if (process.env.DUMP_IDS) {
       fs.writeFileSync(path.join(process.env.DUMP_IDS, name + '.ids'), ids.join('\n') + '\n');
     }
