@@ -301,3 +301,41 @@ func TestRoundFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestWidthsAndWordwrap checks Python's behaviour (Jinja2 3.1.6's outputs
+// and errors) for negative widths, which pad nothing, and for wordwrap,
+// which needs a string and checks its width only when it wraps a line.
+func TestWidthsAndWordwrap(t *testing.T) {
+	tests := []struct{ src, want, err string }{
+		{"{{ 'ab' | center(-3) }}", "ab", ""},
+		{"{{ 'ab'.center(-3, '*') }}", "ab", ""},
+		{"{{ 'ab'.ljust(-1) }}", "ab", ""},
+		{"{{ 'ab'.rjust(-9) }}", "ab", ""},
+		{"{{ '-4'.zfill(-2) }}", "-4", ""},
+		{"{{ 'a\nb' | indent(-1, true) }}", "a\nb", ""},
+		{"{{ '' | wordwrap(0) }}", "", ""},
+		{"{{ 'abc' | wordwrap(0) }}", "", "ValueError: invalid width 0 (must be > 0)"},
+		{"{{ 3.0 | wordwrap(5) }}", "", "AttributeError: 'float' object has no attribute 'splitlines'"},
+		{"{{ none | wordwrap }}", "", "AttributeError: 'NoneType' object has no attribute 'splitlines'"},
+		{"{{ [1] | wordwrap }}", "", "AttributeError: 'list' object has no attribute 'splitlines'"},
+		{"{{ undef | wordwrap }}", "", "UndefinedError: 'undef' is undefined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			tmpl, err := Compile(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := tmpl.Render(nil)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("got %q, %v; want %s", out, err, tc.err)
+				}
+				return
+			}
+			if err != nil || out != tc.want {
+				t.Fatalf("got %q, %v; want %q", out, err, tc.want)
+			}
+		})
+	}
+}

@@ -277,7 +277,7 @@ func filterCenter(r *renderer, v Value, a []Value) (Value, error) {
 			return nil, err
 		}
 	}
-	if err := r.checkLen(w); err != nil {
+	if err := r.checkLen(max(w, 0)); err != nil { // a negative width pads nothing
 		return nil, err
 	}
 	return Str(pad(str(v), w, " ", "center")), nil
@@ -641,11 +641,9 @@ func filterIndent(r *renderer, v Value, a []Value) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
+			w = max(w, 0) // " " * -1 is ""
 			if err := r.checkLen(w); err != nil {
 				return nil, err
-			}
-			if w < 0 {
-				w = 0
 			}
 			ind = strings.Repeat(" ", w)
 		}
@@ -1440,15 +1438,22 @@ func filterWordwrap(r *renderer, v Value, a []Value) (Value, error) {
 			return nil, err
 		}
 	}
-	if width <= 0 {
-		return nil, newErr(errValue, "invalid width %d (must be > 0)", width)
-	}
 	sep := "\n"
 	if a[2] != nil {
 		sep = str(a[2])
 	}
+	text, ok := isString(v)
+	if !ok { // Jinja calls s.splitlines()
+		if u, isU := v.(*Undefined); isU {
+			return nil, u.err()
+		}
+		return nil, newErr("AttributeError", "'%s' object has no attribute 'splitlines'", v.pyType())
+	}
 	var lines []string
-	for _, l := range pySplitlines(str(v), false) {
+	for _, l := range pySplitlines(text, false) {
+		if width <= 0 { // textwrap checks the width when it wraps a line
+			return nil, newErr(errValue, "invalid width %d (must be > 0)", width)
+		}
 		words := strings.Fields(string(l.(Str)))
 		var cur string
 		var wrapped []string
