@@ -76,15 +76,21 @@ func TestHFCasesHeapMerge(t *testing.T) {
 
 // TestHFCasesInParts runs the cases with the byte-level tokenizers'
 // pre-tokenizer split in parts of one span, so every piece boundary is
-// also a part boundary.
+// also a part boundary, and with the SentencePiece-style tokenizers
+// cutting every word before "▁" where they can, however short.
 func TestHFCasesInParts(t *testing.T) {
 	for _, dir := range []string{"llama3", "qwen3"} {
 		if !loadFixtureTokenizer(t, dir).partsOK {
 			t.Fatalf("%s: long texts are not encoded in parts", dir)
 		}
 	}
-	defer func(old int) { partsSpans = old }(partsSpans)
-	partsSpans = 1
+	for _, dir := range []string{"mistral", "gemma3"} {
+		if !loadFixtureTokenizer(t, dir).model.(*bpe).spaceSplit {
+			t.Fatalf("%s: words are not cut before ▁", dir)
+		}
+	}
+	defer func(parts, cut int) { partsSpans, cutMinLen = parts, cut }(partsSpans, cutMinLen)
+	partsSpans, cutMinLen = 1, 1
 	testHFCases(t)
 }
 
