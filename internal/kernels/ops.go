@@ -14,6 +14,7 @@ type Ops struct {
 	mm   matmulTask
 	qm   quantTask
 	qa   actTask
+	one  [1]MatJob
 	att  attentionTask
 }
 
@@ -23,6 +24,7 @@ func NewOps(pool *Pool) *Ops {
 	o.mm.scratch = make([][]float32, pool.Threads())
 	o.att.scores = make([][]float32, pool.Threads())
 	o.att.groups = make([]kvGroup, pool.Threads())
+	o.qm.segs = make([]qseg, 0, 8)
 	return o
 }
 
