@@ -73,3 +73,6 @@ func dot4x3BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int,
 //
 //go:noescape
 func dot8x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// cpuPause executes n PAUSE instructions (a spin-wait hint).
+func cpuPause(n int)

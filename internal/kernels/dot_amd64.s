@@ -830,3 +830,13 @@ dot8x1BF16AVX2_done:
 	VMOVUPS      X0, 16(AX)
 	VZEROUPPER
 	RET
+
+// func cpuPause(n int)
+TEXT ·cpuPause(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), AX
+
+pause_loop:
+	PAUSE
+	DECQ AX
+	JNZ  pause_loop
+	RET

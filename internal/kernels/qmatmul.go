@@ -29,11 +29,11 @@ type tileFunc func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, 
 // of the fp16 scale and the int32 sum of the quants; none for Q8_K).
 type actFunc func(dst, aux []byte, x []float32)
 
-// quantKernels are one variant's kernels for one weight type.
+// quantKernels are one variant's kernels for one weight type: tiles4[m-1]
+// computes 4 rows × m tokens (m = 1..4, all present) and tiles8[m-1] 8 rows
+// × m tokens (nil where the variant has no such tile).
 type quantKernels struct {
-	// tiles[m-1] computes 4 rows × m tokens (m = 1..4); tiles[4] computes
-	// 8 rows × 1 token.
-	tiles [5]tileFunc
+	tiles4, tiles8 [4]tileFunc
 }
 
 // auxBytes is the size of one block's aux data for activations of type t.
@@ -116,19 +116,30 @@ func (q *quantTask) rows(s *qseg, lo, hi int) {
 		if len(a.aux) > 0 {
 			aux = &a.aux[0]
 		}
-		if q.t == 1 && k.tiles[4] != nil {
-			for ; r+8 <= hi; r += 8 {
-				k.tiles[4](&w[r*rb], rb, &a.xq[0], a.xqRow, aux, a.auxRow, nb, &s.y[r], s.ldy)
-			}
-		}
-		for ; r+4 <= hi; r += 4 {
-			for t := 0; t < q.t; t += 4 {
+		for r+4 <= hi {
+			eight := r+8 <= hi
+			for t := 0; t < q.t; {
 				m := min(4, q.t-t)
+				x, y := &a.xq[t*a.xqRow], &s.y[t*s.ldy+r]
 				var ax *byte
 				if aux != nil {
 					ax = &a.aux[t*a.auxRow]
 				}
-				k.tiles[m-1](&w[r*rb], rb, &a.xq[t*a.xqRow], a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+				switch {
+				case eight && k.tiles8[m-1] != nil:
+					k.tiles8[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
+				case eight:
+					k.tiles4[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
+					k.tiles4[m-1](&w[(r+4)*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r+4], s.ldy)
+				default:
+					k.tiles4[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
+				}
+				t += m
+			}
+			if eight {
+				r += 8
+			} else {
+				r += 4
 			}
 		}
 	}

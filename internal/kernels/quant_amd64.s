@@ -1029,10 +1029,26 @@ tileQ4_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y4, Y3, Y5
 	VPUNPCKHDQ     Y4, Y3, Y4
 	VPADDD         Y5, Y4, Y3
-	VBROADCASTI128 2(AX)(CX*4), Y4
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VBROADCASTI128 2(AX)(CX*4), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VBROADCASTI128 2(BX), Y4
 	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
 	VPAND          q_nib<>+0(SB), Y4, Y4
-	VBROADCASTI128 2(BX), Y5
+	VPMADDUBSW     2(SI), Y3, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VBROADCASTI128 2(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
 	VPMADDUBSW     2(SI), Y4, Y4
@@ -1042,36 +1058,20 @@ tileQ4_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y5, Y4, Y6
 	VPUNPCKHDQ     Y5, Y4, Y5
 	VPADDD         Y6, Y5, Y4
-	VBROADCASTI128 2(AX)(DX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VBROADCASTI128 2(BX)(CX*2), Y6
-	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
-	VPAND          q_nib<>+0(SB), Y6, Y6
-	VPMADDUBSW     2(SI), Y5, Y5
-	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
-	VPMADDUBSW     2(SI), Y6, Y6
-	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ     Y6, Y5, Y7
-	VPUNPCKHDQ     Y6, Y5, Y6
-	VPADDD         Y7, Y6, Y5
-	VPUNPCKLQDQ    Y3, Y2, Y6
-	VPUNPCKHQDQ    Y3, Y2, Y3
-	VPADDD         Y6, Y3, Y2
-	VPUNPCKLQDQ    Y5, Y4, Y3
-	VPUNPCKHQDQ    Y5, Y4, Y5
-	VPADDD         Y3, Y5, Y4
-	VPERM2I128     $0x20, Y4, Y2, Y3
-	VPERM2I128     $0x31, Y4, Y2, Y2
-	VPADDD         Y2, Y3, Y3
+	VPUNPCKLQDQ    Y4, Y3, Y5
+	VPUNPCKHQDQ    Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPERM2I128     $0x20, Y3, Y2, Y4
+	VPERM2I128     $0x31, Y3, Y2, Y3
+	VPADDD         Y3, Y4, Y4
 	VPBROADCASTD   4(DI), Y2
 	VPSLLD         $0x03, Y2, Y2
-	VPSUBD         Y2, Y3, Y3
-	VCVTDQ2PS      Y3, Y3
+	VPSUBD         Y2, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
 	VBROADCASTSS   (DI), Y2
-	VMULPS         Y1, Y3, Y3
-	VMULPS         Y2, Y3, Y3
-	VADDPS         Y3, Y0, Y0
+	VMULPS         Y1, Y4, Y4
+	VMULPS         Y2, Y4, Y4
+	VADDPS         Y4, Y0, Y0
 	ADDQ           $0x00000012, AX
 	ADDQ           $0x00000012, BX
 	ADDQ           $0x00000022, SI
@@ -1081,6 +1081,680 @@ tileQ4_0_8x1AVX2_loop:
 	MOVQ           out+56(FP), AX
 	MOVQ           ldo+64(FP), CX
 	SHLQ           $0x02, CX
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ4_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+
+tileQ4_0_8x2AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y4
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPUNPCKLQDQ    Y5, Y3, Y6
+	VPUNPCKHQDQ    Y5, Y3, Y5
+	VPADDD         Y6, Y5, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y5
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y5, Y4, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y4
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y6
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y6, Y4, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y4, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPERM2I128     $0x20, Y5, Y3, Y7
+	VPERM2I128     $0x31, Y5, Y3, Y5
+	VPADDD         Y5, Y7, Y7
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y7, Y7
+	VMULPS         Y3, Y7, Y7
+	VADDPS         (SP), Y7, Y7
+	VMOVUPS        Y7, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ4_0_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ4_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+
+tileQ4_0_8x3AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y3, Y7
+	VPUNPCKHQDQ    Y6, Y3, Y6
+	VPADDD         Y7, Y6, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y4, Y7
+	VPUNPCKHQDQ    Y6, Y4, Y6
+	VPADDD         Y7, Y6, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y6
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y6, Y5, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y5
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y8
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y8, Y5, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VBROADCASTI128 2(BX)(CX*2), Y8
+	VPSRLVQ        q_shift04<>+0(SB), Y8, Y8
+	VPAND          q_nib<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI), Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI), Y8, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VPERM2I128     $0x20, Y6, Y3, Y9
+	VPERM2I128     $0x31, Y6, Y3, Y6
+	VPADDD         Y6, Y9, Y9
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y9, Y9
+	VMULPS         Y3, Y9, Y9
+	VADDPS         (SP), Y9, Y9
+	VMOVUPS        Y9, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y8, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y3, Y9
+	VPUNPCKHDQ     Y6, Y3, Y6
+	VPADDD         Y9, Y6, Y3
+	VPUNPCKLQDQ    Y3, Y7, Y6
+	VPUNPCKHQDQ    Y3, Y7, Y3
+	VPADDD         Y6, Y3, Y7
+	VPERM2I128     $0x20, Y7, Y4, Y3
+	VPERM2I128     $0x31, Y7, Y4, Y7
+	VPADDD         Y7, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y8, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*2), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*2), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ4_0_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ4_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+
+tileQ4_0_8x4AVX2_loop:
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
+	MOVWQZX        (AX)(CX*4), R13
+	MOVWQZX        (BX), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (BX)(CX*2), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VPINSRQ        $0x01, R13, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y6
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y3, Y8
+	VPUNPCKHQDQ    Y7, Y3, Y7
+	VPADDD         Y8, Y7, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y4, Y8
+	VPUNPCKHQDQ    Y7, Y4, Y7
+	VPADDD         Y8, Y7, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y7
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y7, Y6, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y6
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y10
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y10, Y6, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VBROADCASTI128 2(BX)(CX*2), Y10
+	VPSRLVQ        q_shift04<>+0(SB), Y10, Y10
+	VPAND          q_nib<>+0(SB), Y10, Y10
+	VPMADDUBSW     2(SI), Y6, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPMADDUBSW     2(SI), Y10, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ     Y12, Y11, Y13
+	VPUNPCKHDQ     Y12, Y11, Y12
+	VPADDD         Y13, Y12, Y11
+	VPUNPCKLQDQ    Y11, Y7, Y12
+	VPUNPCKHQDQ    Y11, Y7, Y11
+	VPADDD         Y12, Y11, Y7
+	VPERM2I128     $0x20, Y7, Y3, Y11
+	VPERM2I128     $0x31, Y7, Y3, Y7
+	VPADDD         Y7, Y11, Y11
+	VPBROADCASTD   4(R9), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   (R9), Y3
+	VMULPS         Y0, Y11, Y11
+	VMULPS         Y3, Y11, Y11
+	VADDPS         (SP), Y11, Y11
+	VMOVUPS        Y11, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y10, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y3, Y11
+	VPUNPCKHDQ     Y7, Y3, Y7
+	VPADDD         Y11, Y7, Y3
+	VPUNPCKLQDQ    Y3, Y8, Y7
+	VPUNPCKHQDQ    Y3, Y8, Y3
+	VPADDD         Y7, Y3, Y8
+	VPERM2I128     $0x20, Y8, Y4, Y3
+	VPERM2I128     $0x31, Y8, Y4, Y8
+	VPADDD         Y8, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*1), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*1), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y7, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y9, Y4
+	VPUNPCKHQDQ    Y3, Y9, Y3
+	VPADDD         Y4, Y3, Y9
+	VPERM2I128     $0x20, Y9, Y5, Y3
+	VPERM2I128     $0x31, Y9, Y5, Y9
+	VPADDD         Y9, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*2), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*2), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(R8*1), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R9)(R11*1), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R11*1), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         96(SP), Y3, Y3
+	VMOVUPS        Y3, 96(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R9
+	DECQ           R12
+	JNZ            tileQ4_0_8x4AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        96(SP), Y0
 	VMOVUPS        Y0, (AX)
 	VZEROUPPER
 	RET
@@ -1777,19 +2451,47 @@ tileQ5_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y4, Y3, Y5
 	VPUNPCKHDQ     Y4, Y3, Y4
 	VPADDD         Y5, Y4, Y3
-	VBROADCASTI128 6(AX)(CX*4), Y4
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VBROADCASTI128 6(AX)(CX*4), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VPBROADCASTD   2(AX)(CX*4), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y3, Y3
+	VBROADCASTI128 6(BX), Y4
 	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
 	VPAND          q_nib<>+0(SB), Y4, Y4
-	VPBROADCASTD   2(AX)(CX*4), Y5
+	VPBROADCASTD   2(BX), Y5
 	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
 	VPOR           q_bitmask<>+0(SB), Y5, Y5
 	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
 	VPAND          q_h10<>+0(SB), Y5, Y5
 	VPOR           Y5, Y4, Y4
-	VBROADCASTI128 6(BX), Y5
+	VPMADDUBSW     2(SI), Y3, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VBROADCASTI128 6(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*2), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VBROADCASTI128 6(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPBROADCASTD   2(BX), Y6
+	VPBROADCASTD   2(BX)(CX*2), Y6
 	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
 	VPOR           q_bitmask<>+0(SB), Y6, Y6
 	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
@@ -1802,48 +2504,20 @@ tileQ5_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y5, Y4, Y6
 	VPUNPCKHDQ     Y5, Y4, Y5
 	VPADDD         Y6, Y5, Y4
-	VBROADCASTI128 6(AX)(DX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPBROADCASTD   2(AX)(DX*2), Y6
-	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
-	VPOR           q_bitmask<>+0(SB), Y6, Y6
-	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
-	VPAND          q_h10<>+0(SB), Y6, Y6
-	VPOR           Y6, Y5, Y5
-	VBROADCASTI128 6(BX)(CX*2), Y6
-	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
-	VPAND          q_nib<>+0(SB), Y6, Y6
-	VPBROADCASTD   2(BX)(CX*2), Y7
-	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
-	VPOR           q_bitmask<>+0(SB), Y7, Y7
-	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
-	VPAND          q_h10<>+0(SB), Y7, Y7
-	VPOR           Y7, Y6, Y6
-	VPMADDUBSW     2(SI), Y5, Y5
-	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
-	VPMADDUBSW     2(SI), Y6, Y6
-	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ     Y6, Y5, Y7
-	VPUNPCKHDQ     Y6, Y5, Y6
-	VPADDD         Y7, Y6, Y5
-	VPUNPCKLQDQ    Y3, Y2, Y6
-	VPUNPCKHQDQ    Y3, Y2, Y3
-	VPADDD         Y6, Y3, Y2
-	VPUNPCKLQDQ    Y5, Y4, Y3
-	VPUNPCKHQDQ    Y5, Y4, Y5
-	VPADDD         Y3, Y5, Y4
-	VPERM2I128     $0x20, Y4, Y2, Y3
-	VPERM2I128     $0x31, Y4, Y2, Y2
-	VPADDD         Y2, Y3, Y3
+	VPUNPCKLQDQ    Y4, Y3, Y5
+	VPUNPCKHQDQ    Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPERM2I128     $0x20, Y3, Y2, Y4
+	VPERM2I128     $0x31, Y3, Y2, Y3
+	VPADDD         Y3, Y4, Y4
 	VPBROADCASTD   4(DI), Y2
 	VPSLLD         $0x04, Y2, Y2
-	VPSUBD         Y2, Y3, Y3
-	VCVTDQ2PS      Y3, Y3
+	VPSUBD         Y2, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
 	VBROADCASTSS   (DI), Y2
 	VMULPS         Y1, Y2, Y2
-	VMULPS         Y2, Y3, Y3
-	VADDPS         Y3, Y0, Y0
+	VMULPS         Y2, Y4, Y4
+	VADDPS         Y4, Y0, Y0
 	ADDQ           $0x00000016, AX
 	ADDQ           $0x00000016, BX
 	ADDQ           $0x00000022, SI
@@ -1853,6 +2527,824 @@ tileQ5_0_8x1AVX2_loop:
 	MOVQ           out+56(FP), AX
 	MOVQ           ldo+64(FP), CX
 	SHLQ           $0x02, CX
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ5_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+
+tileQ5_0_8x2AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y4
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*1), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPUNPCKLQDQ    Y5, Y3, Y6
+	VPUNPCKHQDQ    Y5, Y3, Y5
+	VPADDD         Y6, Y5, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y5
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y5, Y4, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y4
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y2, Y2
+	VBROADCASTI128 6(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(BX), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y6
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y6, Y4, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*2), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y4, Y4
+	VBROADCASTI128 6(BX)(CX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(BX)(CX*2), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y4, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPERM2I128     $0x20, Y5, Y3, Y7
+	VPERM2I128     $0x31, Y5, Y3, Y5
+	VPADDD         Y5, Y7, Y7
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y7, Y7
+	VADDPS         (SP), Y7, Y7
+	VMOVUPS        Y7, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ5_0_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ5_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+
+tileQ5_0_8x3AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(AX)(DX*1), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y3, Y7
+	VPUNPCKHQDQ    Y6, Y3, Y6
+	VPADDD         Y7, Y6, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y4, Y7
+	VPUNPCKHQDQ    Y6, Y4, Y6
+	VPADDD         Y7, Y6, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y6
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y6, Y5, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y5
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y2, Y2
+	VBROADCASTI128 6(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(BX), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y8
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y8, Y5, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(AX)(DX*2), Y8
+	VPSHUFB        q_qhshuf<>+0(SB), Y8, Y8
+	VPOR           q_bitmask<>+0(SB), Y8, Y8
+	VPCMPEQB       q_allff<>+0(SB), Y8, Y8
+	VPAND          q_h10<>+0(SB), Y8, Y8
+	VPOR           Y8, Y5, Y5
+	VBROADCASTI128 6(BX)(CX*2), Y8
+	VPSRLVQ        q_shift04<>+0(SB), Y8, Y8
+	VPAND          q_nib<>+0(SB), Y8, Y8
+	VPBROADCASTD   2(BX)(CX*2), Y9
+	VPSHUFB        q_qhshuf<>+0(SB), Y9, Y9
+	VPOR           q_bitmask<>+0(SB), Y9, Y9
+	VPCMPEQB       q_allff<>+0(SB), Y9, Y9
+	VPAND          q_h10<>+0(SB), Y9, Y9
+	VPOR           Y9, Y8, Y8
+	VPMADDUBSW     2(SI), Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI), Y8, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VPERM2I128     $0x20, Y6, Y3, Y9
+	VPERM2I128     $0x31, Y6, Y3, Y6
+	VPADDD         Y6, Y9, Y9
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y9, Y9
+	VADDPS         (SP), Y9, Y9
+	VMOVUPS        Y9, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y8, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y3, Y9
+	VPUNPCKHDQ     Y6, Y3, Y6
+	VPADDD         Y9, Y6, Y3
+	VPUNPCKLQDQ    Y3, Y7, Y6
+	VPUNPCKHQDQ    Y3, Y7, Y3
+	VPADDD         Y6, Y3, Y7
+	VPERM2I128     $0x20, Y7, Y4, Y3
+	VPERM2I128     $0x31, Y7, Y4, Y7
+	VPADDD         Y7, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y8, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*2), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*2), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ5_0_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ5_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+
+tileQ5_0_8x4AVX2_loop:
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
+	MOVWQZX        (AX)(CX*4), R13
+	MOVWQZX        (BX), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (BX)(CX*2), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VPINSRQ        $0x01, R13, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y6
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(AX)(DX*1), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y3, Y8
+	VPUNPCKHQDQ    Y7, Y3, Y7
+	VPADDD         Y8, Y7, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y4, Y8
+	VPUNPCKHQDQ    Y7, Y4, Y7
+	VPADDD         Y8, Y7, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y7
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y7, Y6, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y6
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y2, Y2
+	VBROADCASTI128 6(BX), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(BX), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y10
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y10, Y6, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(AX)(DX*2), Y10
+	VPSHUFB        q_qhshuf<>+0(SB), Y10, Y10
+	VPOR           q_bitmask<>+0(SB), Y10, Y10
+	VPCMPEQB       q_allff<>+0(SB), Y10, Y10
+	VPAND          q_h10<>+0(SB), Y10, Y10
+	VPOR           Y10, Y6, Y6
+	VBROADCASTI128 6(BX)(CX*2), Y10
+	VPSRLVQ        q_shift04<>+0(SB), Y10, Y10
+	VPAND          q_nib<>+0(SB), Y10, Y10
+	VPBROADCASTD   2(BX)(CX*2), Y11
+	VPSHUFB        q_qhshuf<>+0(SB), Y11, Y11
+	VPOR           q_bitmask<>+0(SB), Y11, Y11
+	VPCMPEQB       q_allff<>+0(SB), Y11, Y11
+	VPAND          q_h10<>+0(SB), Y11, Y11
+	VPOR           Y11, Y10, Y10
+	VPMADDUBSW     2(SI), Y6, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPMADDUBSW     2(SI), Y10, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ     Y12, Y11, Y13
+	VPUNPCKHDQ     Y12, Y11, Y12
+	VPADDD         Y13, Y12, Y11
+	VPUNPCKLQDQ    Y11, Y7, Y12
+	VPUNPCKHQDQ    Y11, Y7, Y11
+	VPADDD         Y12, Y11, Y7
+	VPERM2I128     $0x20, Y7, Y3, Y11
+	VPERM2I128     $0x31, Y7, Y3, Y7
+	VPADDD         Y7, Y11, Y11
+	VPBROADCASTD   4(R9), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   (R9), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y11, Y11
+	VADDPS         (SP), Y11, Y11
+	VMOVUPS        Y11, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y10, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y3, Y11
+	VPUNPCKHDQ     Y7, Y3, Y7
+	VPADDD         Y11, Y7, Y3
+	VPUNPCKLQDQ    Y3, Y8, Y7
+	VPUNPCKHQDQ    Y3, Y8, Y3
+	VPADDD         Y7, Y3, Y8
+	VPERM2I128     $0x20, Y8, Y4, Y3
+	VPERM2I128     $0x31, Y8, Y4, Y8
+	VPADDD         Y8, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*1), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*1), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y7, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y9, Y4
+	VPUNPCKHQDQ    Y3, Y9, Y3
+	VPADDD         Y4, Y3, Y9
+	VPERM2I128     $0x20, Y9, Y5, Y3
+	VPERM2I128     $0x31, Y9, Y5, Y9
+	VPADDD         Y9, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*2), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*2), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(R8*1), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R9)(R11*1), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R11*1), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         96(SP), Y3, Y3
+	VMOVUPS        Y3, 96(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R9
+	DECQ           R12
+	JNZ            tileQ5_0_8x4AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        96(SP), Y0
 	VMOVUPS        Y0, (AX)
 	VZEROUPPER
 	RET
@@ -1881,41 +3373,37 @@ tileQ8_0_4x1AVX2_loop:
 	ORQ          R9, R8
 	VMOVQ        R8, X1
 	VCVTPH2PS    X1, X1
-	VMOVDQU      2(AX), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(CX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y2, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPABSB       2(AX), Y2
+	VPABSB       2(AX)(CX*1), Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
 	VMOVDQU      2(BX), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(AX)(CX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y6, Y3
-	VPUNPCKHDQ   Y2, Y6, Y2
-	VPADDD       Y3, Y2, Y6
-	VMOVDQU      2(AX)(CX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(DX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(BX), Y7
-	VPSIGNB      Y2, Y7, Y7
-	VPMADDUBSW   Y7, Y3, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y2, Y4, Y3
+	VPUNPCKHDQ   Y2, Y4, Y2
+	VPADDD       Y3, Y2, Y4
+	VPABSB       2(AX)(CX*2), Y2
+	VPABSB       2(AX)(DX*1), Y3
+	VMOVDQU      2(BX), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(AX)(DX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y7, Y3
-	VPUNPCKHDQ   Y2, Y7, Y2
-	VPADDD       Y3, Y2, Y7
-	VPUNPCKLQDQ  Y7, Y6, Y2
-	VPUNPCKHQDQ  Y7, Y6, Y7
-	VPADDD       Y2, Y7, Y6
-	VEXTRACTI128 $0x01, Y6, X2
-	VPADDD       X2, X6, X2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y2
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y2, Y5, Y4
+	VEXTRACTI128 $0x01, Y4, X2
+	VPADDD       X2, X4, X2
 	VCVTDQ2PS    X2, X2
 	VBROADCASTSS (SI), X3
 	VMULPS       X1, X3, X3
@@ -1961,74 +3449,70 @@ tileQ8_0_4x2AVX2_loop:
 	ORQ          R11, R10
 	VMOVQ        R10, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(BX)(SI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y4, Y2
+	VPUNPCKHDQ   Y1, Y4, Y1
+	VPADDD       Y2, Y1, Y4
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
 	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VPUNPCKLDQ   Y6, Y5, Y7
 	VPUNPCKHDQ   Y6, Y5, Y6
 	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLQDQ  Y5, Y3, Y6
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y6, Y5, Y3
+	VEXTRACTI128 $0x01, Y3, X5
+	VPADDD       X5, X3, X5
+	VCVTDQ2PS    X5, X5
+	VBROADCASTSS (DI), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X5, X5
+	VADDPS       (SP), X5, X5
+	VMOVUPS      X5, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
 	VMOVDQU      2(BX)(SI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y6, Y2
-	VPUNPCKHDQ   Y1, Y6, Y1
-	VPADDD       Y2, Y1, Y6
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VPUNPCKLDQ   Y8, Y7, Y9
-	VPUNPCKHDQ   Y8, Y7, Y8
-	VPADDD       Y9, Y8, Y7
-	VPUNPCKLQDQ  Y7, Y5, Y8
-	VPUNPCKHQDQ  Y7, Y5, Y7
-	VPADDD       Y8, Y7, Y5
-	VEXTRACTI128 $0x01, Y5, X7
-	VPADDD       X7, X5, X7
-	VCVTDQ2PS    X7, X7
-	VBROADCASTSS (DI), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X7, X7
-	VADDPS       (SP), X7, X7
-	VMOVUPS      X7, (SP)
-	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y5, Y2
-	VPUNPCKHDQ   Y1, Y5, Y1
-	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y1
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y1, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X1
-	VPADDD       X1, X6, X1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y1
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y1, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X1
+	VPADDD       X1, X4, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (DI)(R8*1), X2
 	VMULPS       X0, X2, X2
@@ -2080,107 +3564,103 @@ tileQ8_0_4x3AVX2_loop:
 	ORQ          R11, R10
 	VMOVQ        R10, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ   Y6, Y5, Y7
-	VPUNPCKHDQ   Y6, Y5, Y6
-	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VMOVDQU      2(BX)(SI*1), Y7
-	VPSIGNB      Y3, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VPUNPCKLDQ   Y7, Y6, Y8
-	VPUNPCKHDQ   Y7, Y6, Y7
-	VPADDD       Y8, Y7, Y6
-	VMOVDQU      2(BX)(SI*2), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX)(SI*2), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y7, Y2
-	VPUNPCKHDQ   Y1, Y7, Y1
-	VPADDD       Y2, Y1, Y7
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y8
-	VPSIGNB      Y1, Y8, Y8
-	VPMADDUBSW   Y8, Y2, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VMOVDQU      2(BX), Y9
-	VPSIGNB      Y3, Y9, Y9
-	VPMADDUBSW   Y9, Y4, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VPUNPCKLDQ   Y9, Y8, Y10
-	VPUNPCKHDQ   Y9, Y8, Y9
-	VPADDD       Y10, Y9, Y8
-	VPUNPCKLQDQ  Y8, Y5, Y9
-	VPUNPCKHQDQ  Y8, Y5, Y8
-	VPADDD       Y9, Y8, Y5
-	VEXTRACTI128 $0x01, Y5, X8
-	VPADDD       X8, X5, X8
-	VCVTDQ2PS    X8, X8
-	VBROADCASTSS (DI), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X8, X8
-	VADDPS       (SP), X8, X8
-	VMOVUPS      X8, (SP)
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
 	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
 	VPMADDUBSW   Y5, Y2, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VPUNPCKLDQ   Y8, Y5, Y9
-	VPUNPCKHDQ   Y8, Y5, Y8
-	VPADDD       Y9, Y8, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y8
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y8, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X5
-	VPADDD       X5, X6, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (DI)(R8*1), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       16(SP), X5, X5
-	VMOVUPS      X5, 16(SP)
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
 	VMOVDQU      2(BX)(SI*2), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX)(SI*2), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
 	VPUNPCKLDQ   Y1, Y5, Y2
 	VPUNPCKHDQ   Y1, Y5, Y1
 	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y7, Y1
-	VPUNPCKHQDQ  Y5, Y7, Y5
-	VPADDD       Y1, Y5, Y7
-	VEXTRACTI128 $0x01, Y7, X1
-	VPADDD       X1, X7, X1
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(BX), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(BX), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y3, Y7
+	VPUNPCKHQDQ  Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VEXTRACTI128 $0x01, Y3, X6
+	VPADDD       X6, X3, X6
+	VCVTDQ2PS    X6, X6
+	VBROADCASTSS (DI), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X6, X6
+	VADDPS       (SP), X6, X6
+	VMOVUPS      X6, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*1), Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y3, Y7
+	VPUNPCKHDQ   Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y6
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y6, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X3
+	VPADDD       X3, X4, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (DI)(R8*1), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       16(SP), X3, X3
+	VMOVUPS      X3, 16(SP)
+	VMOVDQU      2(BX)(SI*2), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*2), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y5, Y1
+	VPUNPCKHQDQ  Y3, Y5, Y3
+	VPADDD       Y1, Y3, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X1, X5, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (DI)(R8*2), X2
 	VMULPS       X0, X2, X2
@@ -2238,140 +3718,136 @@ tileQ8_0_4x4AVX2_loop:
 	ORQ          R13, R12
 	VMOVQ        R12, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(BX)(SI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
 	VPMADDUBSW   Y5, Y2, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(BX)(SI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(BX)(SI*2), Y6
+	VPSIGNB      2(AX)(CX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VPUNPCKLDQ   Y6, Y5, Y7
 	VPUNPCKHDQ   Y6, Y5, Y6
 	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VMOVDQU      2(BX)(DI*1), Y6
+	VPSIGNB      2(AX), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VMOVDQU      2(BX)(SI*1), Y7
-	VPSIGNB      Y3, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
+	VMOVDQU      2(BX)(DI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(BX), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
 	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VPUNPCKLDQ   Y7, Y6, Y8
-	VPUNPCKHDQ   Y7, Y6, Y7
-	VPADDD       Y8, Y7, Y6
-	VMOVDQU      2(BX)(SI*2), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX)(SI*2), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
+	VMOVDQU      2(BX), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
 	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
 	VPUNPCKLDQ   Y8, Y7, Y9
 	VPUNPCKHDQ   Y8, Y7, Y8
 	VPADDD       Y9, Y8, Y7
-	VMOVDQU      2(BX)(DI*1), Y8
-	VPSIGNB      Y1, Y8, Y8
-	VPMADDUBSW   Y8, Y2, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLQDQ  Y7, Y3, Y8
+	VPUNPCKHQDQ  Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VEXTRACTI128 $0x01, Y3, X7
+	VPADDD       X7, X3, X7
+	VCVTDQ2PS    X7, X7
+	VBROADCASTSS (R8), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X7, X7
+	VADDPS       (SP), X7, X7
+	VMOVUPS      X7, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*1), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y3, Y8
+	VPUNPCKHDQ   Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y7
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y7, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X3
+	VPADDD       X3, X4, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (R8)(R9*1), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       16(SP), X3, X3
+	VMOVUPS      X3, 16(SP)
+	VMOVDQU      2(BX)(SI*2), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*2), Y4
+	VPSIGNB      2(AX)(DX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y7
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y7, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y5, Y4
+	VPUNPCKHQDQ  Y3, Y5, Y3
+	VPADDD       Y4, Y3, Y5
+	VEXTRACTI128 $0x01, Y5, X3
+	VPADDD       X3, X5, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (R8)(R9*2), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       32(SP), X3, X3
+	VMOVUPS      X3, 32(SP)
+	VMOVDQU      2(BX)(DI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
 	VMOVDQU      2(BX)(DI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y8, Y2
-	VPUNPCKHDQ   Y1, Y8, Y1
-	VPADDD       Y2, Y1, Y8
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y9
-	VPSIGNB      Y1, Y9, Y9
-	VPMADDUBSW   Y9, Y2, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VMOVDQU      2(BX), Y10
-	VPSIGNB      Y3, Y10, Y10
-	VPMADDUBSW   Y10, Y4, Y10
-	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
-	VPUNPCKLDQ   Y10, Y9, Y11
-	VPUNPCKHDQ   Y10, Y9, Y10
-	VPADDD       Y11, Y10, Y9
-	VPUNPCKLQDQ  Y9, Y5, Y10
-	VPUNPCKHQDQ  Y9, Y5, Y9
-	VPADDD       Y10, Y9, Y5
-	VEXTRACTI128 $0x01, Y5, X9
-	VPADDD       X9, X5, X9
-	VCVTDQ2PS    X9, X9
-	VBROADCASTSS (R8), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X9, X9
-	VADDPS       (SP), X9, X9
-	VMOVUPS      X9, (SP)
-	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y9
-	VPSIGNB      Y3, Y9, Y9
-	VPMADDUBSW   Y9, Y4, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VPUNPCKLDQ   Y9, Y5, Y10
-	VPUNPCKHDQ   Y9, Y5, Y9
-	VPADDD       Y10, Y9, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y9
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y9, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X5
-	VPADDD       X5, X6, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (R8)(R9*1), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       16(SP), X5, X5
-	VMOVUPS      X5, 16(SP)
-	VMOVDQU      2(BX)(SI*2), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*2), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ   Y6, Y5, Y9
-	VPUNPCKHDQ   Y6, Y5, Y6
-	VPADDD       Y9, Y6, Y5
-	VPUNPCKLQDQ  Y5, Y7, Y6
-	VPUNPCKHQDQ  Y5, Y7, Y5
-	VPADDD       Y6, Y5, Y7
-	VEXTRACTI128 $0x01, Y7, X5
-	VPADDD       X5, X7, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (R8)(R9*2), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       32(SP), X5, X5
-	VMOVUPS      X5, 32(SP)
-	VMOVDQU      2(BX)(DI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(DI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y5, Y2
-	VPUNPCKHDQ   Y1, Y5, Y1
-	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y8, Y1
-	VPUNPCKHQDQ  Y5, Y8, Y5
-	VPADDD       Y1, Y5, Y8
-	VEXTRACTI128 $0x01, Y8, X1
-	VPADDD       X1, X8, X1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y6, Y1
+	VPUNPCKHQDQ  Y3, Y6, Y3
+	VPADDD       Y1, Y3, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X1, X6, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (R8)(R10*1), X2
 	VMULPS       X0, X2, X2
@@ -2437,75 +3913,67 @@ tileQ8_0_8x1AVX2_loop:
 	ORQ          R10, R9
 	VPINSRQ      $0x01, R9, X1, X1
 	VCVTPH2PS    X1, Y1
-	VMOVDQU      2(AX), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(CX*1), Y4
-	VPABSB       Y4, Y5
+	VPABSB       2(AX), Y2
+	VPABSB       2(AX)(CX*1), Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(AX)(CX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y4, Y3
+	VPUNPCKHDQ   Y2, Y4, Y2
+	VPADDD       Y3, Y2, Y4
+	VPABSB       2(AX)(CX*2), Y2
+	VPABSB       2(AX)(DX*1), Y3
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(AX)(DX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y2
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y2, Y5, Y4
+	VPABSB       2(AX)(CX*4), Y2
+	VPABSB       2(BX), Y3
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*4), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(BX), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPABSB       2(AX)(DX*2), Y2
+	VPABSB       2(BX)(CX*2), Y3
 	VMOVDQU      2(SI), Y6
-	VPSIGNB      Y2, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
+	VPSIGNB      2(AX)(DX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(BX)(CX*2), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
 	VPUNPCKLDQ   Y2, Y6, Y3
 	VPUNPCKHDQ   Y2, Y6, Y2
 	VPADDD       Y3, Y2, Y6
-	VMOVDQU      2(AX)(CX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(DX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y7
-	VPSIGNB      Y2, Y7, Y7
-	VPMADDUBSW   Y7, Y3, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y7, Y3
-	VPUNPCKHDQ   Y2, Y7, Y2
-	VPADDD       Y3, Y2, Y7
-	VMOVDQU      2(AX)(CX*4), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(BX), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y8
-	VPSIGNB      Y2, Y8, Y8
-	VPMADDUBSW   Y8, Y3, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y8, Y3
-	VPUNPCKHDQ   Y2, Y8, Y2
-	VPADDD       Y3, Y2, Y8
-	VMOVDQU      2(AX)(DX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(BX)(CX*2), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y9
-	VPSIGNB      Y2, Y9, Y9
-	VPMADDUBSW   Y9, Y3, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y9, Y3
-	VPUNPCKHDQ   Y2, Y9, Y2
-	VPADDD       Y3, Y2, Y9
-	VPUNPCKLQDQ  Y7, Y6, Y2
-	VPUNPCKHQDQ  Y7, Y6, Y7
-	VPADDD       Y2, Y7, Y6
-	VPUNPCKLQDQ  Y9, Y8, Y2
-	VPUNPCKHQDQ  Y9, Y8, Y9
-	VPADDD       Y2, Y9, Y8
-	VPERM2I128   $0x20, Y8, Y6, Y2
-	VPERM2I128   $0x31, Y8, Y6, Y3
-	VPADDD       Y3, Y2, Y2
+	VPUNPCKLQDQ  Y6, Y5, Y2
+	VPUNPCKHQDQ  Y6, Y5, Y6
+	VPADDD       Y2, Y6, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y2
+	VPERM2I128   $0x31, Y5, Y4, Y5
+	VPADDD       Y5, Y2, Y2
 	VCVTDQ2PS    Y2, Y2
 	VBROADCASTSS (DI), Y3
 	VMULPS       Y1, Y3, Y3
@@ -2520,6 +3988,749 @@ tileQ8_0_8x1AVX2_loop:
 	MOVQ         out+56(FP), AX
 	MOVQ         ldo+64(FP), CX
 	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ8_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ8_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+
+tileQ8_0_8x2AVX2_loop:
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
+	MOVWQZX      (AX)(CX*4), R11
+	MOVWQZX      (BX), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (BX)(CX*2), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VPINSRQ      $0x01, R11, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y4, Y2
+	VPUNPCKHDQ   Y1, Y4, Y1
+	VPADDD       Y2, Y1, Y4
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VPUNPCKLQDQ  Y5, Y3, Y6
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y6, Y5, Y3
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y5, Y2
+	VPUNPCKHDQ   Y1, Y5, Y1
+	VPADDD       Y2, Y1, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y1
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y1, Y5, Y4
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*4), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(BX), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(AX)(CX*4), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(DX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(BX)(CX*2), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y5, Y8
+	VPUNPCKHQDQ  Y7, Y5, Y7
+	VPADDD       Y8, Y7, Y5
+	VPERM2I128   $0x20, Y5, Y3, Y7
+	VPERM2I128   $0x31, Y5, Y3, Y5
+	VPADDD       Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (R8), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y7, Y7
+	VADDPS       (SP), Y7, Y7
+	VMOVUPS      Y7, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y6, Y1
+	VPUNPCKHQDQ  Y3, Y6, Y3
+	VPADDD       Y1, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y4, Y1
+	VPERM2I128   $0x31, Y6, Y4, Y6
+	VPADDD       Y6, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R8)(R9*1), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       32(SP), Y1, Y1
+	VMOVUPS      Y1, 32(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R8
+	DECQ         R10
+	JNZ          tileQ8_0_8x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ8_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ8_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+
+tileQ8_0_8x3AVX2_loop:
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
+	MOVWQZX      (AX)(CX*4), R11
+	MOVWQZX      (BX), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (BX)(CX*2), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VPINSRQ      $0x01, R11, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(SI)(DI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y5, Y2
+	VPUNPCKHDQ   Y1, Y5, Y1
+	VPADDD       Y2, Y1, Y5
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y3, Y7
+	VPUNPCKHQDQ  Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y4, Y7
+	VPUNPCKHQDQ  Y6, Y4, Y6
+	VPADDD       Y7, Y6, Y4
+	VMOVDQU      2(SI)(DI*2), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPUNPCKLQDQ  Y6, Y5, Y1
+	VPUNPCKHQDQ  Y6, Y5, Y6
+	VPADDD       Y1, Y6, Y5
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(CX*4), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(BX), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(CX*4), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(BX), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VMOVDQU      2(SI)(DI*2), Y8
+	VPSIGNB      2(AX)(CX*4), Y8, Y8
+	VPMADDUBSW   Y8, Y1, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y8, Y2
+	VPUNPCKHDQ   Y1, Y8, Y1
+	VPADDD       Y2, Y1, Y8
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y9
+	VPSIGNB      2(AX)(DX*2), Y9, Y9
+	VPMADDUBSW   Y9, Y1, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU      2(SI), Y10
+	VPSIGNB      2(BX)(CX*2), Y10, Y10
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ   Y10, Y9, Y11
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y11, Y10, Y9
+	VPUNPCKLQDQ  Y9, Y6, Y10
+	VPUNPCKHQDQ  Y9, Y6, Y9
+	VPADDD       Y10, Y9, Y6
+	VPERM2I128   $0x20, Y6, Y3, Y9
+	VPERM2I128   $0x31, Y6, Y3, Y6
+	VPADDD       Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (R8), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y9, Y9
+	VADDPS       (SP), Y9, Y9
+	VMOVUPS      Y9, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(BX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y3, Y9
+	VPUNPCKHDQ   Y6, Y3, Y6
+	VPADDD       Y9, Y6, Y3
+	VPUNPCKLQDQ  Y3, Y7, Y6
+	VPUNPCKHQDQ  Y3, Y7, Y3
+	VPADDD       Y6, Y3, Y7
+	VPERM2I128   $0x20, Y7, Y4, Y3
+	VPERM2I128   $0x31, Y7, Y4, Y7
+	VPADDD       Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R8)(R9*1), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       32(SP), Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      2(SI)(DI*2), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y8, Y1
+	VPUNPCKHQDQ  Y3, Y8, Y3
+	VPADDD       Y1, Y3, Y8
+	VPERM2I128   $0x20, Y8, Y5, Y1
+	VPERM2I128   $0x31, Y8, Y5, Y8
+	VPADDD       Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R8)(R9*2), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       64(SP), Y1, Y1
+	VMOVUPS      Y1, 64(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R8
+	DECQ         R10
+	JNZ          tileQ8_0_8x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ8_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileQ8_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+
+tileQ8_0_8x4AVX2_loop:
+	MOVWQZX      (AX), R13
+	MOVWQZX      (AX)(CX*1), R14
+	SHLQ         $0x10, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(CX*2), R14
+	SHLQ         $0x20, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(DX*1), R14
+	SHLQ         $0x30, R14
+	ORQ          R14, R13
+	VMOVQ        R13, X0
+	MOVWQZX      (AX)(CX*4), R13
+	MOVWQZX      (BX), R14
+	SHLQ         $0x10, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(DX*2), R14
+	SHLQ         $0x20, R14
+	ORQ          R14, R13
+	MOVWQZX      (BX)(CX*2), R14
+	SHLQ         $0x30, R14
+	ORQ          R14, R13
+	VPINSRQ      $0x01, R13, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(SI)(DI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*2), Y6
+	VPSIGNB      2(AX)(CX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VMOVDQU      2(SI)(R8*1), Y6
+	VPSIGNB      2(AX), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y3, Y8
+	VPUNPCKHQDQ  Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y4, Y8
+	VPUNPCKHQDQ  Y7, Y4, Y7
+	VPADDD       Y8, Y7, Y4
+	VMOVDQU      2(SI)(DI*2), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*2), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y5, Y8
+	VPUNPCKHQDQ  Y7, Y5, Y7
+	VPADDD       Y8, Y7, Y5
+	VMOVDQU      2(SI)(R8*1), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y7, Y2
+	VPUNPCKHDQ   Y1, Y7, Y1
+	VPADDD       Y2, Y1, Y7
+	VPUNPCKLQDQ  Y7, Y6, Y1
+	VPUNPCKHQDQ  Y7, Y6, Y7
+	VPADDD       Y1, Y7, Y6
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(CX*4), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(BX), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(AX)(CX*4), Y8, Y8
+	VPMADDUBSW   Y8, Y1, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU      2(SI)(DI*1), Y9
+	VPSIGNB      2(BX), Y9, Y9
+	VPMADDUBSW   Y9, Y2, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ   Y9, Y8, Y10
+	VPUNPCKHDQ   Y9, Y8, Y9
+	VPADDD       Y10, Y9, Y8
+	VMOVDQU      2(SI)(DI*2), Y9
+	VPSIGNB      2(AX)(CX*4), Y9, Y9
+	VPMADDUBSW   Y9, Y1, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU      2(SI)(DI*2), Y10
+	VPSIGNB      2(BX), Y10, Y10
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ   Y10, Y9, Y11
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y11, Y10, Y9
+	VMOVDQU      2(SI)(R8*1), Y10
+	VPSIGNB      2(AX)(CX*4), Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y10, Y2
+	VPUNPCKHDQ   Y1, Y10, Y1
+	VPADDD       Y2, Y1, Y10
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y11
+	VPSIGNB      2(AX)(DX*2), Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     q_ones16<>+0(SB), Y11, Y11
+	VMOVDQU      2(SI), Y12
+	VPSIGNB      2(BX)(CX*2), Y12, Y12
+	VPMADDUBSW   Y12, Y2, Y12
+	VPMADDWD     q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ   Y12, Y11, Y13
+	VPUNPCKHDQ   Y12, Y11, Y12
+	VPADDD       Y13, Y12, Y11
+	VPUNPCKLQDQ  Y11, Y7, Y12
+	VPUNPCKHQDQ  Y11, Y7, Y11
+	VPADDD       Y12, Y11, Y7
+	VPERM2I128   $0x20, Y7, Y3, Y11
+	VPERM2I128   $0x31, Y7, Y3, Y7
+	VPADDD       Y7, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (R9), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y11, Y11
+	VADDPS       (SP), Y11, Y11
+	VMOVUPS      Y11, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(BX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y3, Y11
+	VPUNPCKHDQ   Y7, Y3, Y7
+	VPADDD       Y11, Y7, Y3
+	VPUNPCKLQDQ  Y3, Y8, Y7
+	VPUNPCKHQDQ  Y3, Y8, Y3
+	VPADDD       Y7, Y3, Y8
+	VPERM2I128   $0x20, Y8, Y4, Y3
+	VPERM2I128   $0x31, Y8, Y4, Y8
+	VPADDD       Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R9)(R10*1), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       32(SP), Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      2(SI)(DI*2), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*2), Y4
+	VPSIGNB      2(BX)(CX*2), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y7
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y7, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y9, Y4
+	VPUNPCKHQDQ  Y3, Y9, Y3
+	VPADDD       Y4, Y3, Y9
+	VPERM2I128   $0x20, Y9, Y5, Y3
+	VPERM2I128   $0x31, Y9, Y5, Y9
+	VPADDD       Y9, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R9)(R10*2), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       64(SP), Y3, Y3
+	VMOVUPS      Y3, 64(SP)
+	VMOVDQU      2(SI)(R8*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y10, Y1
+	VPUNPCKHQDQ  Y3, Y10, Y3
+	VPADDD       Y1, Y3, Y10
+	VPERM2I128   $0x20, Y10, Y6, Y1
+	VPERM2I128   $0x31, Y10, Y6, Y10
+	VPADDD       Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R9)(R11*1), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       96(SP), Y1, Y1
+	VMOVUPS      Y1, 96(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R9
+	DECQ         R12
+	JNZ          tileQ8_0_8x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      96(SP), Y0
 	VMOVUPS      Y0, (AX)
 	VZEROUPPER
 	RET
@@ -3199,12 +5410,36 @@ tileIQ4_NL_8x1AVX2_loop:
 	VPUNPCKLDQ     Y3, Y8, Y4
 	VPUNPCKHDQ     Y3, Y8, Y3
 	VPADDD         Y4, Y3, Y8
+	VPUNPCKLQDQ    Y8, Y7, Y3
+	VPUNPCKHQDQ    Y8, Y7, Y8
+	VPADDD         Y3, Y8, Y7
 	VBROADCASTI128 2(AX)(CX*4), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
 	VPAND          q_nib<>+0(SB), Y3, Y3
 	VPSHUFB        Y3, Y0, Y3
 	VPABSB         Y3, Y4
 	VBROADCASTI128 2(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPSHUFB        Y5, Y0, Y5
+	VPABSB         Y5, Y6
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y3, Y8, Y8
+	VPMADDUBSW     Y8, Y4, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y3
+	VPSIGNB        Y5, Y3, Y3
+	VPMADDUBSW     Y3, Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPUNPCKLDQ     Y3, Y8, Y4
+	VPUNPCKHDQ     Y3, Y8, Y3
+	VPADDD         Y4, Y3, Y8
+	VBROADCASTI128 2(AX)(DX*2), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VPSHUFB        Y3, Y0, Y3
+	VPABSB         Y3, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
 	VPSHUFB        Y5, Y0, Y5
@@ -3220,36 +5455,12 @@ tileIQ4_NL_8x1AVX2_loop:
 	VPUNPCKLDQ     Y3, Y9, Y4
 	VPUNPCKHDQ     Y3, Y9, Y3
 	VPADDD         Y4, Y3, Y9
-	VBROADCASTI128 2(AX)(DX*2), Y3
-	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
-	VPAND          q_nib<>+0(SB), Y3, Y3
-	VPSHUFB        Y3, Y0, Y3
-	VPABSB         Y3, Y4
-	VBROADCASTI128 2(BX)(CX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPSHUFB        Y5, Y0, Y5
-	VPABSB         Y5, Y6
-	VMOVDQU        2(SI), Y10
-	VPSIGNB        Y3, Y10, Y10
-	VPMADDUBSW     Y10, Y4, Y10
-	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
-	VMOVDQU        2(SI), Y3
-	VPSIGNB        Y5, Y3, Y3
-	VPMADDUBSW     Y3, Y6, Y3
-	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
-	VPUNPCKLDQ     Y3, Y10, Y4
-	VPUNPCKHDQ     Y3, Y10, Y3
-	VPADDD         Y4, Y3, Y10
-	VPUNPCKLQDQ    Y8, Y7, Y3
-	VPUNPCKHQDQ    Y8, Y7, Y8
-	VPADDD         Y3, Y8, Y7
-	VPUNPCKLQDQ    Y10, Y9, Y3
-	VPUNPCKHQDQ    Y10, Y9, Y10
-	VPADDD         Y3, Y10, Y9
-	VPERM2I128     $0x20, Y9, Y7, Y3
-	VPERM2I128     $0x31, Y9, Y7, Y4
-	VPADDD         Y4, Y3, Y3
+	VPUNPCKLQDQ    Y9, Y8, Y3
+	VPUNPCKHQDQ    Y9, Y8, Y9
+	VPADDD         Y3, Y9, Y8
+	VPERM2I128     $0x20, Y8, Y7, Y3
+	VPERM2I128     $0x31, Y8, Y7, Y8
+	VPADDD         Y8, Y3, Y3
 	VCVTDQ2PS      Y3, Y3
 	VBROADCASTSS   (DI), Y4
 	VMULPS         Y2, Y4, Y4
@@ -3265,6 +5476,503 @@ tileIQ4_NL_8x1AVX2_loop:
 	MOVQ           ldo+64(FP), CX
 	SHLQ           $0x02, CX
 	VMOVUPS        Y1, (AX)
+	VZEROUPPER
+	RET
+
+// func tileIQ4_NL_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileIQ4_NL_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VMOVDQU q_iq4nl<>+0(SB), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+
+tileIQ4_NL_8x2AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X1, X1
+	VCVTPH2PS      X1, Y1
+	VBROADCASTI128 2(AX), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI), Y7
+	VPSIGNB        Y4, Y7, Y7
+	VPMADDUBSW     Y7, Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VMOVDQU        2(SI)(DI*1), Y7
+	VPSIGNB        Y2, Y7, Y7
+	VPMADDUBSW     Y7, Y3, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y7, Y3
+	VPUNPCKHDQ     Y2, Y7, Y2
+	VPADDD         Y3, Y2, Y7
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPUNPCKLQDQ    Y8, Y6, Y9
+	VPUNPCKHQDQ    Y8, Y6, Y8
+	VPADDD         Y9, Y8, Y6
+	VMOVDQU        2(SI)(DI*1), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y8, Y3
+	VPUNPCKHDQ     Y2, Y8, Y2
+	VPADDD         Y3, Y2, Y8
+	VPUNPCKLQDQ    Y8, Y7, Y2
+	VPUNPCKHQDQ    Y8, Y7, Y8
+	VPADDD         Y2, Y8, Y7
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y9, Y3
+	VPUNPCKHDQ     Y2, Y9, Y2
+	VPADDD         Y3, Y2, Y9
+	VBROADCASTI128 2(AX)(DX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX)(CX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y2, Y10, Y10
+	VPMADDUBSW     Y10, Y3, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU        2(SI), Y11
+	VPSIGNB        Y4, Y11, Y11
+	VPMADDUBSW     Y11, Y5, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPUNPCKLDQ     Y11, Y10, Y12
+	VPUNPCKHDQ     Y11, Y10, Y11
+	VPADDD         Y12, Y11, Y10
+	VPUNPCKLQDQ    Y10, Y8, Y11
+	VPUNPCKHQDQ    Y10, Y8, Y10
+	VPADDD         Y11, Y10, Y8
+	VPERM2I128     $0x20, Y8, Y6, Y10
+	VPERM2I128     $0x31, Y8, Y6, Y8
+	VPADDD         Y8, Y10, Y10
+	VCVTDQ2PS      Y10, Y10
+	VBROADCASTSS   (R8), Y6
+	VMULPS         Y1, Y6, Y6
+	VMULPS         Y6, Y10, Y10
+	VADDPS         (SP), Y10, Y10
+	VMOVUPS        Y10, (SP)
+	VMOVDQU        2(SI)(DI*1), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y6, Y3
+	VPUNPCKHDQ     Y2, Y6, Y2
+	VPADDD         Y3, Y2, Y6
+	VPUNPCKLQDQ    Y6, Y9, Y2
+	VPUNPCKHQDQ    Y6, Y9, Y6
+	VPADDD         Y2, Y6, Y9
+	VPERM2I128     $0x20, Y9, Y7, Y2
+	VPERM2I128     $0x31, Y9, Y7, Y9
+	VPADDD         Y9, Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VBROADCASTSS   (R8)(R9*1), Y3
+	VMULPS         Y1, Y3, Y3
+	VMULPS         Y3, Y2, Y2
+	VADDPS         32(SP), Y2, Y2
+	VMOVUPS        Y2, 32(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileIQ4_NL_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileIQ4_NL_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C
+TEXT ·tileIQ4_NL_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VMOVDQU q_iq4nl<>+0(SB), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	VMOVUPS Y1, 64(SP)
+
+tileIQ4_NL_8x3AVX2_loop:
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
+	MOVWQZX        (AX)(CX*4), R11
+	MOVWQZX        (BX), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (BX)(CX*2), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VPINSRQ        $0x01, R11, X1, X1
+	VCVTPH2PS      X1, Y1
+	VBROADCASTI128 2(AX), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI), Y7
+	VPSIGNB        Y4, Y7, Y7
+	VPMADDUBSW     Y7, Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VMOVDQU        2(SI)(DI*1), Y7
+	VPSIGNB        Y2, Y7, Y7
+	VPMADDUBSW     Y7, Y3, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU        2(SI)(DI*1), Y8
+	VPSIGNB        Y4, Y8, Y8
+	VPMADDUBSW     Y8, Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VMOVDQU        2(SI)(DI*2), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y8, Y3
+	VPUNPCKHDQ     Y2, Y8, Y2
+	VPADDD         Y3, Y2, Y8
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*1), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y7, Y10
+	VPUNPCKHQDQ    Y9, Y7, Y9
+	VPADDD         Y10, Y9, Y7
+	VMOVDQU        2(SI)(DI*2), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y9, Y3
+	VPUNPCKHDQ     Y2, Y9, Y2
+	VPADDD         Y3, Y2, Y9
+	VPUNPCKLQDQ    Y9, Y8, Y2
+	VPUNPCKHQDQ    Y9, Y8, Y9
+	VPADDD         Y2, Y9, Y8
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VMOVDQU        2(SI)(DI*1), Y10
+	VPSIGNB        Y2, Y10, Y10
+	VPMADDUBSW     Y10, Y3, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU        2(SI)(DI*1), Y11
+	VPSIGNB        Y4, Y11, Y11
+	VPMADDUBSW     Y11, Y5, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPUNPCKLDQ     Y11, Y10, Y12
+	VPUNPCKHDQ     Y11, Y10, Y11
+	VPADDD         Y12, Y11, Y10
+	VMOVDQU        2(SI)(DI*2), Y11
+	VPSIGNB        Y2, Y11, Y11
+	VPMADDUBSW     Y11, Y3, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y11, Y3
+	VPUNPCKHDQ     Y2, Y11, Y2
+	VPADDD         Y3, Y2, Y11
+	VBROADCASTI128 2(AX)(DX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX)(CX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y12
+	VPSIGNB        Y2, Y12, Y12
+	VPMADDUBSW     Y12, Y3, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VMOVDQU        2(SI), Y13
+	VPSIGNB        Y4, Y13, Y13
+	VPMADDUBSW     Y13, Y5, Y13
+	VPMADDWD       q_ones16<>+0(SB), Y13, Y13
+	VPUNPCKLDQ     Y13, Y12, Y14
+	VPUNPCKHDQ     Y13, Y12, Y13
+	VPADDD         Y14, Y13, Y12
+	VPUNPCKLQDQ    Y12, Y9, Y13
+	VPUNPCKHQDQ    Y12, Y9, Y12
+	VPADDD         Y13, Y12, Y9
+	VPERM2I128     $0x20, Y9, Y6, Y12
+	VPERM2I128     $0x31, Y9, Y6, Y9
+	VPADDD         Y9, Y12, Y12
+	VCVTDQ2PS      Y12, Y12
+	VBROADCASTSS   (R8), Y6
+	VMULPS         Y1, Y6, Y6
+	VMULPS         Y6, Y12, Y12
+	VADDPS         (SP), Y12, Y12
+	VMOVUPS        Y12, (SP)
+	VMOVDQU        2(SI)(DI*1), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y6, Y12
+	VPUNPCKHDQ     Y9, Y6, Y9
+	VPADDD         Y12, Y9, Y6
+	VPUNPCKLQDQ    Y6, Y10, Y9
+	VPUNPCKHQDQ    Y6, Y10, Y6
+	VPADDD         Y9, Y6, Y10
+	VPERM2I128     $0x20, Y10, Y7, Y6
+	VPERM2I128     $0x31, Y10, Y7, Y10
+	VPADDD         Y10, Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VBROADCASTSS   (R8)(R9*1), Y7
+	VMULPS         Y1, Y7, Y7
+	VMULPS         Y7, Y6, Y6
+	VADDPS         32(SP), Y6, Y6
+	VMOVUPS        Y6, 32(SP)
+	VMOVDQU        2(SI)(DI*2), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y6, Y3
+	VPUNPCKHDQ     Y2, Y6, Y2
+	VPADDD         Y3, Y2, Y6
+	VPUNPCKLQDQ    Y6, Y11, Y2
+	VPUNPCKHQDQ    Y6, Y11, Y6
+	VPADDD         Y2, Y6, Y11
+	VPERM2I128     $0x20, Y11, Y8, Y2
+	VPERM2I128     $0x31, Y11, Y8, Y11
+	VPADDD         Y11, Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VBROADCASTSS   (R8)(R9*2), Y3
+	VMULPS         Y1, Y3, Y3
+	VMULPS         Y3, Y2, Y2
+	VADDPS         64(SP), Y2, Y2
+	VMOVUPS        Y2, 64(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileIQ4_NL_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
 	VZEROUPPER
 	RET
 

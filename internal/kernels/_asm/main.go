@@ -38,6 +38,7 @@ func main() {
 				axpy4(k)
 			}
 		}
+		pause()
 	case "quant":
 		quantKernels()
 	default:
@@ -187,5 +188,18 @@ func axpy4(k weightKind) {
 	JMP(LabelRef(name + "_loop"))
 	Label(name + "_done")
 	VZEROUPPER()
+	RET()
+}
+
+// pause generates cpuPause(n int): n PAUSE instructions, the spin-wait hint
+// the worker pool uses between polls.
+func pause() {
+	TEXT("cpuPause", NOSPLIT, "func(n int)")
+	Doc("cpuPause executes n PAUSE instructions (a spin-wait hint).")
+	n := Load(Param("n"), GP64())
+	Label("pause_loop")
+	PAUSE()
+	DECQ(n)
+	JNZ(LabelRef("pause_loop"))
 	RET()
 }

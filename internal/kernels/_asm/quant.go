@@ -208,6 +208,7 @@ type legacy struct {
 	// S·(dw·dx).
 	scaleFirst bool
 	table      bool // IQ4_NL: nibbles index kvalues_iq4nl
+	inPlace    bool // signed weights used straight from memory (Q8_0)
 	// unpack returns the block's 32 weights as bytes (element j in byte j).
 	unpack func(k *legacy, b Mem) VecVirtual
 }
@@ -244,7 +245,7 @@ var legacyKinds = []*legacy{
 		VPOR(highBits(b.Offset(2)), w, w)
 		return w
 	}},
-	{name: "Q8_0", bytes: 34, shift: -1, unpack: func(k *legacy, b Mem) VecVirtual {
+	{name: "Q8_0", bytes: 34, shift: -1, inPlace: true, unpack: func(k *legacy, b Mem) VecVirtual {
 		w := YMM()
 		VMOVDQU(b.Offset(2), w)
 		return w
@@ -256,12 +257,27 @@ var legacyKinds = []*legacy{
 	}},
 }
 
+// maxM8 is the most tokens an 8-row tile of k takes within 16 registers.
+func (k *legacy) maxM8() int {
+	if k.table {
+		return 3
+	}
+	return 4
+}
+
 // unpacked is one row's block ready for dot products with tokens.
 type unpacked struct {
 	w, abs VecVirtual // weights; |weights| for signed kinds
+	mem    *Mem       // signed weights read in place (Q8_0): w is unused
 }
 
 func (k *legacy) load(b Mem) unpacked {
+	if k.inPlace {
+		m := b.Offset(2)
+		u := unpacked{abs: YMM(), mem: &m}
+		VPABSB(m, u.abs)
+		return u
+	}
 	u := unpacked{w: k.unpack(k, b)}
 	if k.shift < 0 {
 		u.abs = YMM()
@@ -274,9 +290,14 @@ func (k *legacy) load(b Mem) unpacked {
 // token's 32 activation bytes at y.
 func (k *legacy) dot(u unpacked, y Mem) VecVirtual {
 	p := YMM()
-	if k.shift >= 0 {
+	switch {
+	case k.shift >= 0:
 		VPMADDUBSW(y, u.w, p)
-	} else {
+	case u.mem != nil:
+		VMOVDQU(y, p)
+		VPSIGNB(*u.mem, p, p)
+		VPMADDUBSW(p, u.abs, p)
+	default:
 		VMOVDQU(y, p)
 		VPSIGNB(u.w, p, p)
 		VPMADDUBSW(p, u.abs, p)
@@ -375,35 +396,39 @@ func legacyTile(k *legacy, R, M int) {
 		}
 		return out
 	}
-	if R == 4 {
-		s01 := pair(0)
-		u2 := k.load(W.at(2, 0))
-		u3 := k.load(W.at(3, 0))
+	// quad returns per token the sums of rows a..a+3, [r0..r3] per 128-bit
+	// half; with last set it hands each token's sums to last instead.
+	quad := func(a int, last func(e VecVirtual, t int)) []VecVirtual {
+		s01 := pair(a)
+		u2 := k.load(W.at(a+2, 0))
+		u3 := k.load(W.at(a+3, 0))
 		for t := 0; t < M; t++ {
 			p2 := k.dot(u2, y(t))
 			p3 := k.dot(u3, y(t))
 			pairSum(p2, p3)
 			quadSum(s01[t], p2)
+			if last != nil {
+				last(s01[t], t)
+			}
+		}
+		return s01
+	}
+	if R == 4 {
+		quad(0, func(e VecVirtual, t int) {
 			x := XMM()
-			VEXTRACTI128(Imm(1), s01[t], x)
-			VPADDD(x, s01[t].AsX(), x)
+			VEXTRACTI128(Imm(1), e, x)
+			VPADDD(x, e.AsX(), x)
 			finish(x, t)
-		}
+		})
 	} else {
-		if M != 1 {
-			panic("legacyTile: 8 rows take one token")
-		}
-		q := make([]VecVirtual, 4)
-		for i := range q {
-			q[i] = pair(2 * i)[0]
-		}
-		quadSum(q[0], q[1])
-		quadSum(q[2], q[3])
-		g, h := YMM(), YMM()
-		VPERM2I128(Imm(0x20), q[2], q[0], g)
-		VPERM2I128(Imm(0x31), q[2], q[0], h)
-		VPADDD(h, g, g)
-		finish(g, 0)
+		e0 := quad(0, nil)
+		quad(4, func(e VecVirtual, t int) {
+			g := YMM()
+			VPERM2I128(Imm(0x20), e, e0[t], g)
+			VPERM2I128(Imm(0x31), e, e0[t], e)
+			VPADDD(e, g, g)
+			finish(g, t)
+		})
 	}
 	W.advance(k.bytes)
 	X.advance(34)
@@ -529,7 +554,9 @@ func quantKernels() {
 		for m := 1; m <= 4; m++ {
 			legacyTile(k, 4, m)
 		}
-		legacyTile(k, 8, 1)
+		for m := 1; m <= k.maxM8(); m++ {
+			legacyTile(k, 8, m)
+		}
 	}
 	kKernels()
 }
