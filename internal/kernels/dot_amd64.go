@@ -76,3 +76,8 @@ func dot8x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, 
 
 // cpuPause executes n PAUSE instructions (a spin-wait hint).
 func cpuPause(n int)
+
+// siluMulAVX2 writes silu(gate)·up to out over n values (a multiple of 8), bit-identical with siluMulGo.
+//
+//go:noescape
+func siluMulAVX2(out *float32, gate *float32, up *float32, n int)

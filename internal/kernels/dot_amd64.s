@@ -840,3 +840,195 @@ pause_loop:
 	DECQ AX
 	JNZ  pause_loop
 	RET
+
+DATA silu_neg<>+0(SB)/4, $0x80000000
+DATA silu_neg<>+4(SB)/4, $0x80000000
+DATA silu_neg<>+8(SB)/4, $0x80000000
+DATA silu_neg<>+12(SB)/4, $0x80000000
+DATA silu_neg<>+16(SB)/4, $0x80000000
+DATA silu_neg<>+20(SB)/4, $0x80000000
+DATA silu_neg<>+24(SB)/4, $0x80000000
+DATA silu_neg<>+28(SB)/4, $0x80000000
+GLOBL silu_neg<>(SB), RODATA|NOPTR, $32
+
+DATA silu_bias<>+0(SB)/4, $0x0000007f
+DATA silu_bias<>+4(SB)/4, $0x0000007f
+DATA silu_bias<>+8(SB)/4, $0x0000007f
+DATA silu_bias<>+12(SB)/4, $0x0000007f
+DATA silu_bias<>+16(SB)/4, $0x0000007f
+DATA silu_bias<>+20(SB)/4, $0x0000007f
+DATA silu_bias<>+24(SB)/4, $0x0000007f
+DATA silu_bias<>+28(SB)/4, $0x0000007f
+GLOBL silu_bias<>(SB), RODATA|NOPTR, $32
+
+DATA silu_max<>+0(SB)/4, $(89.0)
+DATA silu_max<>+4(SB)/4, $(89.0)
+DATA silu_max<>+8(SB)/4, $(89.0)
+DATA silu_max<>+12(SB)/4, $(89.0)
+DATA silu_max<>+16(SB)/4, $(89.0)
+DATA silu_max<>+20(SB)/4, $(89.0)
+DATA silu_max<>+24(SB)/4, $(89.0)
+DATA silu_max<>+28(SB)/4, $(89.0)
+GLOBL silu_max<>(SB), RODATA|NOPTR, $32
+
+DATA silu_min<>+0(SB)/4, $(-87.0)
+DATA silu_min<>+4(SB)/4, $(-87.0)
+DATA silu_min<>+8(SB)/4, $(-87.0)
+DATA silu_min<>+12(SB)/4, $(-87.0)
+DATA silu_min<>+16(SB)/4, $(-87.0)
+DATA silu_min<>+20(SB)/4, $(-87.0)
+DATA silu_min<>+24(SB)/4, $(-87.0)
+DATA silu_min<>+28(SB)/4, $(-87.0)
+GLOBL silu_min<>(SB), RODATA|NOPTR, $32
+
+DATA silu_log2e<>+0(SB)/4, $(1.442695)
+DATA silu_log2e<>+4(SB)/4, $(1.442695)
+DATA silu_log2e<>+8(SB)/4, $(1.442695)
+DATA silu_log2e<>+12(SB)/4, $(1.442695)
+DATA silu_log2e<>+16(SB)/4, $(1.442695)
+DATA silu_log2e<>+20(SB)/4, $(1.442695)
+DATA silu_log2e<>+24(SB)/4, $(1.442695)
+DATA silu_log2e<>+28(SB)/4, $(1.442695)
+GLOBL silu_log2e<>(SB), RODATA|NOPTR, $32
+
+DATA silu_ln2hi<>+0(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+4(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+8(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+12(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+16(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+20(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+24(SB)/4, $(0.6933594)
+DATA silu_ln2hi<>+28(SB)/4, $(0.6933594)
+GLOBL silu_ln2hi<>(SB), RODATA|NOPTR, $32
+
+DATA silu_ln2lo<>+0(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+4(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+8(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+12(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+16(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+20(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+24(SB)/4, $(-0.00021219444)
+DATA silu_ln2lo<>+28(SB)/4, $(-0.00021219444)
+GLOBL silu_ln2lo<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p0<>+0(SB)/4, $(0.00019875691)
+DATA silu_p0<>+4(SB)/4, $(0.00019875691)
+DATA silu_p0<>+8(SB)/4, $(0.00019875691)
+DATA silu_p0<>+12(SB)/4, $(0.00019875691)
+DATA silu_p0<>+16(SB)/4, $(0.00019875691)
+DATA silu_p0<>+20(SB)/4, $(0.00019875691)
+DATA silu_p0<>+24(SB)/4, $(0.00019875691)
+DATA silu_p0<>+28(SB)/4, $(0.00019875691)
+GLOBL silu_p0<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p1<>+0(SB)/4, $(0.0013981999)
+DATA silu_p1<>+4(SB)/4, $(0.0013981999)
+DATA silu_p1<>+8(SB)/4, $(0.0013981999)
+DATA silu_p1<>+12(SB)/4, $(0.0013981999)
+DATA silu_p1<>+16(SB)/4, $(0.0013981999)
+DATA silu_p1<>+20(SB)/4, $(0.0013981999)
+DATA silu_p1<>+24(SB)/4, $(0.0013981999)
+DATA silu_p1<>+28(SB)/4, $(0.0013981999)
+GLOBL silu_p1<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p2<>+0(SB)/4, $(0.008333452)
+DATA silu_p2<>+4(SB)/4, $(0.008333452)
+DATA silu_p2<>+8(SB)/4, $(0.008333452)
+DATA silu_p2<>+12(SB)/4, $(0.008333452)
+DATA silu_p2<>+16(SB)/4, $(0.008333452)
+DATA silu_p2<>+20(SB)/4, $(0.008333452)
+DATA silu_p2<>+24(SB)/4, $(0.008333452)
+DATA silu_p2<>+28(SB)/4, $(0.008333452)
+GLOBL silu_p2<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p3<>+0(SB)/4, $(0.041665796)
+DATA silu_p3<>+4(SB)/4, $(0.041665796)
+DATA silu_p3<>+8(SB)/4, $(0.041665796)
+DATA silu_p3<>+12(SB)/4, $(0.041665796)
+DATA silu_p3<>+16(SB)/4, $(0.041665796)
+DATA silu_p3<>+20(SB)/4, $(0.041665796)
+DATA silu_p3<>+24(SB)/4, $(0.041665796)
+DATA silu_p3<>+28(SB)/4, $(0.041665796)
+GLOBL silu_p3<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p4<>+0(SB)/4, $(0.16666666)
+DATA silu_p4<>+4(SB)/4, $(0.16666666)
+DATA silu_p4<>+8(SB)/4, $(0.16666666)
+DATA silu_p4<>+12(SB)/4, $(0.16666666)
+DATA silu_p4<>+16(SB)/4, $(0.16666666)
+DATA silu_p4<>+20(SB)/4, $(0.16666666)
+DATA silu_p4<>+24(SB)/4, $(0.16666666)
+DATA silu_p4<>+28(SB)/4, $(0.16666666)
+GLOBL silu_p4<>(SB), RODATA|NOPTR, $32
+
+DATA silu_p5<>+0(SB)/4, $(0.5)
+DATA silu_p5<>+4(SB)/4, $(0.5)
+DATA silu_p5<>+8(SB)/4, $(0.5)
+DATA silu_p5<>+12(SB)/4, $(0.5)
+DATA silu_p5<>+16(SB)/4, $(0.5)
+DATA silu_p5<>+20(SB)/4, $(0.5)
+DATA silu_p5<>+24(SB)/4, $(0.5)
+DATA silu_p5<>+28(SB)/4, $(0.5)
+GLOBL silu_p5<>(SB), RODATA|NOPTR, $32
+
+DATA silu_one<>+0(SB)/4, $(1.0)
+DATA silu_one<>+4(SB)/4, $(1.0)
+DATA silu_one<>+8(SB)/4, $(1.0)
+DATA silu_one<>+12(SB)/4, $(1.0)
+DATA silu_one<>+16(SB)/4, $(1.0)
+DATA silu_one<>+20(SB)/4, $(1.0)
+DATA silu_one<>+24(SB)/4, $(1.0)
+DATA silu_one<>+28(SB)/4, $(1.0)
+GLOBL silu_one<>(SB), RODATA|NOPTR, $32
+
+// func siluMulAVX2(out *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-32
+	MOVQ    out+0(FP), AX
+	MOVQ    gate+8(FP), CX
+	MOVQ    up+16(FP), DX
+	MOVQ    n+24(FP), BX
+	VMOVUPS silu_one<>+0(SB), Y0
+	XORQ    SI, SI
+
+silu_loop:
+	CMPQ       SI, BX
+	JGE        silu_done
+	VMOVUPS    (CX)(SI*4), Y1
+	VXORPS     silu_neg<>+0(SB), Y1, Y2
+	VMINPS     silu_max<>+0(SB), Y2, Y2
+	VMAXPS     silu_min<>+0(SB), Y2, Y2
+	VMULPS     silu_log2e<>+0(SB), Y2, Y3
+	VROUNDPS   $0x00, Y3, Y3
+	VMULPS     silu_ln2hi<>+0(SB), Y3, Y4
+	VSUBPS     Y4, Y2, Y2
+	VMULPS     silu_ln2lo<>+0(SB), Y3, Y4
+	VSUBPS     Y4, Y2, Y2
+	VMULPS     Y2, Y2, Y4
+	VMULPS     silu_p0<>+0(SB), Y2, Y5
+	VADDPS     silu_p1<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     silu_p2<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     silu_p3<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     silu_p4<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     silu_p5<>+0(SB), Y5, Y5
+	VMULPS     Y4, Y5, Y5
+	VADDPS     Y2, Y5, Y5
+	VADDPS     Y0, Y5, Y5
+	VCVTTPS2DQ Y3, Y3
+	VPADDD     silu_bias<>+0(SB), Y3, Y3
+	VPSLLD     $0x17, Y3, Y3
+	VMULPS     Y3, Y5, Y5
+	VADDPS     Y0, Y5, Y5
+	VDIVPS     Y5, Y1, Y1
+	VMULPS     (DX)(SI*4), Y1, Y1
+	VMOVUPS    Y1, (AX)(SI*4)
+	ADDQ       $0x08, SI
+	JMP        silu_loop
+
+silu_done:
+	VZEROUPPER
+	RET

@@ -72,14 +72,6 @@ func RMSNorm(out, x, w []float32, eps float32) {
 	}
 }
 
-// SiLUMul writes silu(gate)·up to out.
-func SiLUMul(out, gate, up []float32) {
-	up = up[:len(gate)]
-	for i, g := range gate {
-		out[i] = float32(float64(g)/(1+math.Exp(-float64(g)))) * up[i]
-	}
-}
-
 // GELUTanhMul writes gelu_tanh(gate)·up to out, with GELU's tanh
 // approximation evaluated in float64.
 func GELUTanhMul(out, gate, up []float32) {

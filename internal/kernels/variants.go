@@ -25,6 +25,8 @@ type Variant struct {
 	// either runs the internal/quant reference.
 	quant map[tensor.DType]*quantKernels
 	act   map[tensor.DType]actFunc
+	// siluMul is SiLUMul's body.
+	siluMul func(out, gate, up []float32)
 }
 
 var (
@@ -34,7 +36,7 @@ var (
 
 var goVariant = &Variant{Name: "go", rowBlock: map[tensor.DType]rowBlockFunc{
 	tensor.F32: rowBlockGo, tensor.F16: rowBlockGo, tensor.BF16: rowBlockGo,
-}, kvDot4: kvDot4Go, kvAxpy4: kvAxpy4Go}
+}, kvDot4: kvDot4Go, kvAxpy4: kvAxpy4Go, siluMul: siluMulGo}
 
 // register adds a variant and makes it the active one.
 func register(v *Variant) {

@@ -15,7 +15,7 @@ func init() {
 		q, a := avx2Quant()
 		register(&Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
 			tensor.F32: rowBlockAVX2, tensor.F16: rowBlockAVX2, tensor.BF16: rowBlockAVX2,
-		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a})
+		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a, siluMul: siluMulAVX2Go})
 	}
 }
 
@@ -192,3 +192,17 @@ func kvAxpy4AVX2(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32) {
 
 func f32Byte(p *float32) *byte { return (*byte)(unsafe.Pointer(p)) }
 func u16Byte(p *uint16) *byte  { return (*byte)(unsafe.Pointer(p)) }
+
+// siluMulAVX2Go runs the assembly SiLU over the multiple-of-8 prefix and
+// the Go body over the rest (both give the same bits).
+func siluMulAVX2Go(out, gate, up []float32) {
+	n := len(gate)
+	main := n &^ 7
+	if main > 0 {
+		_, _ = out[n-1], up[n-1]
+		siluMulAVX2(&out[0], &gate[0], &up[0], main)
+	}
+	if main < n {
+		siluMulGo(out[main:n], gate[main:], up[main:n])
+	}
+}

@@ -39,6 +39,7 @@ func main() {
 			}
 		}
 		pause()
+		siluMul()
 	case "quant":
 		quantKernels()
 	default:
@@ -201,5 +202,96 @@ func pause() {
 	PAUSE()
 	DECQ(n)
 	JNZ(LabelRef("pause_loop"))
+	RET()
+}
+
+// f32Bcast declares a 32-byte constant of eight copies of float32 v.
+func f32Bcast(name string, v float32) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, F32(v))
+	}
+	return m
+}
+
+// siluMul generates siluMulAVX2(out, gate, up *float32, n int):
+// out[i] = silu(gate[i])·up[i] for n a multiple of 8, with exactly the
+// operations of the Go body (silu32 in silu.go), so the results are the
+// same bits.
+func siluMul() {
+	neg := GLOBL("silu_neg", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(0x80000000))
+	}
+	bias := GLOBL("silu_bias", RODATA|NOPTR)
+	for i := 0; i < 8; i++ {
+		DATA(4*i, U32(127))
+	}
+	cMax := f32Bcast("silu_max", 89)
+	cMin := f32Bcast("silu_min", -87)
+	cLog2e := f32Bcast("silu_log2e", 1.44269504088896341)
+	cHi := f32Bcast("silu_ln2hi", 0.693359375)
+	cLo := f32Bcast("silu_ln2lo", -2.12194440e-4)
+	p := []Mem{
+		f32Bcast("silu_p0", 1.9875691500e-4),
+		f32Bcast("silu_p1", 1.3981999507e-3),
+		f32Bcast("silu_p2", 8.3334519073e-3),
+		f32Bcast("silu_p3", 4.1665795894e-2),
+		f32Bcast("silu_p4", 1.6666665459e-1),
+		f32Bcast("silu_p5", 5.0000001201e-1),
+	}
+	cOne := f32Bcast("silu_one", 1)
+
+	TEXT("siluMulAVX2", NOSPLIT, "func(out, gate, up *float32, n int)")
+	Pragma("noescape")
+	Doc("siluMulAVX2 writes silu(gate)·up to out over n values (a multiple of 8), bit-identical with siluMulGo.")
+	out := Load(Param("out"), GP64())
+	gate := Load(Param("gate"), GP64())
+	up := Load(Param("up"), GP64())
+	n := Load(Param("n"), GP64())
+	one := YMM()
+	VMOVUPS(cOne, one)
+	i := GP64()
+	XORQ(i, i)
+	Label("silu_loop")
+	CMPQ(i, n)
+	JGE(LabelRef("silu_done"))
+	g, x := YMM(), YMM()
+	VMOVUPS(Mem{Base: gate, Index: i, Scale: 4}, g)
+	VXORPS(neg, g, x)
+	VMINPS(cMax, x, x)
+	VMAXPS(cMin, x, x)
+	nv := YMM()
+	VMULPS(cLog2e, x, nv)
+	VROUNDPS(Imm(0), nv, nv)
+	a, r := YMM(), YMM()
+	VMULPS(cHi, nv, a)
+	VSUBPS(a, x, r)
+	VMULPS(cLo, nv, a)
+	VSUBPS(a, r, r)
+	z := YMM()
+	VMULPS(r, r, z)
+	pv := YMM()
+	VMULPS(p[0], r, pv)
+	VADDPS(p[1], pv, pv)
+	for k := 2; k < 6; k++ {
+		VMULPS(r, pv, pv)
+		VADDPS(p[k], pv, pv)
+	}
+	VMULPS(z, pv, pv)
+	VADDPS(r, pv, pv)
+	VADDPS(one, pv, pv)
+	VCVTTPS2DQ(nv, nv)
+	VPADDD(bias, nv, nv)
+	VPSLLD(Imm(23), nv, nv)
+	VMULPS(nv, pv, pv)
+	VADDPS(one, pv, pv)
+	VDIVPS(pv, g, g)
+	VMULPS(Mem{Base: up, Index: i, Scale: 4}, g, g)
+	VMOVUPS(g, Mem{Base: out, Index: i, Scale: 4})
+	ADDQ(Imm(8), i)
+	JMP(LabelRef("silu_loop"))
+	Label("silu_done")
+	VZEROUPPER()
 	RET()
 }
