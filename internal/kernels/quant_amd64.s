@@ -458,7 +458,7 @@ quantActQ8_0AVX2_loop:
 	RET
 
 // func tileQ4_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -467,19 +467,24 @@ TEXT ·tileQ4_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ4_0_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000048, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -533,7 +538,7 @@ tileQ4_0_4x1AVX2_loop:
 	RET
 
 // func tileQ4_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -546,19 +551,24 @@ TEXT ·tileQ4_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ4_0_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -645,7 +655,7 @@ tileQ4_0_4x2AVX2_loop:
 	RET
 
 // func tileQ4_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -659,19 +669,24 @@ TEXT ·tileQ4_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ4_0_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -789,7 +804,7 @@ tileQ4_0_4x3AVX2_loop:
 	RET
 
 // func tileQ4_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -806,19 +821,24 @@ TEXT ·tileQ4_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ4_0_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X0
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000048, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -967,7 +987,7 @@ tileQ4_0_4x4AVX2_loop:
 	RET
 
 // func tileQ4_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -978,30 +998,36 @@ TEXT ·tileQ4_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ4_0_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X1, X1
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x00000090, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -1086,7 +1112,7 @@ tileQ4_0_8x1AVX2_loop:
 	RET
 
 // func tileQ4_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_8x2AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1101,30 +1127,36 @@ TEXT ·tileQ4_0_8x2AVX2(SB), NOSPLIT, $64-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ4_0_8x2AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X0
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X0, X0
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1260,7 +1292,7 @@ tileQ4_0_8x2AVX2_loop:
 	RET
 
 // func tileQ4_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_8x3AVX2(SB), NOSPLIT, $96-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1276,30 +1308,36 @@ TEXT ·tileQ4_0_8x3AVX2(SB), NOSPLIT, $96-72
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ4_0_8x3AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X0
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X0, X0
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1484,7 +1522,7 @@ tileQ4_0_8x3AVX2_loop:
 	RET
 
 // func tileQ4_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_8x4AVX2(SB), NOSPLIT, $128-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1503,30 +1541,36 @@ TEXT ·tileQ4_0_8x4AVX2(SB), NOSPLIT, $128-72
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
 	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
 
 tileQ4_0_8x4AVX2_loop:
-	MOVWQZX        (AX), R13
-	MOVWQZX        (AX)(CX*1), R14
-	SHLQ           $0x10, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(CX*2), R14
-	SHLQ           $0x20, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(DX*1), R14
-	SHLQ           $0x30, R14
-	ORQ            R14, R13
-	VMOVQ          R13, X0
-	MOVWQZX        (AX)(CX*4), R13
-	MOVWQZX        (BX), R14
-	SHLQ           $0x10, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(DX*2), R14
-	SHLQ           $0x20, R14
-	ORQ            R14, R13
-	MOVWQZX        (BX)(CX*2), R14
-	SHLQ           $0x30, R14
-	ORQ            R14, R13
-	VPINSRQ        $0x01, R13, X0, X0
+	PREFETCHT0     (R13)
+	PREFETCHT0     64(R13)
+	PREFETCHT0     128(R13)
+	PREFETCHT0     192(R13)
+	ADDQ           $0x00000090, R13
+	MOVWQZX        (AX), R14
+	MOVWQZX        (AX)(CX*1), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(CX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*1), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VMOVQ          R14, X0
+	MOVWQZX        (AX)(CX*4), R14
+	MOVWQZX        (BX), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (BX)(CX*2), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VPINSRQ        $0x01, R14, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1760,7 +1804,7 @@ tileQ4_0_8x4AVX2_loop:
 	RET
 
 // func tileQ5_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -1769,19 +1813,24 @@ TEXT ·tileQ5_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ5_0_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000058, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 6(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -1859,7 +1908,7 @@ tileQ5_0_4x1AVX2_loop:
 	RET
 
 // func tileQ5_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1872,19 +1921,24 @@ TEXT ·tileQ5_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ5_0_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000058, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1995,7 +2049,7 @@ tileQ5_0_4x2AVX2_loop:
 	RET
 
 // func tileQ5_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2009,19 +2063,24 @@ TEXT ·tileQ5_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ5_0_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000058, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -2163,7 +2222,7 @@ tileQ5_0_4x3AVX2_loop:
 	RET
 
 // func tileQ5_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2180,19 +2239,24 @@ TEXT ·tileQ5_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ5_0_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X0
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000058, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -2365,7 +2429,7 @@ tileQ5_0_4x4AVX2_loop:
 	RET
 
 // func tileQ5_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -2376,30 +2440,36 @@ TEXT ·tileQ5_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ5_0_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X1, X1
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x000000b0, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 6(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -2532,7 +2602,7 @@ tileQ5_0_8x1AVX2_loop:
 	RET
 
 // func tileQ5_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_8x2AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2547,30 +2617,36 @@ TEXT ·tileQ5_0_8x2AVX2(SB), NOSPLIT, $64-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ5_0_8x2AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X0
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X0, X0
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x000000b0, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -2754,7 +2830,7 @@ tileQ5_0_8x2AVX2_loop:
 	RET
 
 // func tileQ5_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_8x3AVX2(SB), NOSPLIT, $96-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2770,30 +2846,36 @@ TEXT ·tileQ5_0_8x3AVX2(SB), NOSPLIT, $96-72
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ5_0_8x3AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X0
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X0, X0
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x000000b0, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -3026,7 +3108,7 @@ tileQ5_0_8x3AVX2_loop:
 	RET
 
 // func tileQ5_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_8x4AVX2(SB), NOSPLIT, $128-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3045,30 +3127,36 @@ TEXT ·tileQ5_0_8x4AVX2(SB), NOSPLIT, $128-72
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
 	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
 
 tileQ5_0_8x4AVX2_loop:
-	MOVWQZX        (AX), R13
-	MOVWQZX        (AX)(CX*1), R14
-	SHLQ           $0x10, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(CX*2), R14
-	SHLQ           $0x20, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(DX*1), R14
-	SHLQ           $0x30, R14
-	ORQ            R14, R13
-	VMOVQ          R13, X0
-	MOVWQZX        (AX)(CX*4), R13
-	MOVWQZX        (BX), R14
-	SHLQ           $0x10, R14
-	ORQ            R14, R13
-	MOVWQZX        (AX)(DX*2), R14
-	SHLQ           $0x20, R14
-	ORQ            R14, R13
-	MOVWQZX        (BX)(CX*2), R14
-	SHLQ           $0x30, R14
-	ORQ            R14, R13
-	VPINSRQ        $0x01, R13, X0, X0
+	PREFETCHT0     (R13)
+	PREFETCHT0     64(R13)
+	PREFETCHT0     128(R13)
+	PREFETCHT0     192(R13)
+	ADDQ           $0x000000b0, R13
+	MOVWQZX        (AX), R14
+	MOVWQZX        (AX)(CX*1), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(CX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*1), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VMOVQ          R14, X0
+	MOVWQZX        (AX)(CX*4), R14
+	MOVWQZX        (BX), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (BX)(CX*2), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VPINSRQ        $0x01, R14, X0, X0
 	VCVTPH2PS      X0, Y0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -3350,7 +3438,7 @@ tileQ5_0_8x4AVX2_loop:
 	RET
 
 // func tileQ8_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -3359,19 +3447,25 @@ TEXT ·tileQ8_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ8_0_4x1AVX2_loop:
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	ADDQ         $0x00000088, R8
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
 	VPABSB       2(AX), Y2
 	VPABSB       2(AX)(CX*1), Y3
@@ -3422,7 +3516,7 @@ tileQ8_0_4x1AVX2_loop:
 	RET
 
 // func tileQ8_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3435,19 +3529,25 @@ TEXT ·tileQ8_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ8_0_4x2AVX2_loop:
-	MOVWQZX      (AX), R10
-	MOVWQZX      (AX)(CX*1), R11
-	SHLQ         $0x10, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(CX*2), R11
-	SHLQ         $0x20, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(DX*1), R11
-	SHLQ         $0x30, R11
-	ORQ          R11, R10
-	VMOVQ        R10, X0
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	PREFETCHT0   192(R10)
+	ADDQ         $0x00000088, R10
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
 	VCVTPH2PS    X0, X0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -3536,7 +3636,7 @@ tileQ8_0_4x2AVX2_loop:
 	RET
 
 // func tileQ8_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3550,19 +3650,25 @@ TEXT ·tileQ8_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ8_0_4x3AVX2_loop:
-	MOVWQZX      (AX), R10
-	MOVWQZX      (AX)(CX*1), R11
-	SHLQ         $0x10, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(CX*2), R11
-	SHLQ         $0x20, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(DX*1), R11
-	SHLQ         $0x30, R11
-	ORQ          R11, R10
-	VMOVQ        R10, X0
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	PREFETCHT0   192(R10)
+	ADDQ         $0x00000088, R10
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
 	VCVTPH2PS    X0, X0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -3687,7 +3793,7 @@ tileQ8_0_4x3AVX2_loop:
 	RET
 
 // func tileQ8_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3704,19 +3810,25 @@ TEXT ·tileQ8_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ8_0_4x4AVX2_loop:
-	MOVWQZX      (AX), R12
-	MOVWQZX      (AX)(CX*1), R13
-	SHLQ         $0x10, R13
-	ORQ          R13, R12
-	MOVWQZX      (AX)(CX*2), R13
-	SHLQ         $0x20, R13
-	ORQ          R13, R12
-	MOVWQZX      (AX)(DX*1), R13
-	SHLQ         $0x30, R13
-	ORQ          R13, R12
-	VMOVQ        R12, X0
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $0x00000088, R12
+	MOVWQZX      (AX), R13
+	MOVWQZX      (AX)(CX*1), R14
+	SHLQ         $0x10, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(CX*2), R14
+	SHLQ         $0x20, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(DX*1), R14
+	SHLQ         $0x30, R14
+	ORQ          R14, R13
+	VMOVQ        R13, X0
 	VCVTPH2PS    X0, X0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -3877,7 +3989,7 @@ tileQ8_0_4x4AVX2_loop:
 	RET
 
 // func tileQ8_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -3888,30 +4000,38 @@ TEXT ·tileQ8_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ8_0_8x1AVX2_loop:
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X1
-	MOVWQZX      (AX)(CX*4), R9
-	MOVWQZX      (BX), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (BX)(CX*2), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X1, X1
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	ADDQ         $0x00000110, R9
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X1
+	MOVWQZX      (AX)(CX*4), R10
+	MOVWQZX      (BX), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (BX)(CX*2), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VCVTPH2PS    X1, Y1
 	VPABSB       2(AX), Y2
 	VPABSB       2(AX)(CX*1), Y3
@@ -3993,7 +4113,7 @@ tileQ8_0_8x1AVX2_loop:
 	RET
 
 // func tileQ8_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_8x2AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4008,30 +4128,38 @@ TEXT ·tileQ8_0_8x2AVX2(SB), NOSPLIT, $64-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ8_0_8x2AVX2_loop:
-	MOVWQZX      (AX), R11
-	MOVWQZX      (AX)(CX*1), R12
-	SHLQ         $0x10, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(CX*2), R12
-	SHLQ         $0x20, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(DX*1), R12
-	SHLQ         $0x30, R12
-	ORQ          R12, R11
-	VMOVQ        R11, X0
-	MOVWQZX      (AX)(CX*4), R11
-	MOVWQZX      (BX), R12
-	SHLQ         $0x10, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(DX*2), R12
-	SHLQ         $0x20, R12
-	ORQ          R12, R11
-	MOVWQZX      (BX)(CX*2), R12
-	SHLQ         $0x30, R12
-	ORQ          R12, R11
-	VPINSRQ      $0x01, R11, X0, X0
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	PREFETCHT0   256(R11)
+	PREFETCHT0   320(R11)
+	ADDQ         $0x00000110, R11
+	MOVWQZX      (AX), R12
+	MOVWQZX      (AX)(CX*1), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(CX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*1), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VMOVQ        R12, X0
+	MOVWQZX      (AX)(CX*4), R12
+	MOVWQZX      (BX), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (BX)(CX*2), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VPINSRQ      $0x01, R12, X0, X0
 	VCVTPH2PS    X0, Y0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -4177,7 +4305,7 @@ tileQ8_0_8x2AVX2_loop:
 	RET
 
 // func tileQ8_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_8x3AVX2(SB), NOSPLIT, $96-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4193,30 +4321,38 @@ TEXT ·tileQ8_0_8x3AVX2(SB), NOSPLIT, $96-72
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileQ8_0_8x3AVX2_loop:
-	MOVWQZX      (AX), R11
-	MOVWQZX      (AX)(CX*1), R12
-	SHLQ         $0x10, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(CX*2), R12
-	SHLQ         $0x20, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(DX*1), R12
-	SHLQ         $0x30, R12
-	ORQ          R12, R11
-	VMOVQ        R11, X0
-	MOVWQZX      (AX)(CX*4), R11
-	MOVWQZX      (BX), R12
-	SHLQ         $0x10, R12
-	ORQ          R12, R11
-	MOVWQZX      (AX)(DX*2), R12
-	SHLQ         $0x20, R12
-	ORQ          R12, R11
-	MOVWQZX      (BX)(CX*2), R12
-	SHLQ         $0x30, R12
-	ORQ          R12, R11
-	VPINSRQ      $0x01, R11, X0, X0
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	PREFETCHT0   256(R11)
+	PREFETCHT0   320(R11)
+	ADDQ         $0x00000110, R11
+	MOVWQZX      (AX), R12
+	MOVWQZX      (AX)(CX*1), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(CX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*1), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VMOVQ        R12, X0
+	MOVWQZX      (AX)(CX*4), R12
+	MOVWQZX      (BX), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (BX)(CX*2), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VPINSRQ      $0x01, R12, X0, X0
 	VCVTPH2PS    X0, Y0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -4424,7 +4560,7 @@ tileQ8_0_8x3AVX2_loop:
 	RET
 
 // func tileQ8_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_8x4AVX2(SB), NOSPLIT, $128-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4443,30 +4579,38 @@ TEXT ·tileQ8_0_8x4AVX2(SB), NOSPLIT, $128-72
 	VMOVUPS Y0, 32(SP)
 	VMOVUPS Y0, 64(SP)
 	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
 
 tileQ8_0_8x4AVX2_loop:
-	MOVWQZX      (AX), R13
-	MOVWQZX      (AX)(CX*1), R14
-	SHLQ         $0x10, R14
-	ORQ          R14, R13
-	MOVWQZX      (AX)(CX*2), R14
-	SHLQ         $0x20, R14
-	ORQ          R14, R13
-	MOVWQZX      (AX)(DX*1), R14
-	SHLQ         $0x30, R14
-	ORQ          R14, R13
-	VMOVQ        R13, X0
-	MOVWQZX      (AX)(CX*4), R13
-	MOVWQZX      (BX), R14
-	SHLQ         $0x10, R14
-	ORQ          R14, R13
-	MOVWQZX      (AX)(DX*2), R14
-	SHLQ         $0x20, R14
-	ORQ          R14, R13
-	MOVWQZX      (BX)(CX*2), R14
-	SHLQ         $0x30, R14
-	ORQ          R14, R13
-	VPINSRQ      $0x01, R13, X0, X0
+	PREFETCHT0   (R13)
+	PREFETCHT0   64(R13)
+	PREFETCHT0   128(R13)
+	PREFETCHT0   192(R13)
+	PREFETCHT0   256(R13)
+	PREFETCHT0   320(R13)
+	ADDQ         $0x00000110, R13
+	MOVWQZX      (AX), R14
+	MOVWQZX      (AX)(CX*1), R15
+	SHLQ         $0x10, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(CX*2), R15
+	SHLQ         $0x20, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(DX*1), R15
+	SHLQ         $0x30, R15
+	ORQ          R15, R14
+	VMOVQ        R14, X0
+	MOVWQZX      (AX)(CX*4), R14
+	MOVWQZX      (BX), R15
+	SHLQ         $0x10, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(DX*2), R15
+	SHLQ         $0x20, R15
+	ORQ          R15, R14
+	MOVWQZX      (BX)(CX*2), R15
+	SHLQ         $0x30, R15
+	ORQ          R15, R14
+	VPINSRQ      $0x01, R14, X0, X0
 	VCVTPH2PS    X0, Y0
 	VPABSB       2(AX), Y1
 	VPABSB       2(AX)(CX*1), Y2
@@ -4736,7 +4880,7 @@ tileQ8_0_8x4AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4746,19 +4890,24 @@ TEXT ·tileIQ4_NL_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_NL_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X2
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000048, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X2
 	VCVTPH2PS      X2, X2
 	VBROADCASTI128 2(AX), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
@@ -4825,7 +4974,7 @@ tileIQ4_NL_4x1AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4839,19 +4988,24 @@ TEXT ·tileIQ4_NL_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, (SP)
 	VMOVUPS X1, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileIQ4_NL_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X1
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -4956,7 +5110,7 @@ tileIQ4_NL_4x2AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4971,19 +5125,24 @@ TEXT ·tileIQ4_NL_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X1, (SP)
 	VMOVUPS X1, 16(SP)
 	VMOVUPS X1, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileIQ4_NL_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X1
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -5124,7 +5283,7 @@ tileIQ4_NL_4x3AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -5142,19 +5301,24 @@ TEXT ·tileIQ4_NL_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X1, 16(SP)
 	VMOVUPS X1, 32(SP)
 	VMOVUPS X1, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileIQ4_NL_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X1
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000048, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -5331,7 +5495,7 @@ tileIQ4_NL_4x4AVX2_loop:
 	RET
 
 // func tileIQ4_NL_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -5343,30 +5507,36 @@ TEXT ·tileIQ4_NL_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    nb+48(FP), R8
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R9
 
 tileIQ4_NL_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X2
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X2, X2
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x00000090, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X2
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X2, X2
 	VCVTPH2PS      X2, Y2
 	VBROADCASTI128 2(AX), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
@@ -5480,7 +5650,7 @@ tileIQ4_NL_8x1AVX2_loop:
 	RET
 
 // func tileIQ4_NL_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_8x2AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -5496,30 +5666,36 @@ TEXT ·tileIQ4_NL_8x2AVX2(SB), NOSPLIT, $64-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileIQ4_NL_8x2AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X1
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X1, X1
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X1
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -5697,7 +5873,7 @@ tileIQ4_NL_8x2AVX2_loop:
 	RET
 
 // func tileIQ4_NL_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_8x3AVX2(SB), NOSPLIT, $96-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -5714,30 +5890,36 @@ TEXT ·tileIQ4_NL_8x3AVX2(SB), NOSPLIT, $96-72
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	VMOVUPS Y1, 64(SP)
+	LEAQ    (AX)(CX*8), R11
 
 tileIQ4_NL_8x3AVX2_loop:
-	MOVWQZX        (AX), R11
-	MOVWQZX        (AX)(CX*1), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(CX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*1), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VMOVQ          R11, X1
-	MOVWQZX        (AX)(CX*4), R11
-	MOVWQZX        (BX), R12
-	SHLQ           $0x10, R12
-	ORQ            R12, R11
-	MOVWQZX        (AX)(DX*2), R12
-	SHLQ           $0x20, R12
-	ORQ            R12, R11
-	MOVWQZX        (BX)(CX*2), R12
-	SHLQ           $0x30, R12
-	ORQ            R12, R11
-	VPINSRQ        $0x01, R11, X1, X1
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X1
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -7116,7 +7298,7 @@ quantActQ8_KAVX2_next:
 	RET
 
 // func tileQ4_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -7125,39 +7307,51 @@ TEXT ·tileQ4_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
 
 tileQ4_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	ADDQ         $0x00000240, DI
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(BX), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
-	MOVL         4(AX), DI
-	MOVL         8(AX), R8
-	MOVL         12(AX), R9
-	MOVL         R9, R10
+	MOVL         4(AX), R8
+	MOVL         8(AX), R9
+	MOVL         12(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7213,32 +7407,32 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), DI
-	MOVL         8(AX)(CX*1), R8
-	MOVL         12(AX)(CX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*1), R8
+	MOVL         8(AX)(CX*1), R9
+	MOVL         12(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7294,32 +7488,32 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), DI
-	MOVL         8(AX)(CX*2), R8
-	MOVL         12(AX)(CX*2), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*2), R8
+	MOVL         8(AX)(CX*2), R9
+	MOVL         12(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7375,32 +7569,32 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), DI
-	MOVL         8(AX)(DX*1), R8
-	MOVL         12(AX)(DX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(DX*1), R8
+	MOVL         8(AX)(DX*1), R9
+	MOVL         12(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7456,28 +7650,28 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVWQZX      (AX), DI
-	MOVWQZX      (AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X1
-	MOVWQZX      2(AX), DI
-	MOVWQZX      2(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VPINSRQ      $0x01, DI, X1, X1
+	MOVWQZX      (AX), R8
+	MOVWQZX      (AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      2(AX), R8
+	MOVWQZX      2(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
 	VCVTPH2PS    X1, Y1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      32(SP), Y3
@@ -7511,7 +7705,7 @@ tileQ4_K_4x1AVX2_loop:
 	RET
 
 // func tileQ4_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x2AVX2(SB), NOSPLIT, $320-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -7523,8 +7717,20 @@ TEXT ·tileQ4_K_4x2AVX2(SB), NOSPLIT, $320-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, 288(SP)
 	VMOVUPS X0, 304(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ4_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	ADDQ         $0x00000240, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -7534,32 +7740,32 @@ tileQ4_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7643,32 +7849,32 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7752,32 +7958,32 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7861,32 +8067,32 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7970,28 +8176,28 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      64(SP), Y2
@@ -8051,7 +8257,7 @@ tileQ4_K_4x2AVX2_loop:
 	RET
 
 // func tileQ4_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x3AVX2(SB), NOSPLIT, $480-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -8064,8 +8270,20 @@ TEXT ·tileQ4_K_4x3AVX2(SB), NOSPLIT, $480-72
 	VMOVUPS X0, 432(SP)
 	VMOVUPS X0, 448(SP)
 	VMOVUPS X0, 464(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ4_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	ADDQ         $0x00000240, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -8079,32 +8297,32 @@ tileQ4_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8216,32 +8434,32 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8353,32 +8571,32 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8490,32 +8708,32 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8627,28 +8845,28 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      96(SP), Y2
@@ -8732,7 +8950,7 @@ tileQ4_K_4x3AVX2_loop:
 	RET
 
 // func tileQ4_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x4AVX2(SB), NOSPLIT, $640-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -8747,8 +8965,20 @@ TEXT ·tileQ4_K_4x4AVX2(SB), NOSPLIT, $640-72
 	VMOVUPS X0, 592(SP)
 	VMOVUPS X0, 608(SP)
 	VMOVUPS X0, 624(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ4_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	ADDQ         $0x00000240, R9
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -8766,32 +8996,32 @@ tileQ4_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
-	MOVL         4(AX), R9
-	MOVL         8(AX), R10
-	MOVL         12(AX), R11
-	MOVL         R11, R12
+	MOVL         4(AX), R10
+	MOVL         8(AX), R11
+	MOVL         12(AX), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8931,32 +9161,32 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
-	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*1), R10
+	MOVL         8(AX)(CX*1), R11
+	MOVL         12(AX)(CX*1), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9096,32 +9326,32 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
-	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*2), R10
+	MOVL         8(AX)(CX*2), R11
+	MOVL         12(AX)(CX*2), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9261,32 +9491,32 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
-	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(DX*1), R10
+	MOVL         8(AX)(DX*1), R11
+	MOVL         12(AX)(DX*1), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9426,28 +9656,28 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 480(SP)
 	VMOVDQU      X0, 496(SP)
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X0
-	MOVWQZX      2(AX), R9
-	MOVWQZX      2(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X0, X0
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      2(AX), R10
+	MOVWQZX      2(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      128(SP), Y2
@@ -9555,7 +9785,7 @@ tileQ4_K_4x4AVX2_loop:
 	RET
 
 // func tileQ4_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -9566,39 +9796,60 @@ TEXT ·tileQ4_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
 
 tileQ4_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	ADDQ         $0x00000480, R8
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(SI), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9654,32 +9905,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9735,32 +9986,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9816,32 +10067,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9897,32 +10148,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVL         4(AX)(CX*4), R8
-	MOVL         8(AX)(CX*4), R9
-	MOVL         12(AX)(CX*4), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*4), R9
+	MOVL         8(AX)(CX*4), R10
+	MOVL         12(AX)(CX*4), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9978,32 +10229,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
-	MOVL         4(BX), R8
-	MOVL         8(BX), R9
-	MOVL         12(BX), R10
-	MOVL         R10, R11
+	MOVL         4(BX), R9
+	MOVL         8(BX), R10
+	MOVL         12(BX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10059,32 +10310,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
-	MOVL         4(AX)(DX*2), R8
-	MOVL         8(AX)(DX*2), R9
-	MOVL         12(AX)(DX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*2), R9
+	MOVL         8(AX)(DX*2), R10
+	MOVL         12(AX)(DX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10140,32 +10391,32 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
-	MOVL         4(BX)(CX*2), R8
-	MOVL         8(BX)(CX*2), R9
-	MOVL         12(BX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(BX)(CX*2), R9
+	MOVL         8(BX)(CX*2), R10
+	MOVL         12(BX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10221,51 +10472,51 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 224(SP)
 	VMOVDQU      X1, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
-	MOVWQZX      (AX)(CX*4), R8
-	MOVWQZX      (BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X1, X1
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      (AX)(CX*4), R9
+	MOVWQZX      (BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VCVTPH2PS    X1, Y1
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      2(AX)(CX*4), R8
-	MOVWQZX      2(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      2(AX)(CX*4), R9
+	MOVWQZX      2(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -10317,7 +10568,7 @@ tileQ4_K_8x1AVX2_loop:
 	RET
 
 // func tileQ5_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -10326,39 +10577,53 @@ TEXT ·tileQ5_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
 
 tileQ5_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	PREFETCHT0   640(DI)
+	PREFETCHT0   704(DI)
+	ADDQ         $0x000002c0, DI
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(BX), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
-	MOVL         4(AX), DI
-	MOVL         8(AX), R8
-	MOVL         12(AX), R9
-	MOVL         R9, R10
+	MOVL         4(AX), R8
+	MOVL         8(AX), R9
+	MOVL         12(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10442,32 +10707,32 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), DI
-	MOVL         8(AX)(CX*1), R8
-	MOVL         12(AX)(CX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*1), R8
+	MOVL         8(AX)(CX*1), R9
+	MOVL         12(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10551,32 +10816,32 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), DI
-	MOVL         8(AX)(CX*2), R8
-	MOVL         12(AX)(CX*2), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*2), R8
+	MOVL         8(AX)(CX*2), R9
+	MOVL         12(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10660,32 +10925,32 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), DI
-	MOVL         8(AX)(DX*1), R8
-	MOVL         12(AX)(DX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(DX*1), R8
+	MOVL         8(AX)(DX*1), R9
+	MOVL         12(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         R8, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	MOVL         R9, R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R11
+	ORQ          R8, R11
+	MOVL         R10, R8
+	SHLQ         $0x20, R8
+	ORQ          R9, R8
+	VMOVQ        R11, X1
+	VPINSRQ      $0x01, R8, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10769,28 +11034,28 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVWQZX      (AX), DI
-	MOVWQZX      (AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X1
-	MOVWQZX      2(AX), DI
-	MOVWQZX      2(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VPINSRQ      $0x01, DI, X1, X1
+	MOVWQZX      (AX), R8
+	MOVWQZX      (AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      2(AX), R8
+	MOVWQZX      2(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
 	VCVTPH2PS    X1, Y1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      32(SP), Y3
@@ -10824,7 +11089,7 @@ tileQ5_K_4x1AVX2_loop:
 	RET
 
 // func tileQ5_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x2AVX2(SB), NOSPLIT, $320-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -10836,8 +11101,22 @@ TEXT ·tileQ5_K_4x2AVX2(SB), NOSPLIT, $320-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, 288(SP)
 	VMOVUPS X0, 304(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ5_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002c0, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -10847,32 +11126,32 @@ tileQ5_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -10984,32 +11263,32 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11121,32 +11400,32 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11258,32 +11537,32 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11395,28 +11674,28 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      64(SP), Y2
@@ -11476,7 +11755,7 @@ tileQ5_K_4x2AVX2_loop:
 	RET
 
 // func tileQ5_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x3AVX2(SB), NOSPLIT, $480-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -11489,8 +11768,22 @@ TEXT ·tileQ5_K_4x3AVX2(SB), NOSPLIT, $480-72
 	VMOVUPS X0, 432(SP)
 	VMOVUPS X0, 448(SP)
 	VMOVUPS X0, 464(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ5_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002c0, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -11504,32 +11797,32 @@ tileQ5_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11669,32 +11962,32 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11834,32 +12127,32 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11999,32 +12292,32 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X0
+	VPINSRQ      $0x01, R9, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12164,28 +12457,28 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      96(SP), Y2
@@ -12269,7 +12562,7 @@ tileQ5_K_4x3AVX2_loop:
 	RET
 
 // func tileQ5_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x4AVX2(SB), NOSPLIT, $640-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -12284,8 +12577,22 @@ TEXT ·tileQ5_K_4x4AVX2(SB), NOSPLIT, $640-72
 	VMOVUPS X0, 592(SP)
 	VMOVUPS X0, 608(SP)
 	VMOVUPS X0, 624(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ5_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	PREFETCHT0   640(R9)
+	PREFETCHT0   704(R9)
+	ADDQ         $0x000002c0, R9
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -12303,32 +12610,32 @@ tileQ5_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
-	MOVL         4(AX), R9
-	MOVL         8(AX), R10
-	MOVL         12(AX), R11
-	MOVL         R11, R12
+	MOVL         4(AX), R10
+	MOVL         8(AX), R11
+	MOVL         12(AX), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12496,32 +12803,32 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
-	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*1), R10
+	MOVL         8(AX)(CX*1), R11
+	MOVL         12(AX)(CX*1), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12689,32 +12996,32 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
-	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*2), R10
+	MOVL         8(AX)(CX*2), R11
+	MOVL         12(AX)(CX*2), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12882,32 +13189,32 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
-	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(DX*1), R10
+	MOVL         8(AX)(DX*1), R11
+	MOVL         12(AX)(DX*1), R12
+	MOVL         R12, R13
+	ANDL         $0x0f0f0f0f, R13
+	MOVL         R10, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R13
+	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	MOVL         R11, R14
+	SHRL         $0x06, R14
+	ANDL         $0x03030303, R14
+	SHLL         $0x04, R14
+	ORL          R14, R12
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	ANDL         $0x3f3f3f3f, R11
+	SHLQ         $0x20, R13
+	ORQ          R10, R13
+	MOVL         R12, R10
+	SHLQ         $0x20, R10
+	ORQ          R11, R10
+	VMOVQ        R13, X0
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -13075,28 +13382,28 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 480(SP)
 	VMOVDQU      X0, 496(SP)
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X0
-	MOVWQZX      2(AX), R9
-	MOVWQZX      2(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X0, X0
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      2(AX), R10
+	MOVWQZX      2(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      128(SP), Y2
@@ -13204,7 +13511,7 @@ tileQ5_K_4x4AVX2_loop:
 	RET
 
 // func tileQ5_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -13215,39 +13522,64 @@ TEXT ·tileQ5_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
 
 tileQ5_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	PREFETCHT0   1216(R8)
+	PREFETCHT0   1280(R8)
+	PREFETCHT0   1344(R8)
+	PREFETCHT0   1408(R8)
+	ADDQ         $0x00000580, R8
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(SI), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         8(AX), R10
+	MOVL         12(AX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13331,32 +13663,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         8(AX)(CX*1), R10
+	MOVL         12(AX)(CX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13440,32 +13772,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         8(AX)(CX*2), R10
+	MOVL         12(AX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13549,32 +13881,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         8(AX)(DX*1), R10
+	MOVL         12(AX)(DX*1), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13658,32 +13990,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVL         4(AX)(CX*4), R8
-	MOVL         8(AX)(CX*4), R9
-	MOVL         12(AX)(CX*4), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*4), R9
+	MOVL         8(AX)(CX*4), R10
+	MOVL         12(AX)(CX*4), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13767,32 +14099,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
-	MOVL         4(BX), R8
-	MOVL         8(BX), R9
-	MOVL         12(BX), R10
-	MOVL         R10, R11
+	MOVL         4(BX), R9
+	MOVL         8(BX), R10
+	MOVL         12(BX), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13876,32 +14208,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
-	MOVL         4(AX)(DX*2), R8
-	MOVL         8(AX)(DX*2), R9
-	MOVL         12(AX)(DX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*2), R9
+	MOVL         8(AX)(DX*2), R10
+	MOVL         12(AX)(DX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13985,32 +14317,32 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
-	MOVL         4(BX)(CX*2), R8
-	MOVL         8(BX)(CX*2), R9
-	MOVL         12(BX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(BX)(CX*2), R9
+	MOVL         8(BX)(CX*2), R10
+	MOVL         12(BX)(CX*2), R11
+	MOVL         R11, R12
+	ANDL         $0x0f0f0f0f, R12
+	MOVL         R9, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R12
+	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	MOVL         R10, R13
+	SHRL         $0x06, R13
+	ANDL         $0x03030303, R13
+	SHLL         $0x04, R13
+	ORL          R13, R11
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R12
+	ORQ          R9, R12
+	MOVL         R11, R9
+	SHLQ         $0x20, R9
+	ORQ          R10, R9
+	VMOVQ        R12, X1
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -14094,51 +14426,51 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 224(SP)
 	VMOVDQU      X1, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
-	MOVWQZX      (AX)(CX*4), R8
-	MOVWQZX      (BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X1, X1
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      (AX)(CX*4), R9
+	MOVWQZX      (BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VCVTPH2PS    X1, Y1
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      2(AX)(CX*4), R8
-	MOVWQZX      2(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      2(AX)(CX*4), R9
+	MOVWQZX      2(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -14190,7 +14522,7 @@ tileQ5_K_8x1AVX2_loop:
 	RET
 
 // func tileQ6_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x1AVX2(SB), NOSPLIT, $128-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -14199,8 +14531,25 @@ TEXT ·tileQ6_K_4x1AVX2(SB), NOSPLIT, $128-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), DI
 
 tileQ6_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	PREFETCHT0   640(DI)
+	PREFETCHT0   704(DI)
+	PREFETCHT0   768(DI)
+	PREFETCHT0   832(DI)
+	PREFETCHT0   896(DI)
+	ADDQ         $0x00000348, DI
 	VPMOVSXBW    192(AX), Y2
 	VPERMQ       $0x44, Y2, Y3
 	VMOVDQU      128(AX), Y4
@@ -14521,17 +14870,17 @@ tileQ6_K_4x1AVX2_loop:
 	VEXTRACTI128 $0x01, Y5, X2
 	VPADDD       X5, X2, X2
 	VMOVDQU      X2, 96(SP)
-	MOVWQZX      208(AX), DI
-	MOVWQZX      208(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      208(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      208(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X2
+	MOVWQZX      208(AX), R8
+	MOVWQZX      208(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      208(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      208(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X2
 	VCVTPH2PS    X2, X2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -14563,7 +14912,7 @@ tileQ6_K_4x1AVX2_loop:
 	RET
 
 // func tileQ6_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x2AVX2(SB), NOSPLIT, $288-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -14575,8 +14924,25 @@ TEXT ·tileQ6_K_4x2AVX2(SB), NOSPLIT, $288-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, 256(SP)
 	VMOVUPS X1, 272(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ6_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000348, R8
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -15013,17 +15379,17 @@ tileQ6_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 224(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      64(SP), Y3
@@ -15079,7 +15445,7 @@ tileQ6_K_4x2AVX2_loop:
 	RET
 
 // func tileQ6_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x3AVX2(SB), NOSPLIT, $432-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -15092,8 +15458,25 @@ TEXT ·tileQ6_K_4x3AVX2(SB), NOSPLIT, $432-72
 	VMOVUPS X1, 384(SP)
 	VMOVUPS X1, 400(SP)
 	VMOVUPS X1, 416(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ6_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000348, R8
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -15646,17 +16029,17 @@ tileQ6_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 352(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      96(SP), Y3
@@ -15734,7 +16117,7 @@ tileQ6_K_4x3AVX2_loop:
 	RET
 
 // func tileQ6_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x4AVX2(SB), NOSPLIT, $576-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -15749,8 +16132,25 @@ TEXT ·tileQ6_K_4x4AVX2(SB), NOSPLIT, $576-72
 	VMOVUPS X1, 528(SP)
 	VMOVUPS X1, 544(SP)
 	VMOVUPS X1, 560(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ6_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	PREFETCHT0   640(R9)
+	PREFETCHT0   704(R9)
+	PREFETCHT0   768(R9)
+	PREFETCHT0   832(R9)
+	PREFETCHT0   896(R9)
+	ADDQ         $0x00000348, R9
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -16419,17 +16819,17 @@ tileQ6_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 480(SP)
-	MOVWQZX      208(AX), R9
-	MOVWQZX      208(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      208(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      208(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X1
+	MOVWQZX      208(AX), R10
+	MOVWQZX      208(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      208(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      208(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      128(SP), Y3
@@ -16529,7 +16929,7 @@ tileQ6_K_4x4AVX2_loop:
 	RET
 
 // func tileQ6_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_8x1AVX2(SB), NOSPLIT, $256-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -16540,8 +16940,38 @@ TEXT ·tileQ6_K_8x1AVX2(SB), NOSPLIT, $256-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R8
 
 tileQ6_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	PREFETCHT0   1216(R8)
+	PREFETCHT0   1280(R8)
+	PREFETCHT0   1344(R8)
+	PREFETCHT0   1408(R8)
+	PREFETCHT0   1472(R8)
+	PREFETCHT0   1536(R8)
+	PREFETCHT0   1600(R8)
+	PREFETCHT0   1664(R8)
+	PREFETCHT0   1728(R8)
+	ADDQ         $0x00000690, R8
 	VPMOVSXBW    192(AX), Y2
 	VPERMQ       $0x44, Y2, Y3
 	VMOVDQU      128(AX), Y4
@@ -17182,28 +17612,28 @@ tileQ6_K_8x1AVX2_loop:
 	VEXTRACTI128 $0x01, Y5, X2
 	VPADDD       X5, X2, X2
 	VMOVDQU      X2, 224(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      208(AX)(CX*4), R8
-	MOVWQZX      208(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      208(AX)(CX*4), R9
+	MOVWQZX      208(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -17250,7 +17680,7 @@ tileQ6_K_8x1AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -17259,339 +17689,351 @@ TEXT ·tileIQ4_XS_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), DI
 
 tileIQ4_XS_4x1AVX2_loop:
-	MOVWLZX        2(AX), DI
-	MOVL           4(AX), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, (SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 16(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	PREFETCHT0     (DI)
+	PREFETCHT0     64(DI)
+	PREFETCHT0     128(DI)
+	PREFETCHT0     192(DI)
+	PREFETCHT0     256(DI)
+	PREFETCHT0     320(DI)
+	PREFETCHT0     384(DI)
+	PREFETCHT0     448(DI)
+	PREFETCHT0     512(DI)
+	PREFETCHT0     576(DI)
+	ADDQ           $0x00000220, DI
+	MOVWLZX        2(AX), R8
+	MOVL           4(AX), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, (SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 32(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 48(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 16(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 64(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 80(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 32(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 96(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 112(SP)
-	MOVWLZX        2(AX)(CX*1), DI
-	MOVL           4(AX)(CX*1), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 4(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 20(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 48(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 64(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 80(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 96(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R8
+	MOVL           4(AX)(CX*1), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 4(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 36(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 52(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 20(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 68(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 84(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 36(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 100(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 116(SP)
-	MOVWLZX        2(AX)(CX*2), DI
-	MOVL           4(AX)(CX*2), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 8(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 24(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 52(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 68(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 84(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 100(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R8
+	MOVL           4(AX)(CX*2), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 8(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 40(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 56(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 24(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 72(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 88(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 40(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 104(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 120(SP)
-	MOVWLZX        2(AX)(DX*1), DI
-	MOVL           4(AX)(DX*1), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 12(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 28(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 56(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 72(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 88(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 104(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R8
+	MOVL           4(AX)(DX*1), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 12(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 44(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 60(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 28(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 76(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 92(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 44(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 108(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 124(SP)
-	MOVWQZX        (AX), DI
-	MOVWQZX        (AX)(CX*1), R8
-	SHLQ           $0x10, R8
-	ORQ            R8, DI
-	MOVWQZX        (AX)(CX*2), R8
-	SHLQ           $0x20, R8
-	ORQ            R8, DI
-	MOVWQZX        (AX)(DX*1), R8
-	SHLQ           $0x30, R8
-	ORQ            R8, DI
-	VMOVQ          DI, X2
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 60(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 76(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 92(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 108(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 124(SP)
+	MOVWQZX        (AX), R8
+	MOVWQZX        (AX)(CX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (AX)(CX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (AX)(DX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VMOVQ          R8, X2
 	VCVTPH2PS      X2, X2
 	VBROADCASTSS   (BX), X3
 	VMULPS         X3, X2, X3
@@ -18024,7 +18466,7 @@ tileIQ4_XS_4x1AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x2AVX2(SB), NOSPLIT, $192-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -18036,339 +18478,351 @@ TEXT ·tileIQ4_XS_4x2AVX2(SB), NOSPLIT, $192-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, 128(SP)
 	VMOVUPS X1, 144(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_XS_4x2AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	ADDQ           $0x00000220, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -19072,7 +19526,7 @@ tileIQ4_XS_4x2AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x3AVX2(SB), NOSPLIT, $224-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -19085,339 +19539,351 @@ TEXT ·tileIQ4_XS_4x3AVX2(SB), NOSPLIT, $224-72
 	VMOVUPS X1, 128(SP)
 	VMOVUPS X1, 144(SP)
 	VMOVUPS X1, 160(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_XS_4x3AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	ADDQ           $0x00000220, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -20383,7 +20849,7 @@ tileIQ4_XS_4x3AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x4AVX2(SB), NOSPLIT, $256-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -20398,339 +20864,351 @@ TEXT ·tileIQ4_XS_4x4AVX2(SB), NOSPLIT, $256-72
 	VMOVUPS X1, 144(SP)
 	VMOVUPS X1, 160(SP)
 	VMOVUPS X1, 176(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileIQ4_XS_4x4AVX2_loop:
-	MOVWLZX        2(AX), R9
-	MOVL           4(AX), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, (SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 16(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	PREFETCHT0     256(R9)
+	PREFETCHT0     320(R9)
+	PREFETCHT0     384(R9)
+	PREFETCHT0     448(R9)
+	PREFETCHT0     512(R9)
+	PREFETCHT0     576(R9)
+	ADDQ           $0x00000220, R9
+	MOVWLZX        2(AX), R10
+	MOVL           4(AX), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, (SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 32(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 48(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 16(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 64(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 80(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 32(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 96(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R9
-	MOVL           4(AX)(CX*1), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 4(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 20(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 48(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 64(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 80(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 96(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R10
+	MOVL           4(AX)(CX*1), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 4(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 36(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 52(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 20(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 68(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 84(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 36(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 100(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R9
-	MOVL           4(AX)(CX*2), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 8(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 24(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 52(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 68(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 84(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 100(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R10
+	MOVL           4(AX)(CX*2), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 8(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 40(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 56(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 24(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 72(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 88(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 40(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 104(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R9
-	MOVL           4(AX)(DX*1), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 12(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 28(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 56(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 72(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 88(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 104(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R10
+	MOVL           4(AX)(DX*1), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 12(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 44(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 60(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 28(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 76(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 92(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 44(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 108(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 124(SP)
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 60(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 76(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 92(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 108(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 124(SP)
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -21958,7 +22436,7 @@ tileIQ4_XS_4x4AVX2_loop:
 	RET
 
 // func tileIQ4_XS_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_8x1AVX2(SB), NOSPLIT, $288-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -21969,670 +22447,690 @@ TEXT ·tileIQ4_XS_8x1AVX2(SB), NOSPLIT, $288-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R8
 
 tileIQ4_XS_8x1AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	PREFETCHT0     640(R8)
+	PREFETCHT0     704(R8)
+	PREFETCHT0     768(R8)
+	PREFETCHT0     832(R8)
+	PREFETCHT0     896(R8)
+	PREFETCHT0     960(R8)
+	PREFETCHT0     1024(R8)
+	PREFETCHT0     1088(R8)
+	ADDQ           $0x00000440, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 128(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 160(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 192(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 224(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 128(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 160(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 192(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 224(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 132(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 164(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 196(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 228(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 132(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 164(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 196(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 228(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 136(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 168(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 200(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 232(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 136(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 168(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 200(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 232(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 140(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 172(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 204(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 236(SP)
-	MOVWLZX        2(AX)(CX*4), R8
-	MOVL           4(AX)(CX*4), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 140(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 172(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 204(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 236(SP)
+	MOVWLZX        2(AX)(CX*4), R9
+	MOVL           4(AX)(CX*4), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 144(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 176(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 208(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 240(SP)
-	MOVWLZX        2(BX), R8
-	MOVL           4(BX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 144(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 176(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 208(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 240(SP)
+	MOVWLZX        2(BX), R9
+	MOVL           4(BX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 148(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 180(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 212(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 244(SP)
-	MOVWLZX        2(AX)(DX*2), R8
-	MOVL           4(AX)(DX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 148(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 180(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 212(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 244(SP)
+	MOVWLZX        2(AX)(DX*2), R9
+	MOVL           4(AX)(DX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 152(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 184(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 216(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 248(SP)
-	MOVWLZX        2(BX)(CX*2), R8
-	MOVL           4(BX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 152(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 184(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 216(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 248(SP)
+	MOVWLZX        2(BX)(CX*2), R9
+	MOVL           4(BX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 156(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 188(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 220(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 252(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X2
-	MOVWQZX        (AX)(CX*4), R8
-	MOVWQZX        (BX), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (BX)(CX*2), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VPINSRQ        $0x01, R8, X2, X2
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 156(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 188(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 220(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 252(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X2
+	MOVWQZX        (AX)(CX*4), R9
+	MOVWQZX        (BX), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (BX)(CX*2), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VPINSRQ        $0x01, R9, X2, X2
 	VCVTPH2PS      X2, Y2
 	VBROADCASTSS   (SI), Y3
 	VMULPS         Y3, Y2, Y3

@@ -151,6 +151,34 @@ func (a strided) advance(n int) {
 	}
 }
 
+// prefetcher streams the next tile (the R rows after the current ones,
+// which follow them in memory) into the cache in step with the loop: per
+// iteration it touches the next step bytes.
+type prefetcher struct {
+	p    Register
+	step int
+}
+
+func newPrefetcher(w strided, R, blockBytes int) prefetcher {
+	p := GP64()
+	switch R {
+	case 4:
+		LEAQ(Mem{Base: w.p, Index: w.s, Scale: 4}, p)
+	case 8:
+		LEAQ(Mem{Base: w.p, Index: w.s, Scale: 8}, p)
+	default:
+		panic("prefetcher: R must be 4 or 8")
+	}
+	return prefetcher{p: p, step: R * blockBytes}
+}
+
+func (f prefetcher) next() {
+	for off := 0; off < f.step+63; off += 64 {
+		PREFETCHT0(Mem{Base: f.p, Disp: off})
+	}
+	ADDQ(U32(f.step), f.p)
+}
+
 // gatherF16 loads the fp16 at byte disp of each of R rows (4 or 8) and
 // returns them as float32 lanes (an XMM for 4 rows, a YMM for 8).
 func gatherF16(w strided, R, disp int) VecVirtual {
@@ -346,7 +374,9 @@ func legacyTile(k *legacy, R, M int) {
 			}
 		}
 	}
+	pf := newPrefetcher(W, R, k.bytes)
 	Label(name + "_loop")
+	pf.next()
 	dw := gatherF16(W, R, 0)
 	y := func(t int) Mem { return X.at(t, 2) }
 	// finish takes the R row sums of token t (an XMM for 4 rows, a YMM
@@ -965,7 +995,9 @@ func kquantTile(k *kquant, R, M int) {
 		}
 	}
 	y := func(t, disp int) Mem { return X.at(t, disp) }
+	pf := newPrefetcher(W, R, k.bytes)
 	Label(name + "_loop")
+	pf.next()
 	if k.mins {
 		ones16 := YMM()
 		VMOVDQU(cOnes16, ones16)
@@ -1146,7 +1178,9 @@ func iq4xsTile(R, M int) {
 		}
 	}
 	k := &legacy{shift: -1}
+	pf := newPrefetcher(W, R, 136)
 	Label(name + "_loop")
+	pf.next()
 	for r := 0; r < R; r++ {
 		sh, sl, v, h := GP32(), GP32(), GP32(), GP32()
 		MOVWLZX(W.at(r, 2), sh)
