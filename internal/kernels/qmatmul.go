@@ -26,20 +26,22 @@ type tileFunc func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, 
 
 // actFunc quantizes x (whole blocks) into dst, in the vec_dot type's block
 // layout, and writes the type's aux data (Q8_0: per block the float32 value
-// of the fp16 scale and the int32 sum of the quants; none for Q8_K).
+// of the fp16 scale and the int32 sum of the quants, then the quants of all
+// blocks back to back; none for Q8_K).
 type actFunc func(dst, aux []byte, x []float32)
 
 // quantKernels are one variant's kernels for one weight type: tiles4[m-1]
-// computes 4 rows × m tokens (m = 1..4, all present) and tiles8[m-1] 8 rows
-// × m tokens (nil where the variant has no such tile).
+// computes 4 rows × m tokens (m = 1..4, all present), tiles8[m-1] 8 rows
+// × m tokens and tiles16[m-1] 16 rows × m tokens over an even number of
+// blocks (nil where the variant has no such tile).
 type quantKernels struct {
-	tiles4, tiles8 [4]tileFunc
+	tiles4, tiles8, tiles16 [4]tileFunc
 }
 
 // auxBytes is the size of one block's aux data for activations of type t.
 func auxBytes(t tensor.DType) int {
 	if t == tensor.Q8_0 {
-		return 8
+		return 8 + 32
 	}
 	return 0
 }
@@ -115,6 +117,16 @@ func (q *quantTask) rows(s *qseg, lo, hi int) {
 		var aux *byte
 		if len(a.aux) > 0 {
 			aux = &a.aux[0]
+		}
+		if k.tiles16[0] != nil && nb%2 == 0 {
+			for ; r+16 <= hi; r += 16 {
+				for t := 0; t < q.t; {
+					m := min(4, q.t-t)
+					ax := &a.aux[t*a.auxRow]
+					k.tiles16[m-1](&w[r*rb], rb, nil, 0, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m
+				}
+			}
 		}
 		for r+4 <= hi {
 			eight := r+8 <= hi

@@ -235,6 +235,9 @@ func checkAct(t *testing.T, vt tensor.DType, act actFunc, x []float32) {
 		if !sameFloat(gd, d) || gs != s {
 			t.Fatalf("block %d: aux (%v, %d), want (%v, %d)", b, gd, gs, d, s)
 		}
+		if plain := aux[8*nb+32*b : 8*nb+32*(b+1)]; string(plain) != string(blk[2:]) {
+			t.Fatalf("block %d: plain quants %x, block %x", b, plain, blk[2:])
+		}
 	}
 }
 

@@ -4,7 +4,7 @@
 
 package kernels
 
-// quantActQ8_0AVX2 quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing Σq and the scale as float32 per block to aux.
+// quantActQ8_0AVX2 quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing the scale as float32 and Σq per block to aux, then the quants back to back.
 //
 //go:noescape
 func quantActQ8_0AVX2(x *float32, nb int, dst *byte, aux *byte)

@@ -391,6 +391,7 @@ TEXT ·quantActQ8_0AVX2(SB), NOSPLIT, $0-32
 	MOVQ nb+8(FP), CX
 	MOVQ dst+16(FP), DX
 	MOVQ aux+24(FP), BX
+	LEAQ (BX)(CX*8), SI
 
 quantActQ8_0AVX2_loop:
 	VMOVUPS      (AX), Y0
@@ -435,6 +436,7 @@ quantActQ8_0AVX2_loop:
 	VMOVDQU      q_perm<>+0(SB), Y1
 	VPERMD       Y0, Y1, Y0
 	VMOVDQU      Y0, 2(DX)
+	VMOVDQU      Y0, (SI)
 	VCVTPS2PH    $0x00, X6, X6
 	VPEXTRW      $0x00, X6, (DX)
 	VCVTPH2PS    X6, X6
@@ -452,6 +454,7 @@ quantActQ8_0AVX2_loop:
 	ADDQ         $0x00000080, AX
 	ADDQ         $0x22, DX
 	ADDQ         $0x08, BX
+	ADDQ         $0x20, SI
 	DECQ         CX
 	JNZ          quantActQ8_0AVX2_loop
 	VZEROUPPER

@@ -51,7 +51,7 @@ func actQ8_0AVX2(dst, aux []byte, x []float32) {
 	if nb == 0 {
 		return
 	}
-	_, _ = dst[nb*34-1], aux[nb*8-1]
+	_, _ = dst[nb*34-1], aux[nb*40-1]
 	quantActQ8_0AVX2(&x[0], nb, &dst[0], &aux[0])
 }
 

@@ -13,9 +13,17 @@ import (
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C {
 		q, a := avx2Quant()
-		register(&Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
+		v := &Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
 			tensor.F32: rowBlockAVX2, tensor.F16: rowBlockAVX2, tensor.BF16: rowBlockAVX2,
-		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a, siluMul: siluMulAVX2Go})
+		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a, siluMul: siluMulAVX2Go}
+		register(v)
+		x := cpu.X86
+		if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI {
+			v512 := *v
+			v512.Name = "avx512"
+			v512.quant = avx512Quant()
+			register(&v512)
+		}
 	}
 }
 

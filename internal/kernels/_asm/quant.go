@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/attr"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -491,17 +493,21 @@ func legacyTile(k *legacy, R, M int) {
 
 // quantActQ8_0 generates quantActQ8_0AVX2(x *float32, nb int, dst, aux
 // *byte): ggml-cpu's x86 AVX2 quantize_row_q8_0 of nb blocks of x into dst
-// (byte-exact with quant's reference), and per block into aux the float32
-// value of the stored fp16 scale and the int32 sum of the stored quants.
+// (byte-exact with quant's reference), and into aux per block the float32
+// value of the stored fp16 scale and the int32 sum of the stored quants
+// (8 bytes per block), followed by the quants of all blocks back to back
+// (32 bytes per block), the layout the 512-bit kernels read.
 func quantActQ8_0() {
 	name := "quantActQ8_0AVX2"
 	TEXT(name, NOSPLIT, "func(x *float32, nb int, dst *byte, aux *byte)")
 	Pragma("noescape")
-	Doc(name + " quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing Σq and the scale as float32 per block to aux.")
+	Doc(name + " quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing the scale as float32 and Σq per block to aux, then the quants back to back.")
 	x := Load(Param("x"), GP64())
 	n := Load(Param("nb"), GP64())
 	dst := Load(Param("dst"), GP64())
 	aux := Load(Param("aux"), GP64())
+	plain := GP64()
+	LEAQ(Mem{Base: aux, Index: n, Scale: 8}, plain)
 	Label(name + "_loop")
 	v := make([]VecVirtual, 4)
 	for i := range v {
@@ -548,6 +554,7 @@ func quantActQ8_0() {
 	VMOVDQU(cPerm, perm)
 	VPERMD(v[0], perm, v[0])
 	VMOVDQU(v[0], Mem{Base: dst, Disp: 2})
+	VMOVDQU(v[0], Mem{Base: plain})
 	// fp16 scale, and its float32 value.
 	VCVTPS2PH(Imm(0), d, d)
 	VPEXTRW(Imm(0), d, Mem{Base: dst})
@@ -571,6 +578,7 @@ func quantActQ8_0() {
 	ADDQ(U32(128), x)
 	ADDQ(Imm(34), dst)
 	ADDQ(Imm(8), aux)
+	ADDQ(Imm(32), plain)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 	VZEROUPPER()
@@ -957,9 +965,18 @@ var kquantKinds = []*kquant{
 // kquantTile generates tile<K>_<R>x<M>AVX2 for a super-block type: each
 // row's integer sums per token go to the stack, then per token the R rows
 // are reduced into lanes and the float update runs as the reference's.
-func kquantTile(k *kquant, R, M int) {
-	name := fmt.Sprintf("tile%s_%dx%dAVX2", k.name, R, M)
-	TEXT(name, NOSPLIT, "func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)")
+func kquantTile(k *kquant, R, M int) { kquantTileSuffix(k, R, M, "AVX2") }
+
+// kquantTileSuffix is kquantTile for the row work of k, naming the kernel
+// with suffix (the instruction set its row work uses).
+func kquantTileSuffix(k *kquant, R, M int, suffix string) {
+	name := fmt.Sprintf("tile%s_%dx%d%s", k.name, R, M, suffix)
+	// Large frames (per (row, token) slots) cannot be NOSPLIT.
+	var a attr.Attribute = NOSPLIT
+	if R*M > 16 {
+		a = 0
+	}
+	TEXT(name, a, "func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes %d rows × %d tokens of %s weights with Q8_K activations, as quant's reference dot product.", name, R, M, k.name))
 	W := loadStrided(R, "w", "ws")
@@ -967,6 +984,10 @@ func kquantTile(k *kquant, R, M int) {
 	n := Load(Param("nb"), GP64())
 	nibReg = YMM()
 	VMOVDQU(cNib, nibReg)
+	if suffix == "AVX512" {
+		zero512 = ZMM()
+		VPXORD(zero512, zero512, zero512)
+	}
 	slots := AllocLocal(32 * R * M) // per (r, t): [isum 4 lanes | summs 4 lanes]
 	slot := func(r, t int) Mem { return slots.Offset(32 * (r*M + t)) }
 	var bsm Mem
