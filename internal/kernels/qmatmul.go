@@ -232,11 +232,16 @@ func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
 		a.x, a.b = nil, nil
 	}
 	q.t = T
-	// Chunks of whole 8-row tiles, about 64 KiB of weights each, at least
-	// four per worker when the matrices are large enough.
-	rb := q.segs[0].w.RowBytes()
-	grain := max(8, min((64<<10)/max(1, rb), o.Pool.Grain(rows, 8)))
-	o.Pool.Run(rows, (grain+7)&^7, q)
+	// A few large chunks of whole 16-row tiles: each worker streams long
+	// contiguous runs of rows, which the tiles prefetch ahead of use (every
+	// chunk starts cold). Two per worker for decode (memory bound), four
+	// for batches (compute bound, so balance matters more).
+	per := 2
+	if T > 1 {
+		per = 4
+	}
+	grain := max(16, (rows+per*o.Pool.Threads()-1)/(per*o.Pool.Threads()))
+	o.Pool.Run(rows, (grain+15)&^15, q)
 	for i := range q.segs {
 		q.segs[i] = qseg{}
 	}

@@ -68,3 +68,18 @@ func siluMulGo(out, gate, up []float32) {
 
 // SiLUMul writes silu(gate)·up to out (len(gate) values).
 func SiLUMul(out, gate, up []float32) { active.siluMul(out, gate, up) }
+
+// expMinusGo replaces v[i] with exp32(v[i] − m), the exponent clamped as
+// silu32 clamps it.
+func expMinusGo(v []float32, m float32) {
+	for i, x := range v {
+		x -= m
+		if !(x < expMax) {
+			x = expMax
+		}
+		if !(x > expMin) {
+			x = expMin
+		}
+		v[i] = exp32(x)
+	}
+}
