@@ -31,11 +31,22 @@ type tileFunc func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, 
 type actFunc func(dst, aux []byte, x []float32)
 
 // quantKernels are one variant's kernels for one weight type: tiles4[m-1]
-// computes 4 rows × m tokens (m = 1..4, all present), tiles8[m-1] 8 rows
-// × m tokens and tiles16[m-1] 16 rows × m tokens over an even number of
-// blocks (nil where the variant has no such tile).
+// computes 4 rows × m tokens (present for m = 1..4), tiles8[m-1] 8 rows × m
+// tokens and tiles16[m-1] 16 rows × m tokens over an even number of blocks
+// (nil where the variant has no such tile).
 type quantKernels struct {
-	tiles4, tiles8, tiles16 [4]tileFunc
+	tiles4, tiles8, tiles16 [8]tileFunc
+}
+
+// pick returns the widest tile of tiles for at most rem tokens and its
+// width, or nil and 0.
+func pick(tiles *[8]tileFunc, rem int) (tileFunc, int) {
+	for m := min(len(tiles), rem); m > 0; m-- {
+		if tiles[m-1] != nil {
+			return tiles[m-1], m
+		}
+	}
+	return nil, 0
 }
 
 // auxBytes is the size of one block's aux data for activations of type t.
@@ -121,9 +132,8 @@ func (q *quantTask) rows(s *qseg, lo, hi int) {
 		if k.tiles16[0] != nil && nb%2 == 0 {
 			for ; r+16 <= hi; r += 16 {
 				for t := 0; t < q.t; {
-					m := min(4, q.t-t)
-					ax := &a.aux[t*a.auxRow]
-					k.tiles16[m-1](&w[r*rb], rb, nil, 0, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					tile, m := pick(&k.tiles16, q.t-t)
+					tile(&w[r*rb], rb, nil, 0, &a.aux[t*a.auxRow], a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
 					t += m
 				}
 			}
@@ -131,22 +141,25 @@ func (q *quantTask) rows(s *qseg, lo, hi int) {
 		for r+4 <= hi {
 			eight := r+8 <= hi
 			for t := 0; t < q.t; {
-				m := min(4, q.t-t)
-				x, y := &a.xq[t*a.xqRow], &s.y[t*s.ldy+r]
+				x := &a.xq[t*a.xqRow]
 				var ax *byte
 				if aux != nil {
 					ax = &a.aux[t*a.auxRow]
 				}
-				switch {
-				case eight && k.tiles8[m-1] != nil:
-					k.tiles8[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
-				case eight:
-					k.tiles4[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
-					k.tiles4[m-1](&w[(r+4)*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r+4], s.ldy)
-				default:
-					k.tiles4[m-1](&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, y, s.ldy)
+				t4, m4 := pick(&k.tiles4, q.t-t)
+				if !eight {
+					t4(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m4
+					continue
 				}
-				t += m
+				if t8, m8 := pick(&k.tiles8, q.t-t); t8 != nil && m8 >= m4 {
+					t8(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m8
+					continue
+				}
+				t4(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+				t4(&w[(r+4)*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r+4], s.ldy)
+				t += m4
 			}
 			if eight {
 				r += 8

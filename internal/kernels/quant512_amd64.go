@@ -19,10 +19,15 @@ func tileQ4_0_16x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb
 //go:noescape
 func tileQ4_0_16x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
-// tileQ4_0_16x4AVX512 computes 16 rows × 4 tokens of Q4_0 weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
+// tileQ4_0_16x4tAVX512 computes 16 rows × 4 tokens of Q4_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
 //
 //go:noescape
-func tileQ4_0_16x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+func tileQ4_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ4_0_16x8tAVX512 computes 16 rows × 8 tokens of Q4_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
+//
+//go:noescape
+func tileQ4_0_16x8tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileQ5_0_16x1AVX512 computes 16 rows × 1 tokens of Q5_0 weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
 //
@@ -39,10 +44,15 @@ func tileQ5_0_16x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb
 //go:noescape
 func tileQ5_0_16x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
-// tileQ5_0_16x4AVX512 computes 16 rows × 4 tokens of Q5_0 weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
+// tileQ5_0_16x4tAVX512 computes 16 rows × 4 tokens of Q5_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
 //
 //go:noescape
-func tileQ5_0_16x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+func tileQ5_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ5_0_16x8tAVX512 computes 16 rows × 8 tokens of Q5_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
+//
+//go:noescape
+func tileQ5_0_16x8tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileQ8_0_16x1AVX512 computes 16 rows × 1 tokens of Q8_0 weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
 //
@@ -59,10 +69,15 @@ func tileQ8_0_16x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb
 //go:noescape
 func tileQ8_0_16x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
-// tileQ8_0_16x4AVX512 computes 16 rows × 4 tokens of Q8_0 weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
+// tileQ8_0_16x4tAVX512 computes 16 rows × 4 tokens of Q8_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
 //
 //go:noescape
-func tileQ8_0_16x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+func tileQ8_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ8_0_16x8tAVX512 computes 16 rows × 8 tokens of Q8_0 weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
+//
+//go:noescape
+func tileQ8_0_16x8tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileIQ4_NL_16x1AVX512 computes 16 rows × 1 tokens of IQ4_NL weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
 //
@@ -79,10 +94,15 @@ func tileIQ4_NL_16x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, 
 //go:noescape
 func tileIQ4_NL_16x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
-// tileIQ4_NL_16x4AVX512 computes 16 rows × 4 tokens of IQ4_NL weights with Q8_0 activations over an even number of blocks, as quant's reference dot product.
+// tileIQ4_NL_16x4tAVX512 computes 16 rows × 4 tokens of IQ4_NL weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
 //
 //go:noescape
-func tileIQ4_NL_16x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+func tileIQ4_NL_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileIQ4_NL_16x8tAVX512 computes 16 rows × 8 tokens of IQ4_NL weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.
+//
+//go:noescape
+func tileIQ4_NL_16x8tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileQ4_K_8x1AVX512 computes 8 rows × 1 tokens of Q4_K weights with Q8_K activations, as quant's reference dot product.
 //

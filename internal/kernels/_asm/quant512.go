@@ -493,9 +493,11 @@ func quant512Kernels() {
 	kquantConsts()
 	quant512Consts()
 	for _, k := range legacy512Kinds {
-		for m := 1; m <= 4; m++ {
+		for m := 1; m <= 3; m++ {
 			legacy512Tile(k, m)
 		}
+		legacy512TileT(k, 4)
+		legacy512TileT(k, 8)
 	}
 	for _, k := range kquant512Kinds {
 		for m := 1; m <= 4; m++ {
@@ -503,4 +505,122 @@ func quant512Kernels() {
 		}
 		kquantTileSuffix(k, 4, 1, "AVX512")
 	}
+}
+
+// transpose16 transposes 16 rows of 16 dwords in place: afterwards a[j]
+// lane r holds what a[r] lane j held. Four shuffle stages of 16.
+func transpose16(a []VecVirtual) {
+	t := make([]VecVirtual, 16)
+	// Stage 1: dwords of row pairs.
+	for i := 0; i < 16; i += 2 {
+		t[i], t[i+1] = ZMM(), ZMM()
+		VPUNPCKLDQ(a[i+1], a[i], t[i])
+		VPUNPCKHDQ(a[i+1], a[i], t[i+1])
+	}
+	// Stage 2: qwords of row quads. u[4q+e] lane L = rows 4q..4q+3 of dword 4L+e.
+	u := make([]VecVirtual, 16)
+	for q := 0; q < 4; q++ {
+		b := 4 * q
+		u[b], u[b+1], u[b+2], u[b+3] = a[b], a[b+1], a[b+2], a[b+3]
+		VPUNPCKLQDQ(t[b+2], t[b], u[b])
+		VPUNPCKHQDQ(t[b+2], t[b], u[b+1])
+		VPUNPCKLQDQ(t[b+3], t[b+1], u[b+2])
+		VPUNPCKHQDQ(t[b+3], t[b+1], u[b+3])
+	}
+	// Stages 3 and 4: 4×4 transpose of 128-bit lanes across the quads.
+	for e := 0; e < 4; e++ {
+		x := [4]VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+		VSHUFI32X4(Imm(0x44), u[4+e], u[e], x[0])    // [q0.L0, q0.L1, q1.L0, q1.L1]
+		VSHUFI32X4(Imm(0xee), u[4+e], u[e], x[1])    // [q0.L2, q0.L3, q1.L2, q1.L3]
+		VSHUFI32X4(Imm(0x44), u[12+e], u[8+e], x[2]) // q2, q3
+		VSHUFI32X4(Imm(0xee), u[12+e], u[8+e], x[3])
+		VSHUFI32X4(Imm(0x88), x[2], x[0], a[e])    // L0: dword e
+		VSHUFI32X4(Imm(0xdd), x[2], x[0], a[4+e])  // L1: dword 4+e
+		VSHUFI32X4(Imm(0x88), x[3], x[1], a[8+e])  // L2: dword 8+e
+		VSHUFI32X4(Imm(0xdd), x[3], x[1], a[12+e]) // L3: dword 12+e
+	}
+}
+
+// legacy512TileT generates tile<K>_16x<M>tAVX512, the batch kernel: per
+// two blocks the 16 rows' unpacked weights are transposed once (lane r of
+// vector j holds row r's quants 4j..4j+3), so that every token's block sums
+// come out with one row per lane from VPDPBUSD against broadcast activation
+// dwords: no reduction per token. Same arguments as legacy512Tile.
+func legacy512TileT(k *legacy512, M int) {
+	name := fmt.Sprintf("tile%s_16x%dtAVX512", k.name, M)
+	TEXT(name, 0, "func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s computes 16 rows × %d tokens of %s weights with Q8_0 activations over an even number of blocks (transposed weights, broadcast activations), as quant's reference dot product.", name, M, k.name))
+	W := loadRows16("w", "ws")
+	A := loadStrided(M, "aux", "as")
+	n := Load(Param("nb"), GP64())
+	X := strided{n: M, p: GP64(), s: A.s, s3: A.s3}
+	LEAQ(Mem{Base: A.p, Index: n, Scale: 8}, X.p)
+	if M > 5 {
+		X.q = GP64()
+		LEAQ(Mem{Base: X.p, Index: A.s, Scale: 4}, X.q)
+		ADDQ(A.s, X.q)
+	}
+	SHRQ(Imm(1), n)
+	if k.name == "IQ4_NL" {
+		zTbl = ZMM()
+		VMOVDQU64(zIQ4, zTbl)
+	}
+	zero := ZMM()
+	VPXORD(zero, zero, zero)
+	accMem := AllocLocal(64 * M)
+	for t := 0; t < M; t++ {
+		VMOVDQU64(zero, accMem.Offset(64*t))
+	}
+	Label(name + "_loop")
+	v := make([]VecVirtual, 16)
+	for r := range v {
+		v[r] = k.unpack(k, W.at(r, 0))
+	}
+	transpose16(v)
+	dw := [2]VecVirtual{gatherF16x16(W, 0), gatherF16x16(W, k.bytes)}
+	for t := 0; t < M; t++ {
+		for blk := 0; blk < 2; blk++ {
+			s := ZMM()
+			VMOVDQA64(zero, s)
+			for j := 0; j < 8; j++ {
+				VPDPBUSD_BCST(X.at(t, 32*blk+4*j), v[8*blk+j], s)
+			}
+			c := ZMM()
+			VPBROADCASTD(A.at(t, 8*blk+4), c)
+			VPSLLD(Imm(uint64(k.shift)), c, c)
+			VPSUBD(c, s, s)
+			VCVTDQ2PS(s, s)
+			dx := ZMM()
+			VBROADCASTSS(A.at(t, 8*blk), dx)
+			if k.scaleFirst {
+				VMULPS(dw[blk], s, s)
+				VMULPS(dx, s, s)
+			} else {
+				VMULPS(dw[blk], dx, dx)
+				VMULPS(dx, s, s)
+			}
+			VADDPS(accMem.Offset(64*t), s, s)
+			VMOVUPS(s, accMem.Offset(64*t))
+		}
+	}
+	W.advance(2 * k.bytes)
+	X.advance(64)
+	A.advance(16)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+
+	o := Load(Param("out"), GP64())
+	ldo := Load(Param("ldo"), GP64())
+	SHLQ(Imm(2), ldo)
+	for t := 0; t < M; t++ {
+		if t > 0 {
+			ADDQ(ldo, o)
+		}
+		r := ZMM()
+		VMOVUPS(accMem.Offset(64*t), r)
+		VMOVUPS(r, Mem{Base: o})
+	}
+	VZEROUPPER()
+	RET()
 }
