@@ -18,11 +18,11 @@ func avx512Quant() map[tensor.DType]*quantKernels {
 	q[tensor.Q5_0].tiles16 = [8]tileFunc{tileQ5_0_16x1AVX512, tileQ5_0_16x2AVX512, tileQ5_0_16x3AVX512, tileQ5_0_16x4tAVX512, nil, nil, nil, tileQ5_0_16x8tAVX512}
 	q[tensor.Q8_0].tiles16 = [8]tileFunc{tileQ8_0_16x1AVX512, tileQ8_0_16x2AVX512, tileQ8_0_16x3AVX512, tileQ8_0_16x4tAVX512, nil, nil, nil, tileQ8_0_16x8tAVX512}
 	q[tensor.IQ4_NL].tiles16 = [8]tileFunc{tileIQ4_NL_16x1AVX512, tileIQ4_NL_16x2AVX512, tileIQ4_NL_16x3AVX512, tileIQ4_NL_16x4tAVX512, nil, nil, nil, tileIQ4_NL_16x8tAVX512}
-	q[tensor.Q4_K].tiles8 = [8]tileFunc{tileQ4_K_8x1AVX512, tileQ4_K_8x2AVX512, tileQ4_K_8x3AVX512, tileQ4_K_8x4AVX512}
+	q[tensor.Q4_K].tiles8 = [8]tileFunc{tileQ4_K_8x1AVX512, tileQ4_K_8x2AVX512, tileQ4_K_8x3AVX512, tileQ4_K_8x4AVX512, nil, nil, nil, tileQ4_K_8x8AVX512}
 	q[tensor.Q4_K].tiles4[0] = tileQ4_K_4x1AVX512
-	q[tensor.Q5_K].tiles8 = [8]tileFunc{tileQ5_K_8x1AVX512, tileQ5_K_8x2AVX512, tileQ5_K_8x3AVX512, tileQ5_K_8x4AVX512}
+	q[tensor.Q5_K].tiles8 = [8]tileFunc{tileQ5_K_8x1AVX512, tileQ5_K_8x2AVX512, tileQ5_K_8x3AVX512, tileQ5_K_8x4AVX512, nil, nil, nil, tileQ5_K_8x8AVX512}
 	q[tensor.Q5_K].tiles4[0] = tileQ5_K_4x1AVX512
-	q[tensor.Q6_K].tiles8 = [8]tileFunc{tileQ6_K_8x1AVX512, tileQ6_K_8x2AVX512, tileQ6_K_8x3AVX512, tileQ6_K_8x4AVX512}
+	q[tensor.Q6_K].tiles8 = [8]tileFunc{tileQ6_K_8x1AVX512, tileQ6_K_8x2AVX512, tileQ6_K_8x3AVX512, tileQ6_K_8x4AVX512, nil, nil, nil, tileQ6_K_8x8AVX512}
 	q[tensor.Q6_K].tiles4[0] = tileQ6_K_4x1AVX512
 	return q
 }

@@ -124,6 +124,11 @@ func tileQ4_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb 
 //go:noescape
 func tileQ4_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
+// tileQ4_K_8x8AVX512 computes 8 rows × 8 tokens of Q4_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ4_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
 // tileQ4_K_4x1AVX512 computes 4 rows × 1 tokens of Q4_K weights with Q8_K activations, as quant's reference dot product.
 //
 //go:noescape
@@ -149,6 +154,11 @@ func tileQ5_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb 
 //go:noescape
 func tileQ5_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
+// tileQ5_K_8x8AVX512 computes 8 rows × 8 tokens of Q5_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ5_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
 // tileQ5_K_4x1AVX512 computes 4 rows × 1 tokens of Q5_K weights with Q8_K activations, as quant's reference dot product.
 //
 //go:noescape
@@ -173,6 +183,11 @@ func tileQ6_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb 
 //
 //go:noescape
 func tileQ6_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ6_K_8x8AVX512 computes 8 rows × 8 tokens of Q6_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ6_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileQ6_K_4x1AVX512 computes 4 rows × 1 tokens of Q6_K weights with Q8_K activations, as quant's reference dot product.
 //

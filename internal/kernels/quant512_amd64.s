@@ -12146,19 +12146,19 @@ tileIQ4_NL_16x8tAVX512_loop:
 	RET
 
 // func tileQ4_K_8x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ4_K_8x1AVX512(SB), NOSPLIT, $272-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    nb+48(FP), DI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	LEAQ    (AX)(CX*8), R8
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      nb+48(FP), DI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	LEAQ      (AX)(CX*8), R8
 
 tileQ4_K_8x1AVX512_loop:
 	PREFETCHT0      (R8)
@@ -12181,37 +12181,36 @@ tileQ4_K_8x1AVX512_loop:
 	PREFETCHT0      1088(R8)
 	PREFETCHT0      1152(R8)
 	ADDQ            $0x00000480, R8
-	VMOVDQU         q_ones16<>+0(SB), Y2
+	VMOVDQU32       q_ones16<>+0(SB), Y2
 	VPMADDWD        260(SI), Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 256(SP)
+	VMOVDQU32       X3, 256(SP)
 	MOVL            4(AX), R9
-	MOVL            8(AX), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y2
 	VPERMQ          $0x44, Y2, Y3
 	VEXTRACTI128    $0x01, Y2, X2
@@ -12247,36 +12246,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y3, X4
+	VEXTRACTI32X4   $0x01, Y3, X4
 	VPADDD          X3, X4, X4
-	VMOVDQU         X4, (SP)
-	VMOVDQU         X2, 16(SP)
+	VMOVDQU32       X4, (SP)
+	VMOVDQU32       X2, 16(SP)
 	MOVL            4(AX)(CX*1), R9
-	MOVL            8(AX)(CX*1), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*1), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*1), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*1), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12312,36 +12310,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 32(SP)
-	VMOVDQU         X3, 48(SP)
+	VMOVDQU32       X4, 32(SP)
+	VMOVDQU32       X3, 48(SP)
 	MOVL            4(AX)(CX*2), R9
-	MOVL            8(AX)(CX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12377,36 +12374,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X3, 80(SP)
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X3, 80(SP)
 	MOVL            4(AX)(DX*1), R9
-	MOVL            8(AX)(DX*1), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(DX*1), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(DX*1), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(DX*1), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12442,36 +12438,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 96(SP)
-	VMOVDQU         X3, 112(SP)
+	VMOVDQU32       X4, 96(SP)
+	VMOVDQU32       X3, 112(SP)
 	MOVL            4(AX)(CX*4), R9
-	MOVL            8(AX)(CX*4), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*4), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*4), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*4), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12507,36 +12502,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 128(SP)
-	VMOVDQU         X3, 144(SP)
+	VMOVDQU32       X4, 128(SP)
+	VMOVDQU32       X3, 144(SP)
 	MOVL            4(BX), R9
-	MOVL            8(BX), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(BX), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(BX), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(BX), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12572,36 +12566,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 160(SP)
-	VMOVDQU         X3, 176(SP)
+	VMOVDQU32       X4, 160(SP)
+	VMOVDQU32       X3, 176(SP)
 	MOVL            4(AX)(DX*2), R9
-	MOVL            8(AX)(DX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(DX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(DX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(DX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12637,36 +12630,35 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 192(SP)
-	VMOVDQU         X3, 208(SP)
+	VMOVDQU32       X4, 192(SP)
+	VMOVDQU32       X3, 208(SP)
 	MOVL            4(BX)(CX*2), R9
-	MOVL            8(BX)(CX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(BX)(CX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(BX)(CX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(BX)(CX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -12702,10 +12694,10 @@ tileQ4_K_8x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 224(SP)
-	VMOVDQU         X3, 240(SP)
+	VMOVDQU32       X4, 224(SP)
+	VMOVDQU32       X3, 240(SP)
 	MOVWQZX         (AX), R9
 	MOVWQZX         (AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -12752,14 +12744,14 @@ tileQ4_K_8x1AVX512_loop:
 	ORQ             R10, R9
 	VPINSRQ         $0x01, R9, X3, X3
 	VCVTPH2PS       X3, Y3
-	VMOVDQU         (SP), Y4
-	VMOVDQU         32(SP), Y5
-	VMOVDQU         64(SP), Y6
-	VMOVDQU         96(SP), Y7
-	VMOVDQU         128(SP), Y8
-	VMOVDQU         160(SP), Y9
-	VMOVDQU         192(SP), Y10
-	VMOVDQU         224(SP), Y11
+	VMOVDQU32       (SP), Y4
+	VMOVDQU32       32(SP), Y5
+	VMOVDQU32       64(SP), Y6
+	VMOVDQU32       96(SP), Y7
+	VMOVDQU32       128(SP), Y8
+	VMOVDQU32       160(SP), Y9
+	VMOVDQU32       192(SP), Y10
+	VMOVDQU32       224(SP), Y11
 	VPUNPCKLDQ      Y5, Y4, Y12
 	VPUNPCKHDQ      Y5, Y4, Y5
 	VPADDD          Y12, Y5, Y4
@@ -12779,11 +12771,11 @@ tileQ4_K_8x1AVX512_loop:
 	VPUNPCKHQDQ     Y10, Y8, Y10
 	VPADDD          Y5, Y10, Y8
 	VBROADCASTSS    (SI), Y5
-	VPERM2I128      $0x20, Y8, Y4, Y6
+	VSHUFI64X2      $0x00, Y8, Y4, Y6
 	VCVTDQ2PS       Y6, Y6
 	VMULPS          Y5, Y2, Y2
 	VMULPS          Y2, Y6, Y6
-	VPERM2I128      $0x31, Y8, Y4, Y4
+	VSHUFI64X2      $0x03, Y8, Y4, Y4
 	VCVTDQ2PS       Y4, Y4
 	VMULPS          Y5, Y3, Y2
 	VMULPS          Y2, Y4, Y4
@@ -12802,22 +12794,22 @@ tileQ4_K_8x1AVX512_loop:
 	RET
 
 // func tileQ4_K_8x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ4_K_8x2AVX512(SB), NOSPLIT, $608-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 544(SP)
-	VMOVUPS Y0, 576(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 544(SP)
+	VMOVUPS   Y0, 576(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ4_K_8x2AVX512_loop:
 	PREFETCHT0      (R9)
@@ -12840,41 +12832,40 @@ tileQ4_K_8x2AVX512_loop:
 	PREFETCHT0      1088(R9)
 	PREFETCHT0      1152(R9)
 	ADDQ            $0x00000480, R9
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 512(SP)
+	VMOVDQU32       X3, 512(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 528(SP)
+	VMOVDQU32       X2, 528(SP)
 	MOVL            4(AX), R10
-	MOVL            8(AX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -12922,40 +12913,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y4, Y2, Y2
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y2, X5
+	VEXTRACTI32X4   $0x01, Y2, X5
 	VPADDD          X2, X5, X5
-	VMOVDQU         X5, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y4, X2
+	VMOVDQU32       X5, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X0, 48(SP)
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X0, 48(SP)
 	MOVL            4(AX)(CX*1), R10
-	MOVL            8(AX)(CX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13003,40 +12993,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X2, 80(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X2, 80(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 96(SP)
-	VMOVDQU         X8, 112(SP)
+	VMOVDQU32       X0, 96(SP)
+	VMOVDQU32       X8, 112(SP)
 	MOVL            4(AX)(CX*2), R10
-	MOVL            8(AX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13084,40 +13073,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 128(SP)
-	VMOVDQU         X2, 144(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 128(SP)
+	VMOVDQU32       X2, 144(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X8, 176(SP)
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X8, 176(SP)
 	MOVL            4(AX)(DX*1), R10
-	MOVL            8(AX)(DX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13165,40 +13153,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 192(SP)
-	VMOVDQU         X2, 208(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 192(SP)
+	VMOVDQU32       X2, 208(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X8, 240(SP)
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X8, 240(SP)
 	MOVL            4(AX)(CX*4), R10
-	MOVL            8(AX)(CX*4), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*4), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*4), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*4), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13246,40 +13233,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 256(SP)
-	VMOVDQU         X2, 272(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VMOVDQU         X8, 304(SP)
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X8, 304(SP)
 	MOVL            4(BX), R10
-	MOVL            8(BX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13327,40 +13313,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 320(SP)
-	VMOVDQU         X2, 336(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 320(SP)
+	VMOVDQU32       X2, 336(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X8, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X8, 368(SP)
 	MOVL            4(AX)(DX*2), R10
-	MOVL            8(AX)(DX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13408,40 +13393,39 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X8, 432(SP)
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X8, 432(SP)
 	MOVL            4(BX)(CX*2), R10
-	MOVL            8(BX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13489,14 +13473,14 @@ tileQ4_K_8x2AVX512_loop:
 	VPADDD          Y3, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 448(SP)
-	VMOVDQU         X2, 464(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 448(SP)
+	VMOVDQU32       X2, 464(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 480(SP)
-	VMOVDQU         X8, 496(SP)
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X8, 496(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -13543,14 +13527,14 @@ tileQ4_K_8x2AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         64(SP), Y4
-	VMOVDQU         128(SP), Y5
-	VMOVDQU         192(SP), Y6
-	VMOVDQU         256(SP), Y7
-	VMOVDQU         320(SP), Y8
-	VMOVDQU         384(SP), Y9
-	VMOVDQU         448(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       64(SP), Y4
+	VMOVDQU32       128(SP), Y5
+	VMOVDQU32       192(SP), Y6
+	VMOVDQU32       256(SP), Y7
+	VMOVDQU32       320(SP), Y8
+	VMOVDQU32       384(SP), Y9
+	VMOVDQU32       448(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -13570,25 +13554,25 @@ tileQ4_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          544(SP), Y5, Y5
 	VMOVUPS         Y5, 544(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         96(SP), Y4
-	VMOVDQU         160(SP), Y5
-	VMOVDQU         224(SP), Y6
-	VMOVDQU         288(SP), Y7
-	VMOVDQU         352(SP), Y8
-	VMOVDQU         416(SP), Y9
-	VMOVDQU         480(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       96(SP), Y4
+	VMOVDQU32       160(SP), Y5
+	VMOVDQU32       224(SP), Y6
+	VMOVDQU32       288(SP), Y7
+	VMOVDQU32       352(SP), Y8
+	VMOVDQU32       416(SP), Y9
+	VMOVDQU32       480(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -13608,11 +13592,11 @@ tileQ4_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -13636,23 +13620,23 @@ tileQ4_K_8x2AVX512_loop:
 	RET
 
 // func tileQ4_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ4_K_8x3AVX512(SB), $912-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 816(SP)
-	VMOVUPS Y0, 848(SP)
-	VMOVUPS Y0, 880(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 816(SP)
+	VMOVUPS   Y0, 848(SP)
+	VMOVUPS   Y0, 880(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ4_K_8x3AVX512_loop:
 	PREFETCHT0      (R9)
@@ -13675,45 +13659,44 @@ tileQ4_K_8x3AVX512_loop:
 	PREFETCHT0      1088(R9)
 	PREFETCHT0      1152(R9)
 	ADDQ            $0x00000480, R9
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 768(SP)
+	VMOVDQU32       X3, 768(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 784(SP)
+	VMOVDQU32       X3, 784(SP)
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 800(SP)
+	VMOVDQU32       X2, 800(SP)
 	MOVL            4(AX), R10
-	MOVL            8(AX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -13773,44 +13756,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y6, Y5, Y5
 	VEXTRACTI64X4   $0x01, Z7, Y6
 	VPADDD          Y7, Y6, Y6
-	VEXTRACTI128    $0x01, Y2, X7
+	VEXTRACTI32X4   $0x01, Y2, X7
 	VPADDD          X2, X7, X7
-	VMOVDQU         X7, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y5, X2
+	VMOVDQU32       X7, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y5, X2
 	VPADDD          X5, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X4, 48(SP)
-	VEXTRACTI128    $0x01, Y6, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y6, X2
 	VPADDD          X6, X2, X2
-	VMOVDQU         X2, 64(SP)
-	VMOVDQU         X0, 80(SP)
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X0, 80(SP)
 	MOVL            4(AX)(CX*1), R10
-	MOVL            8(AX)(CX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13870,44 +13852,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 96(SP)
-	VMOVDQU         X2, 112(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 96(SP)
+	VMOVDQU32       X2, 112(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 128(SP)
-	VMOVDQU         X9, 144(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 128(SP)
+	VMOVDQU32       X9, 144(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X10, 176(SP)
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X10, 176(SP)
 	MOVL            4(AX)(CX*2), R10
-	MOVL            8(AX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -13967,44 +13948,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 192(SP)
-	VMOVDQU         X2, 208(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 192(SP)
+	VMOVDQU32       X2, 208(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X9, 240(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X9, 240(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 256(SP)
-	VMOVDQU         X10, 272(SP)
+	VMOVDQU32       X0, 256(SP)
+	VMOVDQU32       X10, 272(SP)
 	MOVL            4(AX)(DX*1), R10
-	MOVL            8(AX)(DX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14064,44 +14044,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 288(SP)
-	VMOVDQU         X2, 304(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 288(SP)
+	VMOVDQU32       X2, 304(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VMOVDQU         X9, 336(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X9, 336(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X10, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X10, 368(SP)
 	MOVL            4(AX)(CX*4), R10
-	MOVL            8(AX)(CX*4), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*4), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*4), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*4), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14161,44 +14140,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X9, 432(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X9, 432(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VMOVDQU         X10, 464(SP)
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X10, 464(SP)
 	MOVL            4(BX), R10
-	MOVL            8(BX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14258,44 +14236,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 480(SP)
-	VMOVDQU         X2, 496(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 480(SP)
+	VMOVDQU32       X2, 496(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 512(SP)
-	VMOVDQU         X9, 528(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 512(SP)
+	VMOVDQU32       X9, 528(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 544(SP)
-	VMOVDQU         X10, 560(SP)
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X10, 560(SP)
 	MOVL            4(AX)(DX*2), R10
-	MOVL            8(AX)(DX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14355,44 +14332,43 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 576(SP)
-	VMOVDQU         X2, 592(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 576(SP)
+	VMOVDQU32       X2, 592(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 608(SP)
-	VMOVDQU         X9, 624(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X9, 624(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 640(SP)
-	VMOVDQU         X10, 656(SP)
+	VMOVDQU32       X0, 640(SP)
+	VMOVDQU32       X10, 656(SP)
 	MOVL            4(BX)(CX*2), R10
-	MOVL            8(BX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14452,18 +14428,18 @@ tileQ4_K_8x3AVX512_loop:
 	VPADDD          Y4, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z5, Y4
 	VPADDD          Y5, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 672(SP)
-	VMOVDQU         X2, 688(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 672(SP)
+	VMOVDQU32       X2, 688(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VMOVDQU         X9, 720(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X9, 720(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 736(SP)
-	VMOVDQU         X10, 752(SP)
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X10, 752(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -14510,14 +14486,14 @@ tileQ4_K_8x3AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         96(SP), Y4
-	VMOVDQU         192(SP), Y5
-	VMOVDQU         288(SP), Y6
-	VMOVDQU         384(SP), Y7
-	VMOVDQU         480(SP), Y8
-	VMOVDQU         576(SP), Y9
-	VMOVDQU         672(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       96(SP), Y4
+	VMOVDQU32       192(SP), Y5
+	VMOVDQU32       288(SP), Y6
+	VMOVDQU32       384(SP), Y7
+	VMOVDQU32       480(SP), Y8
+	VMOVDQU32       576(SP), Y9
+	VMOVDQU32       672(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -14537,25 +14513,25 @@ tileQ4_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          816(SP), Y5, Y5
 	VMOVUPS         Y5, 816(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         128(SP), Y4
-	VMOVDQU         224(SP), Y5
-	VMOVDQU         320(SP), Y6
-	VMOVDQU         416(SP), Y7
-	VMOVDQU         512(SP), Y8
-	VMOVDQU         608(SP), Y9
-	VMOVDQU         704(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       128(SP), Y4
+	VMOVDQU32       224(SP), Y5
+	VMOVDQU32       320(SP), Y6
+	VMOVDQU32       416(SP), Y7
+	VMOVDQU32       512(SP), Y8
+	VMOVDQU32       608(SP), Y9
+	VMOVDQU32       704(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -14575,25 +14551,25 @@ tileQ4_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          848(SP), Y5, Y5
 	VMOVUPS         Y5, 848(SP)
-	VMOVDQU         64(SP), Y3
-	VMOVDQU         160(SP), Y4
-	VMOVDQU         256(SP), Y5
-	VMOVDQU         352(SP), Y6
-	VMOVDQU         448(SP), Y7
-	VMOVDQU         544(SP), Y8
-	VMOVDQU         640(SP), Y9
-	VMOVDQU         736(SP), Y10
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       160(SP), Y4
+	VMOVDQU32       256(SP), Y5
+	VMOVDQU32       352(SP), Y6
+	VMOVDQU32       448(SP), Y7
+	VMOVDQU32       544(SP), Y8
+	VMOVDQU32       640(SP), Y9
+	VMOVDQU32       736(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -14613,11 +14589,11 @@ tileQ4_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*2), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -14644,25 +14620,25 @@ tileQ4_K_8x3AVX512_loop:
 	RET
 
 // func tileQ4_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ4_K_8x4AVX512(SB), $1216-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	LEAQ    (DI)(DI*2), R8
-	MOVQ    nb+48(FP), R9
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 1088(SP)
-	VMOVUPS Y0, 1120(SP)
-	VMOVUPS Y0, 1152(SP)
-	VMOVUPS Y0, 1184(SP)
-	LEAQ    (AX)(CX*8), R10
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	MOVQ      nb+48(FP), R9
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 1088(SP)
+	VMOVUPS   Y0, 1120(SP)
+	VMOVUPS   Y0, 1152(SP)
+	VMOVUPS   Y0, 1184(SP)
+	LEAQ      (AX)(CX*8), R10
 
 tileQ4_K_8x4AVX512_loop:
 	PREFETCHT0      (R10)
@@ -14685,49 +14661,48 @@ tileQ4_K_8x4AVX512_loop:
 	PREFETCHT0      1088(R10)
 	PREFETCHT0      1152(R10)
 	ADDQ            $0x00000480, R10
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1024(SP)
+	VMOVDQU32       X3, 1024(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1040(SP)
+	VMOVDQU32       X3, 1040(SP)
 	VPMADDWD        260(SI)(DI*2), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1056(SP)
+	VMOVDQU32       X3, 1056(SP)
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 1072(SP)
+	VMOVDQU32       X2, 1072(SP)
 	MOVL            4(AX), R11
-	MOVL            8(AX), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -14799,48 +14774,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y8, Y7, Y7
 	VEXTRACTI64X4   $0x01, Z9, Y8
 	VPADDD          Y9, Y8, Y8
-	VEXTRACTI128    $0x01, Y2, X9
+	VEXTRACTI32X4   $0x01, Y2, X9
 	VPADDD          X2, X9, X9
-	VMOVDQU         X9, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y6, X2
+	VMOVDQU32       X9, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y6, X2
 	VPADDD          X6, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X4, 48(SP)
-	VEXTRACTI128    $0x01, Y7, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y7, X2
 	VPADDD          X7, X2, X2
-	VMOVDQU         X2, 64(SP)
-	VMOVDQU         X5, 80(SP)
-	VEXTRACTI128    $0x01, Y8, X2
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X5, 80(SP)
+	VEXTRACTI32X4   $0x01, Y8, X2
 	VPADDD          X8, X2, X2
-	VMOVDQU         X2, 96(SP)
-	VMOVDQU         X0, 112(SP)
+	VMOVDQU32       X2, 96(SP)
+	VMOVDQU32       X0, 112(SP)
 	MOVL            4(AX)(CX*1), R11
-	MOVL            8(AX)(CX*1), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*1), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*1), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*1), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -14912,48 +14886,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 128(SP)
-	VMOVDQU         X2, 144(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 128(SP)
+	VMOVDQU32       X2, 144(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X10, 176(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X10, 176(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 192(SP)
-	VMOVDQU         X11, 208(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 192(SP)
+	VMOVDQU32       X11, 208(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X12, 240(SP)
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X12, 240(SP)
 	MOVL            4(AX)(CX*2), R11
-	MOVL            8(AX)(CX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15025,48 +14998,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 256(SP)
-	VMOVDQU         X2, 272(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VMOVDQU         X10, 304(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X10, 304(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VMOVDQU         X11, 336(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X11, 336(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X12, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X12, 368(SP)
 	MOVL            4(AX)(DX*1), R11
-	MOVL            8(AX)(DX*1), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(DX*1), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(DX*1), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(DX*1), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15138,48 +15110,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X10, 432(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X10, 432(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VMOVDQU         X11, 464(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X11, 464(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 480(SP)
-	VMOVDQU         X12, 496(SP)
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X12, 496(SP)
 	MOVL            4(AX)(CX*4), R11
-	MOVL            8(AX)(CX*4), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*4), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*4), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*4), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15251,48 +15222,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 512(SP)
-	VMOVDQU         X2, 528(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 512(SP)
+	VMOVDQU32       X2, 528(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 544(SP)
-	VMOVDQU         X10, 560(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X10, 560(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 576(SP)
-	VMOVDQU         X11, 592(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 576(SP)
+	VMOVDQU32       X11, 592(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 608(SP)
-	VMOVDQU         X12, 624(SP)
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X12, 624(SP)
 	MOVL            4(BX), R11
-	MOVL            8(BX), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(BX), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(BX), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(BX), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15364,48 +15334,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 640(SP)
-	VMOVDQU         X2, 656(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 640(SP)
+	VMOVDQU32       X2, 656(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 672(SP)
-	VMOVDQU         X10, 688(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 672(SP)
+	VMOVDQU32       X10, 688(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VMOVDQU         X11, 720(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X11, 720(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 736(SP)
-	VMOVDQU         X12, 752(SP)
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X12, 752(SP)
 	MOVL            4(AX)(DX*2), R11
-	MOVL            8(AX)(DX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(DX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(DX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(DX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15477,48 +15446,47 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 768(SP)
-	VMOVDQU         X2, 784(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 768(SP)
+	VMOVDQU32       X2, 784(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 800(SP)
-	VMOVDQU         X10, 816(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 800(SP)
+	VMOVDQU32       X10, 816(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 832(SP)
-	VMOVDQU         X11, 848(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 832(SP)
+	VMOVDQU32       X11, 848(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 864(SP)
-	VMOVDQU         X12, 880(SP)
+	VMOVDQU32       X0, 864(SP)
+	VMOVDQU32       X12, 880(SP)
 	MOVL            4(BX)(CX*2), R11
-	MOVL            8(BX)(CX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(BX)(CX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(BX)(CX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(BX)(CX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -15590,22 +15558,22 @@ tileQ4_K_8x4AVX512_loop:
 	VPADDD          Y5, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z6, Y5
 	VPADDD          Y6, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 896(SP)
-	VMOVDQU         X2, 912(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 896(SP)
+	VMOVDQU32       X2, 912(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 928(SP)
-	VMOVDQU         X10, 944(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 928(SP)
+	VMOVDQU32       X10, 944(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 960(SP)
-	VMOVDQU         X11, 976(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 960(SP)
+	VMOVDQU32       X11, 976(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 992(SP)
-	VMOVDQU         X12, 1008(SP)
+	VMOVDQU32       X0, 992(SP)
+	VMOVDQU32       X12, 1008(SP)
 	MOVWQZX         (AX), R11
 	MOVWQZX         (AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -15652,14 +15620,14 @@ tileQ4_K_8x4AVX512_loop:
 	ORQ             R12, R11
 	VPINSRQ         $0x01, R11, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         128(SP), Y4
-	VMOVDQU         256(SP), Y5
-	VMOVDQU         384(SP), Y6
-	VMOVDQU         512(SP), Y7
-	VMOVDQU         640(SP), Y8
-	VMOVDQU         768(SP), Y9
-	VMOVDQU         896(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       128(SP), Y4
+	VMOVDQU32       256(SP), Y5
+	VMOVDQU32       384(SP), Y6
+	VMOVDQU32       512(SP), Y7
+	VMOVDQU32       640(SP), Y8
+	VMOVDQU32       768(SP), Y9
+	VMOVDQU32       896(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -15679,25 +15647,25 @@ tileQ4_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1088(SP), Y5, Y5
 	VMOVUPS         Y5, 1088(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         160(SP), Y4
-	VMOVDQU         288(SP), Y5
-	VMOVDQU         416(SP), Y6
-	VMOVDQU         544(SP), Y7
-	VMOVDQU         672(SP), Y8
-	VMOVDQU         800(SP), Y9
-	VMOVDQU         928(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       160(SP), Y4
+	VMOVDQU32       288(SP), Y5
+	VMOVDQU32       416(SP), Y6
+	VMOVDQU32       544(SP), Y7
+	VMOVDQU32       672(SP), Y8
+	VMOVDQU32       800(SP), Y9
+	VMOVDQU32       928(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -15717,25 +15685,25 @@ tileQ4_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1120(SP), Y5, Y5
 	VMOVUPS         Y5, 1120(SP)
-	VMOVDQU         64(SP), Y3
-	VMOVDQU         192(SP), Y4
-	VMOVDQU         320(SP), Y5
-	VMOVDQU         448(SP), Y6
-	VMOVDQU         576(SP), Y7
-	VMOVDQU         704(SP), Y8
-	VMOVDQU         832(SP), Y9
-	VMOVDQU         960(SP), Y10
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       192(SP), Y4
+	VMOVDQU32       320(SP), Y5
+	VMOVDQU32       448(SP), Y6
+	VMOVDQU32       576(SP), Y7
+	VMOVDQU32       704(SP), Y8
+	VMOVDQU32       832(SP), Y9
+	VMOVDQU32       960(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -15755,25 +15723,25 @@ tileQ4_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*2), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1152(SP), Y5, Y5
 	VMOVUPS         Y5, 1152(SP)
-	VMOVDQU         96(SP), Y3
-	VMOVDQU         224(SP), Y4
-	VMOVDQU         352(SP), Y5
-	VMOVDQU         480(SP), Y6
-	VMOVDQU         608(SP), Y7
-	VMOVDQU         736(SP), Y8
-	VMOVDQU         864(SP), Y9
-	VMOVDQU         992(SP), Y10
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       224(SP), Y4
+	VMOVDQU32       352(SP), Y5
+	VMOVDQU32       480(SP), Y6
+	VMOVDQU32       608(SP), Y7
+	VMOVDQU32       736(SP), Y8
+	VMOVDQU32       864(SP), Y9
+	VMOVDQU32       992(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -15793,11 +15761,11 @@ tileQ4_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(R8*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -15826,18 +15794,1892 @@ tileQ4_K_8x4AVX512_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ4_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·tileQ4_K_8x8AVX512(SB), $2432-72
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	LEAQ      (SI)(DI*4), R9
+	ADDQ      DI, R9
+	MOVQ      nb+48(FP), R10
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 2176(SP)
+	VMOVUPS   Y0, 2208(SP)
+	VMOVUPS   Y0, 2240(SP)
+	VMOVUPS   Y0, 2272(SP)
+	VMOVUPS   Y0, 2304(SP)
+	VMOVUPS   Y0, 2336(SP)
+	VMOVUPS   Y0, 2368(SP)
+	VMOVUPS   Y0, 2400(SP)
+	LEAQ      (AX)(CX*8), R11
+
+tileQ4_K_8x8AVX512_loop:
+	PREFETCHT0      (R11)
+	PREFETCHT0      64(R11)
+	PREFETCHT0      128(R11)
+	PREFETCHT0      192(R11)
+	PREFETCHT0      256(R11)
+	PREFETCHT0      320(R11)
+	PREFETCHT0      384(R11)
+	PREFETCHT0      448(R11)
+	PREFETCHT0      512(R11)
+	PREFETCHT0      576(R11)
+	PREFETCHT0      640(R11)
+	PREFETCHT0      704(R11)
+	PREFETCHT0      768(R11)
+	PREFETCHT0      832(R11)
+	PREFETCHT0      896(R11)
+	PREFETCHT0      960(R11)
+	PREFETCHT0      1024(R11)
+	PREFETCHT0      1088(R11)
+	PREFETCHT0      1152(R11)
+	ADDQ            $0x00000480, R11
+	VMOVDQU32       q_ones16<>+0(SB), Y0
+	VPMADDWD        260(SI), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2048(SP)
+	VPMADDWD        260(SI)(DI*1), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2064(SP)
+	VPMADDWD        260(SI)(DI*2), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2080(SP)
+	VPMADDWD        260(SI)(R8*1), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2096(SP)
+	VPMADDWD        260(SI)(DI*4), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2112(SP)
+	VPMADDWD        260(R9), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2128(SP)
+	VPMADDWD        260(SI)(R8*2), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2144(SP)
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VEXTRACTI32X4   $0x01, Y0, X2
+	VPACKSSDW       X2, X0, X2
+	VMOVDQU32       X2, 2160(SP)
+	MOVL            4(AX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y0
+	VPERMQ          $0x44, Y0, Y2
+	VEXTRACTI128    $0x01, Y0, X0
+	VPMADDWD        2048(SP), X0, X3
+	VPMADDWD        2064(SP), X0, X4
+	VPMADDWD        2080(SP), X0, X5
+	VPMADDWD        2096(SP), X0, X6
+	VPMADDWD        2112(SP), X0, X7
+	VPMADDWD        2128(SP), X0, X8
+	VPMADDWD        2144(SP), X0, X9
+	VPMADDWD        2160(SP), X0, X0
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQA64       Z1, Z14
+	VMOVDQA64       Z1, Z15
+	VMOVDQA64       Z1, Z16
+	VMOVDQA64       Z1, Z17
+	VBROADCASTI64X4 16(AX), Z18
+	VPSRLVQ         z_shifth<>+0(SB), Z18, Z18
+	VPANDD          z_nib<>+0(SB), Z18, Z18
+	VMOVDQU64       z_k4idx<>+0(SB), Z19
+	VPERMW          Z2, Z19, Z19
+	VPMADDUBSW      4(SI), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z13
+	VPMADDUBSW      4(SI)(DI*4), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z14
+	VPMADDUBSW      4(R9), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z15
+	VPMADDUBSW      4(SI)(R8*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z16
+	VPMADDUBSW      4(R9)(DI*2), Z18, Z18
+	VPDPWSSD        Z19, Z18, Z17
+	VBROADCASTI64X4 48(AX), Z18
+	VPSRLVQ         z_shifth<>+0(SB), Z18, Z18
+	VPANDD          z_nib<>+0(SB), Z18, Z18
+	VMOVDQU64       z_k4idx<>+64(SB), Z19
+	VPERMW          Z2, Z19, Z19
+	VPMADDUBSW      68(SI), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z13
+	VPMADDUBSW      68(SI)(DI*4), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z14
+	VPMADDUBSW      68(R9), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z15
+	VPMADDUBSW      68(SI)(R8*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z16
+	VPMADDUBSW      68(R9)(DI*2), Z18, Z18
+	VPDPWSSD        Z19, Z18, Z17
+	VBROADCASTI64X4 80(AX), Z18
+	VPSRLVQ         z_shifth<>+0(SB), Z18, Z18
+	VPANDD          z_nib<>+0(SB), Z18, Z18
+	VMOVDQU64       z_k4idx<>+128(SB), Z19
+	VPERMW          Z2, Z19, Z19
+	VPMADDUBSW      132(SI), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z13
+	VPMADDUBSW      132(SI)(DI*4), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z14
+	VPMADDUBSW      132(R9), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z15
+	VPMADDUBSW      132(SI)(R8*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z16
+	VPMADDUBSW      132(R9)(DI*2), Z18, Z18
+	VPDPWSSD        Z19, Z18, Z17
+	VBROADCASTI64X4 112(AX), Z18
+	VPSRLVQ         z_shifth<>+0(SB), Z18, Z18
+	VPANDD          z_nib<>+0(SB), Z18, Z18
+	VMOVDQU64       z_k4idx<>+192(SB), Z19
+	VPERMW          Z2, Z19, Z19
+	VPMADDUBSW      196(SI), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z13
+	VPMADDUBSW      196(SI)(DI*4), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z14
+	VPMADDUBSW      196(R9), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z15
+	VPMADDUBSW      196(SI)(R8*2), Z18, Z20
+	VPDPWSSD        Z19, Z20, Z16
+	VPMADDUBSW      196(R9)(DI*2), Z18, Z18
+	VPDPWSSD        Z19, Z18, Z17
+	VEXTRACTI64X4   $0x01, Z10, Y2
+	VPADDD          Y10, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z14, Y13
+	VPADDD          Y14, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z15, Y14
+	VPADDD          Y15, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z16, Y15
+	VPADDD          Y16, Y15, Y15
+	VEXTRACTI64X4   $0x01, Z17, Y16
+	VPADDD          Y17, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y2, X17
+	VPADDD          X2, X17, X17
+	VMOVDQU32       X17, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y10, X2
+	VPADDD          X10, X2, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y11, X2
+	VPADDD          X11, X2, X2
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X5, 80(SP)
+	VEXTRACTI32X4   $0x01, Y12, X2
+	VPADDD          X12, X2, X2
+	VMOVDQU32       X2, 96(SP)
+	VMOVDQU32       X6, 112(SP)
+	VEXTRACTI32X4   $0x01, Y13, X2
+	VPADDD          X13, X2, X2
+	VMOVDQU32       X2, 128(SP)
+	VMOVDQU32       X7, 144(SP)
+	VEXTRACTI32X4   $0x01, Y14, X2
+	VPADDD          X14, X2, X2
+	VMOVDQU32       X2, 160(SP)
+	VMOVDQU32       X8, 176(SP)
+	VEXTRACTI32X4   $0x01, Y15, X2
+	VPADDD          X15, X2, X2
+	VMOVDQU32       X2, 192(SP)
+	VMOVDQU32       X9, 208(SP)
+	VEXTRACTI32X4   $0x01, Y16, X2
+	VPADDD          X16, X2, X2
+	VMOVDQU32       X2, 224(SP)
+	VMOVDQU32       X0, 240(SP)
+	MOVL            4(AX)(CX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*1), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*1), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X14, 304(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X15, 336(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X16, 368(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 384(SP)
+	VMOVDQU32       X17, 400(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X18, 432(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X19, 464(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X20, 496(SP)
+	MOVL            4(AX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 512(SP)
+	VMOVDQU32       X2, 528(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X14, 560(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 576(SP)
+	VMOVDQU32       X15, 592(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X16, 624(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 640(SP)
+	VMOVDQU32       X17, 656(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 672(SP)
+	VMOVDQU32       X18, 688(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X19, 720(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X20, 752(SP)
+	MOVL            4(AX)(DX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*1), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(DX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*1), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(DX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(DX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(DX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(DX*1), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 768(SP)
+	VMOVDQU32       X2, 784(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 800(SP)
+	VMOVDQU32       X14, 816(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 832(SP)
+	VMOVDQU32       X15, 848(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 864(SP)
+	VMOVDQU32       X16, 880(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 896(SP)
+	VMOVDQU32       X17, 912(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 928(SP)
+	VMOVDQU32       X18, 944(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 960(SP)
+	VMOVDQU32       X19, 976(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 992(SP)
+	VMOVDQU32       X20, 1008(SP)
+	MOVL            4(AX)(CX*4), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*4), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*4), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*4), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*4), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*4), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*4), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*4), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1024(SP)
+	VMOVDQU32       X2, 1040(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1056(SP)
+	VMOVDQU32       X14, 1072(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1088(SP)
+	VMOVDQU32       X15, 1104(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1120(SP)
+	VMOVDQU32       X16, 1136(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1152(SP)
+	VMOVDQU32       X17, 1168(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1184(SP)
+	VMOVDQU32       X18, 1200(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1216(SP)
+	VMOVDQU32       X19, 1232(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1248(SP)
+	VMOVDQU32       X20, 1264(SP)
+	MOVL            4(BX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(BX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(BX), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(BX), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(BX), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(BX), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1280(SP)
+	VMOVDQU32       X2, 1296(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1312(SP)
+	VMOVDQU32       X14, 1328(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1344(SP)
+	VMOVDQU32       X15, 1360(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1376(SP)
+	VMOVDQU32       X16, 1392(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1408(SP)
+	VMOVDQU32       X17, 1424(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1440(SP)
+	VMOVDQU32       X18, 1456(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1472(SP)
+	VMOVDQU32       X19, 1488(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1504(SP)
+	VMOVDQU32       X20, 1520(SP)
+	MOVL            4(AX)(DX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(DX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(DX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(DX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(DX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(DX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1536(SP)
+	VMOVDQU32       X2, 1552(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1568(SP)
+	VMOVDQU32       X14, 1584(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1600(SP)
+	VMOVDQU32       X15, 1616(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1632(SP)
+	VMOVDQU32       X16, 1648(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1664(SP)
+	VMOVDQU32       X17, 1680(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1696(SP)
+	VMOVDQU32       X18, 1712(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1728(SP)
+	VMOVDQU32       X19, 1744(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1760(SP)
+	VMOVDQU32       X20, 1776(SP)
+	MOVL            4(BX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX)(CX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(BX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX)(CX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(BX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+0(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      4(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      4(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      4(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      4(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(BX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+64(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      68(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      68(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      68(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      68(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(BX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+128(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      132(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      132(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      132(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      132(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(BX)(CX*2), Z11
+	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
+	VPANDD          z_nib<>+0(SB), Z11, Z11
+	VMOVDQU64       z_k4idx<>+192(SB), Z12
+	VPERMW          Z0, Z12, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z3
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z5
+	VPMADDUBSW      196(SI)(R8*1), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z6
+	VPMADDUBSW      196(SI)(DI*4), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z7
+	VPMADDUBSW      196(R9), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z8
+	VPMADDUBSW      196(SI)(R8*2), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(R9)(DI*2), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z3, Y0
+	VPADDD          Y3, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1792(SP)
+	VMOVDQU32       X2, 1808(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1824(SP)
+	VMOVDQU32       X14, 1840(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1856(SP)
+	VMOVDQU32       X15, 1872(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1888(SP)
+	VMOVDQU32       X16, 1904(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1920(SP)
+	VMOVDQU32       X17, 1936(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1952(SP)
+	VMOVDQU32       X18, 1968(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1984(SP)
+	VMOVDQU32       X19, 2000(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 2016(SP)
+	VMOVDQU32       X20, 2032(SP)
+	MOVWQZX         (AX), R12
+	MOVWQZX         (AX)(CX*1), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(CX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(DX*1), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VMOVQ           R12, X0
+	MOVWQZX         (AX)(CX*4), R12
+	MOVWQZX         (BX), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(DX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         (BX)(CX*2), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VPINSRQ         $0x01, R12, X0, X0
+	VCVTPH2PS       X0, Y0
+	MOVWQZX         2(AX), R12
+	MOVWQZX         2(AX)(CX*1), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(CX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(DX*1), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VMOVQ           R12, X2
+	MOVWQZX         2(AX)(CX*4), R12
+	MOVWQZX         2(BX), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(DX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         2(BX)(CX*2), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VPINSRQ         $0x01, R12, X2, X2
+	VCVTPH2PS       X2, Y2
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       256(SP), Y4
+	VMOVDQU32       512(SP), Y5
+	VMOVDQU32       768(SP), Y6
+	VMOVDQU32       1024(SP), Y7
+	VMOVDQU32       1280(SP), Y8
+	VMOVDQU32       1536(SP), Y9
+	VMOVDQU32       1792(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2176(SP), Y5, Y5
+	VMOVUPS         Y5, 2176(SP)
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       288(SP), Y4
+	VMOVDQU32       544(SP), Y5
+	VMOVDQU32       800(SP), Y6
+	VMOVDQU32       1056(SP), Y7
+	VMOVDQU32       1312(SP), Y8
+	VMOVDQU32       1568(SP), Y9
+	VMOVDQU32       1824(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*1), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2208(SP), Y5, Y5
+	VMOVUPS         Y5, 2208(SP)
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       320(SP), Y4
+	VMOVDQU32       576(SP), Y5
+	VMOVDQU32       832(SP), Y6
+	VMOVDQU32       1088(SP), Y7
+	VMOVDQU32       1344(SP), Y8
+	VMOVDQU32       1600(SP), Y9
+	VMOVDQU32       1856(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2240(SP), Y5, Y5
+	VMOVUPS         Y5, 2240(SP)
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       352(SP), Y4
+	VMOVDQU32       608(SP), Y5
+	VMOVDQU32       864(SP), Y6
+	VMOVDQU32       1120(SP), Y7
+	VMOVDQU32       1376(SP), Y8
+	VMOVDQU32       1632(SP), Y9
+	VMOVDQU32       1888(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(R8*1), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2272(SP), Y5, Y5
+	VMOVUPS         Y5, 2272(SP)
+	VMOVDQU32       128(SP), Y3
+	VMOVDQU32       384(SP), Y4
+	VMOVDQU32       640(SP), Y5
+	VMOVDQU32       896(SP), Y6
+	VMOVDQU32       1152(SP), Y7
+	VMOVDQU32       1408(SP), Y8
+	VMOVDQU32       1664(SP), Y9
+	VMOVDQU32       1920(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*4), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2304(SP), Y5, Y5
+	VMOVUPS         Y5, 2304(SP)
+	VMOVDQU32       160(SP), Y3
+	VMOVDQU32       416(SP), Y4
+	VMOVDQU32       672(SP), Y5
+	VMOVDQU32       928(SP), Y6
+	VMOVDQU32       1184(SP), Y7
+	VMOVDQU32       1440(SP), Y8
+	VMOVDQU32       1696(SP), Y9
+	VMOVDQU32       1952(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (R9), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2336(SP), Y5, Y5
+	VMOVUPS         Y5, 2336(SP)
+	VMOVDQU32       192(SP), Y3
+	VMOVDQU32       448(SP), Y4
+	VMOVDQU32       704(SP), Y5
+	VMOVDQU32       960(SP), Y6
+	VMOVDQU32       1216(SP), Y7
+	VMOVDQU32       1472(SP), Y8
+	VMOVDQU32       1728(SP), Y9
+	VMOVDQU32       1984(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(R8*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2368(SP), Y5, Y5
+	VMOVUPS         Y5, 2368(SP)
+	VMOVDQU32       224(SP), Y3
+	VMOVDQU32       480(SP), Y4
+	VMOVDQU32       736(SP), Y5
+	VMOVDQU32       992(SP), Y6
+	VMOVDQU32       1248(SP), Y7
+	VMOVDQU32       1504(SP), Y8
+	VMOVDQU32       1760(SP), Y9
+	VMOVDQU32       2016(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (R9)(DI*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y0
+	VMULPS          Y0, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y0
+	VMULPS          Y0, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2400(SP), Y5, Y5
+	VMOVUPS         Y5, 2400(SP)
+	ADDQ            $0x00000090, AX
+	ADDQ            $0x00000090, BX
+	ADDQ            $0x00000124, SI
+	ADDQ            $0x00000124, R9
+	DECQ            R10
+	JNZ             tileQ4_K_8x8AVX512_loop
+	MOVQ            out+56(FP), AX
+	MOVQ            ldo+64(FP), CX
+	SHLQ            $0x02, CX
+	VMOVUPS         2176(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2208(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2240(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2272(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2304(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2336(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2368(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2400(SP), Y0
+	VMOVUPS         Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileQ4_K_4x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ4_K_4x1AVX512(SB), NOSPLIT, $144-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	MOVQ    x+16(FP), BX
-	MOVQ    nb+48(FP), SI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  X0, X0, X0
-	LEAQ    (AX)(CX*4), DI
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	MOVQ      x+16(FP), BX
+	MOVQ      nb+48(FP), SI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    X0, X0, X0
+	LEAQ      (AX)(CX*4), DI
 
 tileQ4_K_4x1AVX512_loop:
 	PREFETCHT0      (DI)
@@ -15851,37 +17693,36 @@ tileQ4_K_4x1AVX512_loop:
 	PREFETCHT0      512(DI)
 	PREFETCHT0      576(DI)
 	ADDQ            $0x00000240, DI
-	VMOVDQU         q_ones16<>+0(SB), Y2
+	VMOVDQU32       q_ones16<>+0(SB), Y2
 	VPMADDWD        260(BX), Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 128(SP)
+	VMOVDQU32       X3, 128(SP)
 	MOVL            4(AX), R8
-	MOVL            8(AX), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y2
 	VPERMQ          $0x44, Y2, Y3
 	VEXTRACTI128    $0x01, Y2, X2
@@ -15917,36 +17758,35 @@ tileQ4_K_4x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y3
 	VPADDD          Y4, Y3, Y3
-	VEXTRACTI128    $0x01, Y3, X4
+	VEXTRACTI32X4   $0x01, Y3, X4
 	VPADDD          X3, X4, X4
-	VMOVDQU         X4, (SP)
-	VMOVDQU         X2, 16(SP)
+	VMOVDQU32       X4, (SP)
+	VMOVDQU32       X2, 16(SP)
 	MOVL            4(AX)(CX*1), R8
-	MOVL            8(AX)(CX*1), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(CX*1), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(CX*1), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(CX*1), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -15982,36 +17822,35 @@ tileQ4_K_4x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 32(SP)
-	VMOVDQU         X3, 48(SP)
+	VMOVDQU32       X4, 32(SP)
+	VMOVDQU32       X3, 48(SP)
 	MOVL            4(AX)(CX*2), R8
-	MOVL            8(AX)(CX*2), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(CX*2), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(CX*2), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(CX*2), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16047,36 +17886,35 @@ tileQ4_K_4x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X3, 80(SP)
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X3, 80(SP)
 	MOVL            4(AX)(DX*1), R8
-	MOVL            8(AX)(DX*1), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(DX*1), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(DX*1), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(DX*1), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16112,10 +17950,10 @@ tileQ4_K_4x1AVX512_loop:
 	VPDPWSSD        Z6, Z5, Z4
 	VEXTRACTI64X4   $0x01, Z4, Y2
 	VPADDD          Y4, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 96(SP)
-	VMOVDQU         X3, 112(SP)
+	VMOVDQU32       X4, 96(SP)
+	VMOVDQU32       X3, 112(SP)
 	MOVWQZX         (AX), R8
 	MOVWQZX         (AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -16139,10 +17977,10 @@ tileQ4_K_4x1AVX512_loop:
 	ORQ             R9, R8
 	VPINSRQ         $0x01, R8, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         32(SP), Y4
-	VMOVDQU         64(SP), Y5
-	VMOVDQU         96(SP), Y6
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       32(SP), Y4
+	VMOVDQU32       64(SP), Y5
+	VMOVDQU32       96(SP), Y6
 	VPUNPCKLDQ      Y4, Y3, Y7
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y7, Y4, Y3
@@ -16156,7 +17994,7 @@ tileQ4_K_4x1AVX512_loop:
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y2
 	VMULPS          Y2, Y3, Y3
-	VEXTRACTF128    $0x01, Y3, X2
+	VEXTRACTF32X4   $0x01, Y3, X2
 	VSUBPS          X2, X3, X3
 	VADDPS          X3, X0, X0
 	ADDQ            $0x00000090, AX
@@ -16171,19 +18009,19 @@ tileQ4_K_4x1AVX512_loop:
 	RET
 
 // func tileQ5_K_8x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ5_K_8x1AVX512(SB), NOSPLIT, $272-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    nb+48(FP), DI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	LEAQ    (AX)(CX*8), R8
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      nb+48(FP), DI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	LEAQ      (AX)(CX*8), R8
 
 tileQ5_K_8x1AVX512_loop:
 	PREFETCHT0      (R8)
@@ -16210,37 +18048,36 @@ tileQ5_K_8x1AVX512_loop:
 	PREFETCHT0      1344(R8)
 	PREFETCHT0      1408(R8)
 	ADDQ            $0x00000580, R8
-	VMOVDQU         q_ones16<>+0(SB), Y2
+	VMOVDQU32       q_ones16<>+0(SB), Y2
 	VPMADDWD        260(SI), Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 256(SP)
+	VMOVDQU32       X3, 256(SP)
 	MOVL            4(AX), R9
-	MOVL            8(AX), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y2
 	VPERMQ          $0x44, Y2, Y3
 	VEXTRACTI128    $0x01, Y2, X2
@@ -16293,36 +18130,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y3, X4
+	VEXTRACTI32X4   $0x01, Y3, X4
 	VPADDD          X3, X4, X4
-	VMOVDQU         X4, (SP)
-	VMOVDQU         X2, 16(SP)
+	VMOVDQU32       X4, (SP)
+	VMOVDQU32       X2, 16(SP)
 	MOVL            4(AX)(CX*1), R9
-	MOVL            8(AX)(CX*1), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*1), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*1), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*1), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16375,36 +18211,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 32(SP)
-	VMOVDQU         X3, 48(SP)
+	VMOVDQU32       X4, 32(SP)
+	VMOVDQU32       X3, 48(SP)
 	MOVL            4(AX)(CX*2), R9
-	MOVL            8(AX)(CX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16457,36 +18292,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X3, 80(SP)
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X3, 80(SP)
 	MOVL            4(AX)(DX*1), R9
-	MOVL            8(AX)(DX*1), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(DX*1), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(DX*1), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(DX*1), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16539,36 +18373,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 96(SP)
-	VMOVDQU         X3, 112(SP)
+	VMOVDQU32       X4, 96(SP)
+	VMOVDQU32       X3, 112(SP)
 	MOVL            4(AX)(CX*4), R9
-	MOVL            8(AX)(CX*4), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(CX*4), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(CX*4), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(CX*4), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16621,36 +18454,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 128(SP)
-	VMOVDQU         X3, 144(SP)
+	VMOVDQU32       X4, 128(SP)
+	VMOVDQU32       X3, 144(SP)
 	MOVL            4(BX), R9
-	MOVL            8(BX), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(BX), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(BX), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(BX), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16703,36 +18535,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 160(SP)
-	VMOVDQU         X3, 176(SP)
+	VMOVDQU32       X4, 160(SP)
+	VMOVDQU32       X3, 176(SP)
 	MOVL            4(AX)(DX*2), R9
-	MOVL            8(AX)(DX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(AX)(DX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(AX)(DX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(AX)(DX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16785,36 +18616,35 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 192(SP)
-	VMOVDQU         X3, 208(SP)
+	VMOVDQU32       X4, 192(SP)
+	VMOVDQU32       X3, 208(SP)
 	MOVL            4(BX)(CX*2), R9
-	MOVL            8(BX)(CX*2), R10
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
 	MOVL            12(BX)(CX*2), R11
-	MOVL            R11, R12
-	ANDL            $0x0f0f0f0f, R12
-	MOVL            R9, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R12
+	ANDL            $0x0f0f0f0f, R11
+	ORL             R11, R10
+	ANDL            $0x3f3f3f3f, R9
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VMOVQ           R10, X2
+	MOVL            8(BX)(CX*2), R9
+	MOVL            R9, R10
+	SHRL            $0x06, R10
+	ANDL            $0x03030303, R10
+	SHLL            $0x04, R10
+	MOVL            12(BX)(CX*2), R11
 	SHRL            $0x04, R11
 	ANDL            $0x0f0f0f0f, R11
-	MOVL            R10, R13
-	SHRL            $0x06, R13
-	ANDL            $0x03030303, R13
-	SHLL            $0x04, R13
-	ORL             R13, R11
+	ORL             R11, R10
 	ANDL            $0x3f3f3f3f, R9
-	ANDL            $0x3f3f3f3f, R10
-	SHLQ            $0x20, R12
-	ORQ             R9, R12
-	MOVL            R11, R9
-	SHLQ            $0x20, R9
-	ORQ             R10, R9
-	VMOVQ           R12, X2
-	VPINSRQ         $0x01, R9, X2, X2
+	SHLQ            $0x20, R10
+	ORQ             R9, R10
+	VPINSRQ         $0x01, R10, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -16867,10 +18697,10 @@ tileQ5_K_8x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 224(SP)
-	VMOVDQU         X3, 240(SP)
+	VMOVDQU32       X4, 224(SP)
+	VMOVDQU32       X3, 240(SP)
 	MOVWQZX         (AX), R9
 	MOVWQZX         (AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -16917,14 +18747,14 @@ tileQ5_K_8x1AVX512_loop:
 	ORQ             R10, R9
 	VPINSRQ         $0x01, R9, X3, X3
 	VCVTPH2PS       X3, Y3
-	VMOVDQU         (SP), Y4
-	VMOVDQU         32(SP), Y5
-	VMOVDQU         64(SP), Y6
-	VMOVDQU         96(SP), Y7
-	VMOVDQU         128(SP), Y8
-	VMOVDQU         160(SP), Y9
-	VMOVDQU         192(SP), Y10
-	VMOVDQU         224(SP), Y11
+	VMOVDQU32       (SP), Y4
+	VMOVDQU32       32(SP), Y5
+	VMOVDQU32       64(SP), Y6
+	VMOVDQU32       96(SP), Y7
+	VMOVDQU32       128(SP), Y8
+	VMOVDQU32       160(SP), Y9
+	VMOVDQU32       192(SP), Y10
+	VMOVDQU32       224(SP), Y11
 	VPUNPCKLDQ      Y5, Y4, Y12
 	VPUNPCKHDQ      Y5, Y4, Y5
 	VPADDD          Y12, Y5, Y4
@@ -16944,11 +18774,11 @@ tileQ5_K_8x1AVX512_loop:
 	VPUNPCKHQDQ     Y10, Y8, Y10
 	VPADDD          Y5, Y10, Y8
 	VBROADCASTSS    (SI), Y5
-	VPERM2I128      $0x20, Y8, Y4, Y6
+	VSHUFI64X2      $0x00, Y8, Y4, Y6
 	VCVTDQ2PS       Y6, Y6
 	VMULPS          Y5, Y2, Y2
 	VMULPS          Y2, Y6, Y6
-	VPERM2I128      $0x31, Y8, Y4, Y4
+	VSHUFI64X2      $0x03, Y8, Y4, Y4
 	VCVTDQ2PS       Y4, Y4
 	VMULPS          Y5, Y3, Y2
 	VMULPS          Y2, Y4, Y4
@@ -16967,22 +18797,22 @@ tileQ5_K_8x1AVX512_loop:
 	RET
 
 // func tileQ5_K_8x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ5_K_8x2AVX512(SB), NOSPLIT, $608-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 544(SP)
-	VMOVUPS Y0, 576(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 544(SP)
+	VMOVUPS   Y0, 576(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ5_K_8x2AVX512_loop:
 	PREFETCHT0      (R9)
@@ -17009,41 +18839,40 @@ tileQ5_K_8x2AVX512_loop:
 	PREFETCHT0      1344(R9)
 	PREFETCHT0      1408(R9)
 	ADDQ            $0x00000580, R9
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 512(SP)
+	VMOVDQU32       X3, 512(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 528(SP)
+	VMOVDQU32       X2, 528(SP)
 	MOVL            4(AX), R10
-	MOVL            8(AX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -17108,40 +18937,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y5, Y2, Y2
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y2, X5
+	VEXTRACTI32X4   $0x01, Y2, X5
 	VPADDD          X2, X5, X5
-	VMOVDQU         X5, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y4, X2
+	VMOVDQU32       X5, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X0, 48(SP)
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X0, 48(SP)
 	MOVL            4(AX)(CX*1), R10
-	MOVL            8(AX)(CX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17206,40 +19034,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X2, 80(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X2, 80(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 96(SP)
-	VMOVDQU         X8, 112(SP)
+	VMOVDQU32       X0, 96(SP)
+	VMOVDQU32       X8, 112(SP)
 	MOVL            4(AX)(CX*2), R10
-	MOVL            8(AX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17304,40 +19131,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 128(SP)
-	VMOVDQU         X2, 144(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 128(SP)
+	VMOVDQU32       X2, 144(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X8, 176(SP)
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X8, 176(SP)
 	MOVL            4(AX)(DX*1), R10
-	MOVL            8(AX)(DX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17402,40 +19228,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 192(SP)
-	VMOVDQU         X2, 208(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 192(SP)
+	VMOVDQU32       X2, 208(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X8, 240(SP)
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X8, 240(SP)
 	MOVL            4(AX)(CX*4), R10
-	MOVL            8(AX)(CX*4), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*4), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*4), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*4), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17500,40 +19325,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 256(SP)
-	VMOVDQU         X2, 272(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VMOVDQU         X8, 304(SP)
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X8, 304(SP)
 	MOVL            4(BX), R10
-	MOVL            8(BX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17598,40 +19422,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 320(SP)
-	VMOVDQU         X2, 336(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 320(SP)
+	VMOVDQU32       X2, 336(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X8, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X8, 368(SP)
 	MOVL            4(AX)(DX*2), R10
-	MOVL            8(AX)(DX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17696,40 +19519,39 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X8, 432(SP)
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X8, 432(SP)
 	MOVL            4(BX)(CX*2), R10
-	MOVL            8(BX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -17794,14 +19616,14 @@ tileQ5_K_8x2AVX512_loop:
 	VPADDD          Y4, Y0, Y0
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y0, X4
+	VEXTRACTI32X4   $0x01, Y0, X4
 	VPADDD          X0, X4, X4
-	VMOVDQU         X4, 448(SP)
-	VMOVDQU         X2, 464(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X4, 448(SP)
+	VMOVDQU32       X2, 464(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 480(SP)
-	VMOVDQU         X8, 496(SP)
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X8, 496(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -17848,14 +19670,14 @@ tileQ5_K_8x2AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         64(SP), Y4
-	VMOVDQU         128(SP), Y5
-	VMOVDQU         192(SP), Y6
-	VMOVDQU         256(SP), Y7
-	VMOVDQU         320(SP), Y8
-	VMOVDQU         384(SP), Y9
-	VMOVDQU         448(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       64(SP), Y4
+	VMOVDQU32       128(SP), Y5
+	VMOVDQU32       192(SP), Y6
+	VMOVDQU32       256(SP), Y7
+	VMOVDQU32       320(SP), Y8
+	VMOVDQU32       384(SP), Y9
+	VMOVDQU32       448(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -17875,25 +19697,25 @@ tileQ5_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          544(SP), Y5, Y5
 	VMOVUPS         Y5, 544(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         96(SP), Y4
-	VMOVDQU         160(SP), Y5
-	VMOVDQU         224(SP), Y6
-	VMOVDQU         288(SP), Y7
-	VMOVDQU         352(SP), Y8
-	VMOVDQU         416(SP), Y9
-	VMOVDQU         480(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       96(SP), Y4
+	VMOVDQU32       160(SP), Y5
+	VMOVDQU32       224(SP), Y6
+	VMOVDQU32       288(SP), Y7
+	VMOVDQU32       352(SP), Y8
+	VMOVDQU32       416(SP), Y9
+	VMOVDQU32       480(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -17913,11 +19735,11 @@ tileQ5_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -17941,23 +19763,23 @@ tileQ5_K_8x2AVX512_loop:
 	RET
 
 // func tileQ5_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ5_K_8x3AVX512(SB), $912-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 816(SP)
-	VMOVUPS Y0, 848(SP)
-	VMOVUPS Y0, 880(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 816(SP)
+	VMOVUPS   Y0, 848(SP)
+	VMOVUPS   Y0, 880(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ5_K_8x3AVX512_loop:
 	PREFETCHT0      (R9)
@@ -17984,45 +19806,44 @@ tileQ5_K_8x3AVX512_loop:
 	PREFETCHT0      1344(R9)
 	PREFETCHT0      1408(R9)
 	ADDQ            $0x00000580, R9
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 768(SP)
+	VMOVDQU32       X3, 768(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 784(SP)
+	VMOVDQU32       X3, 784(SP)
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 800(SP)
+	VMOVDQU32       X2, 800(SP)
 	MOVL            4(AX), R10
-	MOVL            8(AX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -18099,44 +19920,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y7, Y5, Y5
 	VEXTRACTI64X4   $0x01, Z8, Y6
 	VPADDD          Y8, Y6, Y6
-	VEXTRACTI128    $0x01, Y2, X7
+	VEXTRACTI32X4   $0x01, Y2, X7
 	VPADDD          X2, X7, X7
-	VMOVDQU         X7, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y5, X2
+	VMOVDQU32       X7, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y5, X2
 	VPADDD          X5, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X4, 48(SP)
-	VEXTRACTI128    $0x01, Y6, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y6, X2
 	VPADDD          X6, X2, X2
-	VMOVDQU         X2, 64(SP)
-	VMOVDQU         X0, 80(SP)
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X0, 80(SP)
 	MOVL            4(AX)(CX*1), R10
-	MOVL            8(AX)(CX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18213,44 +20033,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 96(SP)
-	VMOVDQU         X2, 112(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 96(SP)
+	VMOVDQU32       X2, 112(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 128(SP)
-	VMOVDQU         X9, 144(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 128(SP)
+	VMOVDQU32       X9, 144(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X10, 176(SP)
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X10, 176(SP)
 	MOVL            4(AX)(CX*2), R10
-	MOVL            8(AX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18327,44 +20146,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 192(SP)
-	VMOVDQU         X2, 208(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 192(SP)
+	VMOVDQU32       X2, 208(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X9, 240(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X9, 240(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 256(SP)
-	VMOVDQU         X10, 272(SP)
+	VMOVDQU32       X0, 256(SP)
+	VMOVDQU32       X10, 272(SP)
 	MOVL            4(AX)(DX*1), R10
-	MOVL            8(AX)(DX*1), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*1), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*1), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*1), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18441,44 +20259,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 288(SP)
-	VMOVDQU         X2, 304(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 288(SP)
+	VMOVDQU32       X2, 304(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VMOVDQU         X9, 336(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X9, 336(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X10, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X10, 368(SP)
 	MOVL            4(AX)(CX*4), R10
-	MOVL            8(AX)(CX*4), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(CX*4), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(CX*4), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(CX*4), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18555,44 +20372,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X9, 432(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X9, 432(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VMOVDQU         X10, 464(SP)
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X10, 464(SP)
 	MOVL            4(BX), R10
-	MOVL            8(BX), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18669,44 +20485,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 480(SP)
-	VMOVDQU         X2, 496(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 480(SP)
+	VMOVDQU32       X2, 496(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 512(SP)
-	VMOVDQU         X9, 528(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 512(SP)
+	VMOVDQU32       X9, 528(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 544(SP)
-	VMOVDQU         X10, 560(SP)
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X10, 560(SP)
 	MOVL            4(AX)(DX*2), R10
-	MOVL            8(AX)(DX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(AX)(DX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(AX)(DX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(AX)(DX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18783,44 +20598,43 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 576(SP)
-	VMOVDQU         X2, 592(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 576(SP)
+	VMOVDQU32       X2, 592(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 608(SP)
-	VMOVDQU         X9, 624(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X9, 624(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 640(SP)
-	VMOVDQU         X10, 656(SP)
+	VMOVDQU32       X0, 640(SP)
+	VMOVDQU32       X10, 656(SP)
 	MOVL            4(BX)(CX*2), R10
-	MOVL            8(BX)(CX*2), R11
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
 	MOVL            12(BX)(CX*2), R12
-	MOVL            R12, R13
-	ANDL            $0x0f0f0f0f, R13
-	MOVL            R10, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R13
+	ANDL            $0x0f0f0f0f, R12
+	ORL             R12, R11
+	ANDL            $0x3f3f3f3f, R10
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VMOVQ           R11, X0
+	MOVL            8(BX)(CX*2), R10
+	MOVL            R10, R11
+	SHRL            $0x06, R11
+	ANDL            $0x03030303, R11
+	SHLL            $0x04, R11
+	MOVL            12(BX)(CX*2), R12
 	SHRL            $0x04, R12
 	ANDL            $0x0f0f0f0f, R12
-	MOVL            R11, R14
-	SHRL            $0x06, R14
-	ANDL            $0x03030303, R14
-	SHLL            $0x04, R14
-	ORL             R14, R12
+	ORL             R12, R11
 	ANDL            $0x3f3f3f3f, R10
-	ANDL            $0x3f3f3f3f, R11
-	SHLQ            $0x20, R13
-	ORQ             R10, R13
-	MOVL            R12, R10
-	SHLQ            $0x20, R10
-	ORQ             R11, R10
-	VMOVQ           R13, X0
-	VPINSRQ         $0x01, R10, X0, X0
+	SHLQ            $0x20, R11
+	ORQ             R10, R11
+	VPINSRQ         $0x01, R11, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -18897,18 +20711,18 @@ tileQ5_K_8x3AVX512_loop:
 	VPADDD          Y5, Y3, Y3
 	VEXTRACTI64X4   $0x01, Z6, Y4
 	VPADDD          Y6, Y4, Y4
-	VEXTRACTI128    $0x01, Y0, X5
+	VEXTRACTI32X4   $0x01, Y0, X5
 	VPADDD          X0, X5, X5
-	VMOVDQU         X5, 672(SP)
-	VMOVDQU         X2, 688(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X5, 672(SP)
+	VMOVDQU32       X2, 688(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VMOVDQU         X9, 720(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X9, 720(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 736(SP)
-	VMOVDQU         X10, 752(SP)
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X10, 752(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -18955,14 +20769,14 @@ tileQ5_K_8x3AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         96(SP), Y4
-	VMOVDQU         192(SP), Y5
-	VMOVDQU         288(SP), Y6
-	VMOVDQU         384(SP), Y7
-	VMOVDQU         480(SP), Y8
-	VMOVDQU         576(SP), Y9
-	VMOVDQU         672(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       96(SP), Y4
+	VMOVDQU32       192(SP), Y5
+	VMOVDQU32       288(SP), Y6
+	VMOVDQU32       384(SP), Y7
+	VMOVDQU32       480(SP), Y8
+	VMOVDQU32       576(SP), Y9
+	VMOVDQU32       672(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -18982,25 +20796,25 @@ tileQ5_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          816(SP), Y5, Y5
 	VMOVUPS         Y5, 816(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         128(SP), Y4
-	VMOVDQU         224(SP), Y5
-	VMOVDQU         320(SP), Y6
-	VMOVDQU         416(SP), Y7
-	VMOVDQU         512(SP), Y8
-	VMOVDQU         608(SP), Y9
-	VMOVDQU         704(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       128(SP), Y4
+	VMOVDQU32       224(SP), Y5
+	VMOVDQU32       320(SP), Y6
+	VMOVDQU32       416(SP), Y7
+	VMOVDQU32       512(SP), Y8
+	VMOVDQU32       608(SP), Y9
+	VMOVDQU32       704(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -19020,25 +20834,25 @@ tileQ5_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          848(SP), Y5, Y5
 	VMOVUPS         Y5, 848(SP)
-	VMOVDQU         64(SP), Y3
-	VMOVDQU         160(SP), Y4
-	VMOVDQU         256(SP), Y5
-	VMOVDQU         352(SP), Y6
-	VMOVDQU         448(SP), Y7
-	VMOVDQU         544(SP), Y8
-	VMOVDQU         640(SP), Y9
-	VMOVDQU         736(SP), Y10
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       160(SP), Y4
+	VMOVDQU32       256(SP), Y5
+	VMOVDQU32       352(SP), Y6
+	VMOVDQU32       448(SP), Y7
+	VMOVDQU32       544(SP), Y8
+	VMOVDQU32       640(SP), Y9
+	VMOVDQU32       736(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -19058,11 +20872,11 @@ tileQ5_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*2), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -19089,25 +20903,25 @@ tileQ5_K_8x3AVX512_loop:
 	RET
 
 // func tileQ5_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ5_K_8x4AVX512(SB), $1216-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	LEAQ    (DI)(DI*2), R8
-	MOVQ    nb+48(FP), R9
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 1088(SP)
-	VMOVUPS Y0, 1120(SP)
-	VMOVUPS Y0, 1152(SP)
-	VMOVUPS Y0, 1184(SP)
-	LEAQ    (AX)(CX*8), R10
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	MOVQ      nb+48(FP), R9
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 1088(SP)
+	VMOVUPS   Y0, 1120(SP)
+	VMOVUPS   Y0, 1152(SP)
+	VMOVUPS   Y0, 1184(SP)
+	LEAQ      (AX)(CX*8), R10
 
 tileQ5_K_8x4AVX512_loop:
 	PREFETCHT0      (R10)
@@ -19134,49 +20948,48 @@ tileQ5_K_8x4AVX512_loop:
 	PREFETCHT0      1344(R10)
 	PREFETCHT0      1408(R10)
 	ADDQ            $0x00000580, R10
-	VMOVDQU         q_ones16<>+0(SB), Y0
+	VMOVDQU32       q_ones16<>+0(SB), Y0
 	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1024(SP)
+	VMOVDQU32       X3, 1024(SP)
 	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1040(SP)
+	VMOVDQU32       X3, 1040(SP)
 	VPMADDWD        260(SI)(DI*2), Y0, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 1056(SP)
+	VMOVDQU32       X3, 1056(SP)
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VEXTRACTI128    $0x01, Y0, X2
+	VEXTRACTI32X4   $0x01, Y0, X2
 	VPACKSSDW       X2, X0, X2
-	VMOVDQU         X2, 1072(SP)
+	VMOVDQU32       X2, 1072(SP)
 	MOVL            4(AX), R11
-	MOVL            8(AX), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y0
 	VPERMQ          $0x44, Y0, Y2
 	VEXTRACTI128    $0x01, Y0, X0
@@ -19265,48 +21078,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y9, Y7, Y7
 	VEXTRACTI64X4   $0x01, Z10, Y8
 	VPADDD          Y10, Y8, Y8
-	VEXTRACTI128    $0x01, Y2, X9
+	VEXTRACTI32X4   $0x01, Y2, X9
 	VPADDD          X2, X9, X9
-	VMOVDQU         X9, (SP)
-	VMOVDQU         X3, 16(SP)
-	VEXTRACTI128    $0x01, Y6, X2
+	VMOVDQU32       X9, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y6, X2
 	VPADDD          X6, X2, X2
-	VMOVDQU         X2, 32(SP)
-	VMOVDQU         X4, 48(SP)
-	VEXTRACTI128    $0x01, Y7, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y7, X2
 	VPADDD          X7, X2, X2
-	VMOVDQU         X2, 64(SP)
-	VMOVDQU         X5, 80(SP)
-	VEXTRACTI128    $0x01, Y8, X2
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X5, 80(SP)
+	VEXTRACTI32X4   $0x01, Y8, X2
 	VPADDD          X8, X2, X2
-	VMOVDQU         X2, 96(SP)
-	VMOVDQU         X0, 112(SP)
+	VMOVDQU32       X2, 96(SP)
+	VMOVDQU32       X0, 112(SP)
 	MOVL            4(AX)(CX*1), R11
-	MOVL            8(AX)(CX*1), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*1), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*1), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*1), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -19395,48 +21207,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 128(SP)
-	VMOVDQU         X2, 144(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 128(SP)
+	VMOVDQU32       X2, 144(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VMOVDQU         X10, 176(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 160(SP)
+	VMOVDQU32       X10, 176(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 192(SP)
-	VMOVDQU         X11, 208(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 192(SP)
+	VMOVDQU32       X11, 208(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VMOVDQU         X12, 240(SP)
+	VMOVDQU32       X0, 224(SP)
+	VMOVDQU32       X12, 240(SP)
 	MOVL            4(AX)(CX*2), R11
-	MOVL            8(AX)(CX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -19525,48 +21336,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 256(SP)
-	VMOVDQU         X2, 272(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VMOVDQU         X10, 304(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X10, 304(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VMOVDQU         X11, 336(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X11, 336(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 352(SP)
-	VMOVDQU         X12, 368(SP)
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X12, 368(SP)
 	MOVL            4(AX)(DX*1), R11
-	MOVL            8(AX)(DX*1), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(DX*1), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(DX*1), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(DX*1), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -19655,48 +21465,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 384(SP)
-	VMOVDQU         X2, 400(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 384(SP)
+	VMOVDQU32       X2, 400(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VMOVDQU         X10, 432(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X10, 432(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VMOVDQU         X11, 464(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X11, 464(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 480(SP)
-	VMOVDQU         X12, 496(SP)
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X12, 496(SP)
 	MOVL            4(AX)(CX*4), R11
-	MOVL            8(AX)(CX*4), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(CX*4), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(CX*4), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(CX*4), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -19785,48 +21594,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 512(SP)
-	VMOVDQU         X2, 528(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 512(SP)
+	VMOVDQU32       X2, 528(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 544(SP)
-	VMOVDQU         X10, 560(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X10, 560(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 576(SP)
-	VMOVDQU         X11, 592(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 576(SP)
+	VMOVDQU32       X11, 592(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 608(SP)
-	VMOVDQU         X12, 624(SP)
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X12, 624(SP)
 	MOVL            4(BX), R11
-	MOVL            8(BX), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(BX), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(BX), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(BX), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -19915,48 +21723,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 640(SP)
-	VMOVDQU         X2, 656(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 640(SP)
+	VMOVDQU32       X2, 656(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 672(SP)
-	VMOVDQU         X10, 688(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 672(SP)
+	VMOVDQU32       X10, 688(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VMOVDQU         X11, 720(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X11, 720(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 736(SP)
-	VMOVDQU         X12, 752(SP)
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X12, 752(SP)
 	MOVL            4(AX)(DX*2), R11
-	MOVL            8(AX)(DX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(AX)(DX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(AX)(DX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(AX)(DX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -20045,48 +21852,47 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 768(SP)
-	VMOVDQU         X2, 784(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 768(SP)
+	VMOVDQU32       X2, 784(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 800(SP)
-	VMOVDQU         X10, 816(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 800(SP)
+	VMOVDQU32       X10, 816(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 832(SP)
-	VMOVDQU         X11, 848(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 832(SP)
+	VMOVDQU32       X11, 848(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 864(SP)
-	VMOVDQU         X12, 880(SP)
+	VMOVDQU32       X0, 864(SP)
+	VMOVDQU32       X12, 880(SP)
 	MOVL            4(BX)(CX*2), R11
-	MOVL            8(BX)(CX*2), R12
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
 	MOVL            12(BX)(CX*2), R13
-	MOVL            R13, R14
-	ANDL            $0x0f0f0f0f, R14
-	MOVL            R11, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R14
+	ANDL            $0x0f0f0f0f, R13
+	ORL             R13, R12
+	ANDL            $0x3f3f3f3f, R11
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VMOVQ           R12, X0
+	MOVL            8(BX)(CX*2), R11
+	MOVL            R11, R12
+	SHRL            $0x06, R12
+	ANDL            $0x03030303, R12
+	SHLL            $0x04, R12
+	MOVL            12(BX)(CX*2), R13
 	SHRL            $0x04, R13
 	ANDL            $0x0f0f0f0f, R13
-	MOVL            R12, R15
-	SHRL            $0x06, R15
-	ANDL            $0x03030303, R15
-	SHLL            $0x04, R15
-	ORL             R15, R13
+	ORL             R13, R12
 	ANDL            $0x3f3f3f3f, R11
-	ANDL            $0x3f3f3f3f, R12
-	SHLQ            $0x20, R14
-	ORQ             R11, R14
-	MOVL            R13, R11
-	SHLQ            $0x20, R11
-	ORQ             R12, R11
-	VMOVQ           R14, X0
-	VPINSRQ         $0x01, R11, X0, X0
+	SHLQ            $0x20, R12
+	ORQ             R11, R12
+	VPINSRQ         $0x01, R12, X0, X0
 	VPMOVZXBW       X0, Y2
 	VPERMQ          $0x44, Y2, Y0
 	VEXTRACTI128    $0x01, Y2, X3
@@ -20175,22 +21981,22 @@ tileQ5_K_8x4AVX512_loop:
 	VPADDD          Y6, Y4, Y4
 	VEXTRACTI64X4   $0x01, Z7, Y5
 	VPADDD          Y7, Y5, Y5
-	VEXTRACTI128    $0x01, Y0, X6
+	VEXTRACTI32X4   $0x01, Y0, X6
 	VPADDD          X0, X6, X6
-	VMOVDQU         X6, 896(SP)
-	VMOVDQU         X2, 912(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X6, 896(SP)
+	VMOVDQU32       X2, 912(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 928(SP)
-	VMOVDQU         X10, 944(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 928(SP)
+	VMOVDQU32       X10, 944(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 960(SP)
-	VMOVDQU         X11, 976(SP)
-	VEXTRACTI128    $0x01, Y5, X0
+	VMOVDQU32       X0, 960(SP)
+	VMOVDQU32       X11, 976(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 992(SP)
-	VMOVDQU         X12, 1008(SP)
+	VMOVDQU32       X0, 992(SP)
+	VMOVDQU32       X12, 1008(SP)
 	MOVWQZX         (AX), R11
 	MOVWQZX         (AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -20237,14 +22043,14 @@ tileQ5_K_8x4AVX512_loop:
 	ORQ             R12, R11
 	VPINSRQ         $0x01, R11, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         128(SP), Y4
-	VMOVDQU         256(SP), Y5
-	VMOVDQU         384(SP), Y6
-	VMOVDQU         512(SP), Y7
-	VMOVDQU         640(SP), Y8
-	VMOVDQU         768(SP), Y9
-	VMOVDQU         896(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       128(SP), Y4
+	VMOVDQU32       256(SP), Y5
+	VMOVDQU32       384(SP), Y6
+	VMOVDQU32       512(SP), Y7
+	VMOVDQU32       640(SP), Y8
+	VMOVDQU32       768(SP), Y9
+	VMOVDQU32       896(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -20264,25 +22070,25 @@ tileQ5_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1088(SP), Y5, Y5
 	VMOVUPS         Y5, 1088(SP)
-	VMOVDQU         32(SP), Y3
-	VMOVDQU         160(SP), Y4
-	VMOVDQU         288(SP), Y5
-	VMOVDQU         416(SP), Y6
-	VMOVDQU         544(SP), Y7
-	VMOVDQU         672(SP), Y8
-	VMOVDQU         800(SP), Y9
-	VMOVDQU         928(SP), Y10
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       160(SP), Y4
+	VMOVDQU32       288(SP), Y5
+	VMOVDQU32       416(SP), Y6
+	VMOVDQU32       544(SP), Y7
+	VMOVDQU32       672(SP), Y8
+	VMOVDQU32       800(SP), Y9
+	VMOVDQU32       928(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -20302,25 +22108,25 @@ tileQ5_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1120(SP), Y5, Y5
 	VMOVUPS         Y5, 1120(SP)
-	VMOVDQU         64(SP), Y3
-	VMOVDQU         192(SP), Y4
-	VMOVDQU         320(SP), Y5
-	VMOVDQU         448(SP), Y6
-	VMOVDQU         576(SP), Y7
-	VMOVDQU         704(SP), Y8
-	VMOVDQU         832(SP), Y9
-	VMOVDQU         960(SP), Y10
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       192(SP), Y4
+	VMOVDQU32       320(SP), Y5
+	VMOVDQU32       448(SP), Y6
+	VMOVDQU32       576(SP), Y7
+	VMOVDQU32       704(SP), Y8
+	VMOVDQU32       832(SP), Y9
+	VMOVDQU32       960(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -20340,25 +22146,25 @@ tileQ5_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(DI*2), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y6
 	VMULPS          Y6, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y6
 	VMULPS          Y6, Y3, Y3
 	VSUBPS          Y3, Y5, Y5
 	VADDPS          1152(SP), Y5, Y5
 	VMOVUPS         Y5, 1152(SP)
-	VMOVDQU         96(SP), Y3
-	VMOVDQU         224(SP), Y4
-	VMOVDQU         352(SP), Y5
-	VMOVDQU         480(SP), Y6
-	VMOVDQU         608(SP), Y7
-	VMOVDQU         736(SP), Y8
-	VMOVDQU         864(SP), Y9
-	VMOVDQU         992(SP), Y10
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       224(SP), Y4
+	VMOVDQU32       352(SP), Y5
+	VMOVDQU32       480(SP), Y6
+	VMOVDQU32       608(SP), Y7
+	VMOVDQU32       736(SP), Y8
+	VMOVDQU32       864(SP), Y9
+	VMOVDQU32       992(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -20378,11 +22184,11 @@ tileQ5_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI)(R8*1), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y5
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
 	VCVTDQ2PS       Y5, Y5
 	VMULPS          Y4, Y0, Y0
 	VMULPS          Y0, Y5, Y5
-	VPERM2I128      $0x31, Y7, Y3, Y3
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y0
 	VMULPS          Y0, Y3, Y3
@@ -20411,18 +22217,2032 @@ tileQ5_K_8x4AVX512_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ5_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·tileQ5_K_8x8AVX512(SB), $2432-72
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	LEAQ      (SI)(DI*4), R9
+	ADDQ      DI, R9
+	MOVQ      nb+48(FP), R10
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 2176(SP)
+	VMOVUPS   Y0, 2208(SP)
+	VMOVUPS   Y0, 2240(SP)
+	VMOVUPS   Y0, 2272(SP)
+	VMOVUPS   Y0, 2304(SP)
+	VMOVUPS   Y0, 2336(SP)
+	VMOVUPS   Y0, 2368(SP)
+	VMOVUPS   Y0, 2400(SP)
+	LEAQ      (AX)(CX*8), R11
+
+tileQ5_K_8x8AVX512_loop:
+	PREFETCHT0      (R11)
+	PREFETCHT0      64(R11)
+	PREFETCHT0      128(R11)
+	PREFETCHT0      192(R11)
+	PREFETCHT0      256(R11)
+	PREFETCHT0      320(R11)
+	PREFETCHT0      384(R11)
+	PREFETCHT0      448(R11)
+	PREFETCHT0      512(R11)
+	PREFETCHT0      576(R11)
+	PREFETCHT0      640(R11)
+	PREFETCHT0      704(R11)
+	PREFETCHT0      768(R11)
+	PREFETCHT0      832(R11)
+	PREFETCHT0      896(R11)
+	PREFETCHT0      960(R11)
+	PREFETCHT0      1024(R11)
+	PREFETCHT0      1088(R11)
+	PREFETCHT0      1152(R11)
+	PREFETCHT0      1216(R11)
+	PREFETCHT0      1280(R11)
+	PREFETCHT0      1344(R11)
+	PREFETCHT0      1408(R11)
+	ADDQ            $0x00000580, R11
+	VMOVDQU32       q_ones16<>+0(SB), Y0
+	VPMADDWD        260(SI), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2048(SP)
+	VPMADDWD        260(SI)(DI*1), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2064(SP)
+	VPMADDWD        260(SI)(DI*2), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2080(SP)
+	VPMADDWD        260(SI)(R8*1), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2096(SP)
+	VPMADDWD        260(SI)(DI*4), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2112(SP)
+	VPMADDWD        260(R9), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2128(SP)
+	VPMADDWD        260(SI)(R8*2), Y0, Y2
+	VEXTRACTI32X4   $0x01, Y2, X3
+	VPACKSSDW       X3, X2, X3
+	VMOVDQU32       X3, 2144(SP)
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VEXTRACTI32X4   $0x01, Y0, X2
+	VPACKSSDW       X2, X0, X2
+	VMOVDQU32       X2, 2160(SP)
+	MOVL            4(AX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y0
+	VPERMQ          $0x44, Y0, Y2
+	VEXTRACTI128    $0x01, Y0, X0
+	VPMADDWD        2048(SP), X0, X3
+	VPMADDWD        2064(SP), X0, X4
+	VPMADDWD        2080(SP), X0, X5
+	VPMADDWD        2096(SP), X0, X6
+	VPMADDWD        2112(SP), X0, X7
+	VPMADDWD        2128(SP), X0, X8
+	VPMADDWD        2144(SP), X0, X9
+	VPMADDWD        2160(SP), X0, X0
+	VBROADCASTI64X4 16(AX), Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQA64       Z1, Z14
+	VMOVDQA64       Z1, Z15
+	VMOVDQA64       Z1, Z16
+	VMOVDQA64       Z1, Z17
+	VMOVDQA64       Z1, Z18
+	VBROADCASTI64X4 48(AX), Z19
+	VPSRLVQ         z_shifth<>+0(SB), Z19, Z19
+	VPANDD          z_nib<>+0(SB), Z19, Z19
+	VPSRLVW         z_q5shift<>+0(SB), Z10, Z20
+	VPANDD          z_01<>+0(SB), Z20, Z20
+	VPSLLW          $0x04, Z20, Z20
+	VPORD           Z20, Z19, Z19
+	VMOVDQU64       z_k4idx<>+0(SB), Z20
+	VPERMW          Z2, Z20, Z20
+	VPMADDUBSW      4(SI), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z11
+	VPMADDUBSW      4(SI)(DI*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z12
+	VPMADDUBSW      4(SI)(DI*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z13
+	VPMADDUBSW      4(SI)(R8*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z14
+	VPMADDUBSW      4(SI)(DI*4), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z15
+	VPMADDUBSW      4(R9), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z16
+	VPMADDUBSW      4(SI)(R8*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z17
+	VPMADDUBSW      4(R9)(DI*2), Z19, Z19
+	VPDPWSSD        Z20, Z19, Z18
+	VBROADCASTI64X4 80(AX), Z19
+	VPSRLVQ         z_shifth<>+0(SB), Z19, Z19
+	VPANDD          z_nib<>+0(SB), Z19, Z19
+	VPSRLVW         z_q5shift<>+64(SB), Z10, Z20
+	VPANDD          z_01<>+0(SB), Z20, Z20
+	VPSLLW          $0x04, Z20, Z20
+	VPORD           Z20, Z19, Z19
+	VMOVDQU64       z_k4idx<>+64(SB), Z20
+	VPERMW          Z2, Z20, Z20
+	VPMADDUBSW      68(SI), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z11
+	VPMADDUBSW      68(SI)(DI*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z12
+	VPMADDUBSW      68(SI)(DI*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z13
+	VPMADDUBSW      68(SI)(R8*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z14
+	VPMADDUBSW      68(SI)(DI*4), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z15
+	VPMADDUBSW      68(R9), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z16
+	VPMADDUBSW      68(SI)(R8*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z17
+	VPMADDUBSW      68(R9)(DI*2), Z19, Z19
+	VPDPWSSD        Z20, Z19, Z18
+	VBROADCASTI64X4 112(AX), Z19
+	VPSRLVQ         z_shifth<>+0(SB), Z19, Z19
+	VPANDD          z_nib<>+0(SB), Z19, Z19
+	VPSRLVW         z_q5shift<>+128(SB), Z10, Z20
+	VPANDD          z_01<>+0(SB), Z20, Z20
+	VPSLLW          $0x04, Z20, Z20
+	VPORD           Z20, Z19, Z19
+	VMOVDQU64       z_k4idx<>+128(SB), Z20
+	VPERMW          Z2, Z20, Z20
+	VPMADDUBSW      132(SI), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z11
+	VPMADDUBSW      132(SI)(DI*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z12
+	VPMADDUBSW      132(SI)(DI*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z13
+	VPMADDUBSW      132(SI)(R8*1), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z14
+	VPMADDUBSW      132(SI)(DI*4), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z15
+	VPMADDUBSW      132(R9), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z16
+	VPMADDUBSW      132(SI)(R8*2), Z19, Z21
+	VPDPWSSD        Z20, Z21, Z17
+	VPMADDUBSW      132(R9)(DI*2), Z19, Z19
+	VPDPWSSD        Z20, Z19, Z18
+	VBROADCASTI64X4 144(AX), Z19
+	VPSRLVQ         z_shifth<>+0(SB), Z19, Z19
+	VPANDD          z_nib<>+0(SB), Z19, Z19
+	VPSRLVW         z_q5shift<>+192(SB), Z10, Z10
+	VPANDD          z_01<>+0(SB), Z10, Z10
+	VPSLLW          $0x04, Z10, Z10
+	VPORD           Z10, Z19, Z19
+	VMOVDQU64       z_k4idx<>+192(SB), Z10
+	VPERMW          Z2, Z10, Z10
+	VPMADDUBSW      196(SI), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z11
+	VPMADDUBSW      196(SI)(DI*1), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z12
+	VPMADDUBSW      196(SI)(DI*2), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z13
+	VPMADDUBSW      196(SI)(R8*1), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z14
+	VPMADDUBSW      196(SI)(DI*4), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z15
+	VPMADDUBSW      196(R9), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z16
+	VPMADDUBSW      196(SI)(R8*2), Z19, Z20
+	VPDPWSSD        Z10, Z20, Z17
+	VPMADDUBSW      196(R9)(DI*2), Z19, Z19
+	VPDPWSSD        Z10, Z19, Z18
+	VEXTRACTI64X4   $0x01, Z11, Y2
+	VPADDD          Y11, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z15, Y13
+	VPADDD          Y15, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z16, Y14
+	VPADDD          Y16, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z17, Y15
+	VPADDD          Y17, Y15, Y15
+	VEXTRACTI64X4   $0x01, Z18, Y16
+	VPADDD          Y18, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y2, X17
+	VPADDD          X2, X17, X17
+	VMOVDQU32       X17, (SP)
+	VMOVDQU32       X3, 16(SP)
+	VEXTRACTI32X4   $0x01, Y10, X2
+	VPADDD          X10, X2, X2
+	VMOVDQU32       X2, 32(SP)
+	VMOVDQU32       X4, 48(SP)
+	VEXTRACTI32X4   $0x01, Y11, X2
+	VPADDD          X11, X2, X2
+	VMOVDQU32       X2, 64(SP)
+	VMOVDQU32       X5, 80(SP)
+	VEXTRACTI32X4   $0x01, Y12, X2
+	VPADDD          X12, X2, X2
+	VMOVDQU32       X2, 96(SP)
+	VMOVDQU32       X6, 112(SP)
+	VEXTRACTI32X4   $0x01, Y13, X2
+	VPADDD          X13, X2, X2
+	VMOVDQU32       X2, 128(SP)
+	VMOVDQU32       X7, 144(SP)
+	VEXTRACTI32X4   $0x01, Y14, X2
+	VPADDD          X14, X2, X2
+	VMOVDQU32       X2, 160(SP)
+	VMOVDQU32       X8, 176(SP)
+	VEXTRACTI32X4   $0x01, Y15, X2
+	VPADDD          X15, X2, X2
+	VMOVDQU32       X2, 192(SP)
+	VMOVDQU32       X9, 208(SP)
+	VEXTRACTI32X4   $0x01, Y16, X2
+	VPADDD          X16, X2, X2
+	VMOVDQU32       X2, 224(SP)
+	VMOVDQU32       X0, 240(SP)
+	MOVL            4(AX)(CX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*1), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*1), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(AX)(CX*1), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 256(SP)
+	VMOVDQU32       X2, 272(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 288(SP)
+	VMOVDQU32       X14, 304(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 320(SP)
+	VMOVDQU32       X15, 336(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 352(SP)
+	VMOVDQU32       X16, 368(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 384(SP)
+	VMOVDQU32       X17, 400(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 416(SP)
+	VMOVDQU32       X18, 432(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 448(SP)
+	VMOVDQU32       X19, 464(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 480(SP)
+	VMOVDQU32       X20, 496(SP)
+	MOVL            4(AX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(AX)(CX*2), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 512(SP)
+	VMOVDQU32       X2, 528(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 544(SP)
+	VMOVDQU32       X14, 560(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 576(SP)
+	VMOVDQU32       X15, 592(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 608(SP)
+	VMOVDQU32       X16, 624(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 640(SP)
+	VMOVDQU32       X17, 656(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 672(SP)
+	VMOVDQU32       X18, 688(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 704(SP)
+	VMOVDQU32       X19, 720(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 736(SP)
+	VMOVDQU32       X20, 752(SP)
+	MOVL            4(AX)(DX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*1), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(DX*1), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*1), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(AX)(DX*1), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(DX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(DX*1), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 768(SP)
+	VMOVDQU32       X2, 784(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 800(SP)
+	VMOVDQU32       X14, 816(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 832(SP)
+	VMOVDQU32       X15, 848(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 864(SP)
+	VMOVDQU32       X16, 880(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 896(SP)
+	VMOVDQU32       X17, 912(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 928(SP)
+	VMOVDQU32       X18, 944(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 960(SP)
+	VMOVDQU32       X19, 976(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 992(SP)
+	VMOVDQU32       X20, 1008(SP)
+	MOVL            4(AX)(CX*4), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*4), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(CX*4), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(CX*4), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(AX)(CX*4), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*4), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*4), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*4), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*4), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1024(SP)
+	VMOVDQU32       X2, 1040(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1056(SP)
+	VMOVDQU32       X14, 1072(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1088(SP)
+	VMOVDQU32       X15, 1104(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1120(SP)
+	VMOVDQU32       X16, 1136(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1152(SP)
+	VMOVDQU32       X17, 1168(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1184(SP)
+	VMOVDQU32       X18, 1200(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1216(SP)
+	VMOVDQU32       X19, 1232(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1248(SP)
+	VMOVDQU32       X20, 1264(SP)
+	MOVL            4(BX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(BX), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(BX), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(BX), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(BX), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1280(SP)
+	VMOVDQU32       X2, 1296(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1312(SP)
+	VMOVDQU32       X14, 1328(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1344(SP)
+	VMOVDQU32       X15, 1360(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1376(SP)
+	VMOVDQU32       X16, 1392(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1408(SP)
+	VMOVDQU32       X17, 1424(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1440(SP)
+	VMOVDQU32       X18, 1456(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1472(SP)
+	VMOVDQU32       X19, 1488(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1504(SP)
+	VMOVDQU32       X20, 1520(SP)
+	MOVL            4(AX)(DX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(AX)(DX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(AX)(DX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(AX)(DX*2), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(DX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(DX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1536(SP)
+	VMOVDQU32       X2, 1552(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1568(SP)
+	VMOVDQU32       X14, 1584(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1600(SP)
+	VMOVDQU32       X15, 1616(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1632(SP)
+	VMOVDQU32       X16, 1648(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1664(SP)
+	VMOVDQU32       X17, 1680(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1696(SP)
+	VMOVDQU32       X18, 1712(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1728(SP)
+	VMOVDQU32       X19, 1744(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 1760(SP)
+	VMOVDQU32       X20, 1776(SP)
+	MOVL            4(BX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX)(CX*2), R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VMOVQ           R13, X0
+	MOVL            8(BX)(CX*2), R12
+	MOVL            R12, R13
+	SHRL            $0x06, R13
+	ANDL            $0x03030303, R13
+	SHLL            $0x04, R13
+	MOVL            12(BX)(CX*2), R14
+	SHRL            $0x04, R14
+	ANDL            $0x0f0f0f0f, R14
+	ORL             R14, R13
+	ANDL            $0x3f3f3f3f, R12
+	SHLQ            $0x20, R13
+	ORQ             R12, R13
+	VPINSRQ         $0x01, R13, X0, X0
+	VPMOVZXBW       X0, Y2
+	VPERMQ          $0x44, Y2, Y0
+	VEXTRACTI128    $0x01, Y2, X3
+	VPMADDWD        2048(SP), X3, X2
+	VPMADDWD        2064(SP), X3, X14
+	VPMADDWD        2080(SP), X3, X15
+	VPMADDWD        2096(SP), X3, X16
+	VPMADDWD        2112(SP), X3, X17
+	VPMADDWD        2128(SP), X3, X18
+	VPMADDWD        2144(SP), X3, X19
+	VPMADDWD        2160(SP), X3, X20
+	VBROADCASTI64X4 16(BX)(CX*2), Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(BX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      4(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+64(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      68(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      68(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      68(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      68(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      68(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      68(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z3, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k4idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z4
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z5
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z6
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z7
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z8
+	VPMADDUBSW      132(R9), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z9
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z21
+	VPDPWSSD        Z13, Z21, Z10
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(BX)(CX*2), Z12
+	VPSRLVQ         z_shifth<>+0(SB), Z12, Z12
+	VPANDD          z_nib<>+0(SB), Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
+	VPANDD          z_01<>+0(SB), Z3, Z3
+	VPSLLW          $0x04, Z3, Z3
+	VPORD           Z3, Z12, Z12
+	VMOVDQU64       z_k4idx<>+192(SB), Z3
+	VPERMW          Z0, Z3, Z3
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z4
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z5
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z6
+	VPMADDUBSW      196(SI)(R8*1), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z7
+	VPMADDUBSW      196(SI)(DI*4), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z8
+	VPMADDUBSW      196(R9), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z9
+	VPMADDUBSW      196(SI)(R8*2), Z12, Z13
+	VPDPWSSD        Z3, Z13, Z10
+	VPMADDUBSW      196(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z3, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z4, Y0
+	VPADDD          Y4, Y0, Y0
+	VEXTRACTI64X4   $0x01, Z5, Y3
+	VPADDD          Y5, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z6, Y4
+	VPADDD          Y6, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z7, Y5
+	VPADDD          Y7, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z8, Y6
+	VPADDD          Y8, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y0, X10
+	VPADDD          X0, X10, X10
+	VMOVDQU32       X10, 1792(SP)
+	VMOVDQU32       X2, 1808(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1824(SP)
+	VMOVDQU32       X14, 1840(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1856(SP)
+	VMOVDQU32       X15, 1872(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1888(SP)
+	VMOVDQU32       X16, 1904(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1920(SP)
+	VMOVDQU32       X17, 1936(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1952(SP)
+	VMOVDQU32       X18, 1968(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1984(SP)
+	VMOVDQU32       X19, 2000(SP)
+	VEXTRACTI32X4   $0x01, Y9, X0
+	VPADDD          X9, X0, X0
+	VMOVDQU32       X0, 2016(SP)
+	VMOVDQU32       X20, 2032(SP)
+	MOVWQZX         (AX), R12
+	MOVWQZX         (AX)(CX*1), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(CX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(DX*1), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VMOVQ           R12, X0
+	MOVWQZX         (AX)(CX*4), R12
+	MOVWQZX         (BX), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         (AX)(DX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         (BX)(CX*2), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VPINSRQ         $0x01, R12, X0, X0
+	VCVTPH2PS       X0, Y0
+	MOVWQZX         2(AX), R12
+	MOVWQZX         2(AX)(CX*1), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(CX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(DX*1), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VMOVQ           R12, X2
+	MOVWQZX         2(AX)(CX*4), R12
+	MOVWQZX         2(BX), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         2(AX)(DX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         2(BX)(CX*2), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VPINSRQ         $0x01, R12, X2, X2
+	VCVTPH2PS       X2, Y2
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       256(SP), Y4
+	VMOVDQU32       512(SP), Y5
+	VMOVDQU32       768(SP), Y6
+	VMOVDQU32       1024(SP), Y7
+	VMOVDQU32       1280(SP), Y8
+	VMOVDQU32       1536(SP), Y9
+	VMOVDQU32       1792(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2176(SP), Y5, Y5
+	VMOVUPS         Y5, 2176(SP)
+	VMOVDQU32       32(SP), Y3
+	VMOVDQU32       288(SP), Y4
+	VMOVDQU32       544(SP), Y5
+	VMOVDQU32       800(SP), Y6
+	VMOVDQU32       1056(SP), Y7
+	VMOVDQU32       1312(SP), Y8
+	VMOVDQU32       1568(SP), Y9
+	VMOVDQU32       1824(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*1), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2208(SP), Y5, Y5
+	VMOVUPS         Y5, 2208(SP)
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       320(SP), Y4
+	VMOVDQU32       576(SP), Y5
+	VMOVDQU32       832(SP), Y6
+	VMOVDQU32       1088(SP), Y7
+	VMOVDQU32       1344(SP), Y8
+	VMOVDQU32       1600(SP), Y9
+	VMOVDQU32       1856(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2240(SP), Y5, Y5
+	VMOVUPS         Y5, 2240(SP)
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       352(SP), Y4
+	VMOVDQU32       608(SP), Y5
+	VMOVDQU32       864(SP), Y6
+	VMOVDQU32       1120(SP), Y7
+	VMOVDQU32       1376(SP), Y8
+	VMOVDQU32       1632(SP), Y9
+	VMOVDQU32       1888(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(R8*1), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2272(SP), Y5, Y5
+	VMOVUPS         Y5, 2272(SP)
+	VMOVDQU32       128(SP), Y3
+	VMOVDQU32       384(SP), Y4
+	VMOVDQU32       640(SP), Y5
+	VMOVDQU32       896(SP), Y6
+	VMOVDQU32       1152(SP), Y7
+	VMOVDQU32       1408(SP), Y8
+	VMOVDQU32       1664(SP), Y9
+	VMOVDQU32       1920(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(DI*4), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2304(SP), Y5, Y5
+	VMOVUPS         Y5, 2304(SP)
+	VMOVDQU32       160(SP), Y3
+	VMOVDQU32       416(SP), Y4
+	VMOVDQU32       672(SP), Y5
+	VMOVDQU32       928(SP), Y6
+	VMOVDQU32       1184(SP), Y7
+	VMOVDQU32       1440(SP), Y8
+	VMOVDQU32       1696(SP), Y9
+	VMOVDQU32       1952(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (R9), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2336(SP), Y5, Y5
+	VMOVUPS         Y5, 2336(SP)
+	VMOVDQU32       192(SP), Y3
+	VMOVDQU32       448(SP), Y4
+	VMOVDQU32       704(SP), Y5
+	VMOVDQU32       960(SP), Y6
+	VMOVDQU32       1216(SP), Y7
+	VMOVDQU32       1472(SP), Y8
+	VMOVDQU32       1728(SP), Y9
+	VMOVDQU32       1984(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (SI)(R8*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y6
+	VMULPS          Y6, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y6
+	VMULPS          Y6, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2368(SP), Y5, Y5
+	VMOVUPS         Y5, 2368(SP)
+	VMOVDQU32       224(SP), Y3
+	VMOVDQU32       480(SP), Y4
+	VMOVDQU32       736(SP), Y5
+	VMOVDQU32       992(SP), Y6
+	VMOVDQU32       1248(SP), Y7
+	VMOVDQU32       1504(SP), Y8
+	VMOVDQU32       1760(SP), Y9
+	VMOVDQU32       2016(SP), Y10
+	VPUNPCKLDQ      Y4, Y3, Y11
+	VPUNPCKHDQ      Y4, Y3, Y4
+	VPADDD          Y11, Y4, Y3
+	VPUNPCKLDQ      Y6, Y5, Y4
+	VPUNPCKHDQ      Y6, Y5, Y6
+	VPADDD          Y4, Y6, Y5
+	VPUNPCKLQDQ     Y5, Y3, Y4
+	VPUNPCKHQDQ     Y5, Y3, Y5
+	VPADDD          Y4, Y5, Y3
+	VPUNPCKLDQ      Y8, Y7, Y4
+	VPUNPCKHDQ      Y8, Y7, Y8
+	VPADDD          Y4, Y8, Y7
+	VPUNPCKLDQ      Y10, Y9, Y4
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y4, Y10, Y9
+	VPUNPCKLQDQ     Y9, Y7, Y4
+	VPUNPCKHQDQ     Y9, Y7, Y9
+	VPADDD          Y4, Y9, Y7
+	VBROADCASTSS    (R9)(DI*2), Y4
+	VSHUFI64X2      $0x00, Y7, Y3, Y5
+	VCVTDQ2PS       Y5, Y5
+	VMULPS          Y4, Y0, Y0
+	VMULPS          Y0, Y5, Y5
+	VSHUFI64X2      $0x03, Y7, Y3, Y3
+	VCVTDQ2PS       Y3, Y3
+	VMULPS          Y4, Y2, Y0
+	VMULPS          Y0, Y3, Y3
+	VSUBPS          Y3, Y5, Y5
+	VADDPS          2400(SP), Y5, Y5
+	VMOVUPS         Y5, 2400(SP)
+	ADDQ            $0x000000b0, AX
+	ADDQ            $0x000000b0, BX
+	ADDQ            $0x00000124, SI
+	ADDQ            $0x00000124, R9
+	DECQ            R10
+	JNZ             tileQ5_K_8x8AVX512_loop
+	MOVQ            out+56(FP), AX
+	MOVQ            ldo+64(FP), CX
+	SHLQ            $0x02, CX
+	VMOVUPS         2176(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2208(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2240(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2272(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2304(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2336(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2368(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2400(SP), Y0
+	VMOVUPS         Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileQ5_K_4x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ5_K_4x1AVX512(SB), NOSPLIT, $144-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	MOVQ    x+16(FP), BX
-	MOVQ    nb+48(FP), SI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  X0, X0, X0
-	LEAQ    (AX)(CX*4), DI
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	MOVQ      x+16(FP), BX
+	MOVQ      nb+48(FP), SI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    X0, X0, X0
+	LEAQ      (AX)(CX*4), DI
 
 tileQ5_K_4x1AVX512_loop:
 	PREFETCHT0      (DI)
@@ -20438,37 +24258,36 @@ tileQ5_K_4x1AVX512_loop:
 	PREFETCHT0      640(DI)
 	PREFETCHT0      704(DI)
 	ADDQ            $0x000002c0, DI
-	VMOVDQU         q_ones16<>+0(SB), Y2
+	VMOVDQU32       q_ones16<>+0(SB), Y2
 	VPMADDWD        260(BX), Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X3
+	VEXTRACTI32X4   $0x01, Y2, X3
 	VPACKSSDW       X3, X2, X3
-	VMOVDQU         X3, 128(SP)
+	VMOVDQU32       X3, 128(SP)
 	MOVL            4(AX), R8
-	MOVL            8(AX), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y2
 	VPERMQ          $0x44, Y2, Y3
 	VEXTRACTI128    $0x01, Y2, X2
@@ -20521,36 +24340,35 @@ tileQ5_K_4x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y3
 	VPADDD          Y5, Y3, Y3
-	VEXTRACTI128    $0x01, Y3, X4
+	VEXTRACTI32X4   $0x01, Y3, X4
 	VPADDD          X3, X4, X4
-	VMOVDQU         X4, (SP)
-	VMOVDQU         X2, 16(SP)
+	VMOVDQU32       X4, (SP)
+	VMOVDQU32       X2, 16(SP)
 	MOVL            4(AX)(CX*1), R8
-	MOVL            8(AX)(CX*1), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(CX*1), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(CX*1), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(CX*1), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -20603,36 +24421,35 @@ tileQ5_K_4x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 32(SP)
-	VMOVDQU         X3, 48(SP)
+	VMOVDQU32       X4, 32(SP)
+	VMOVDQU32       X3, 48(SP)
 	MOVL            4(AX)(CX*2), R8
-	MOVL            8(AX)(CX*2), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(CX*2), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(CX*2), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(CX*2), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -20685,36 +24502,35 @@ tileQ5_K_4x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 64(SP)
-	VMOVDQU         X3, 80(SP)
+	VMOVDQU32       X4, 64(SP)
+	VMOVDQU32       X3, 80(SP)
 	MOVL            4(AX)(DX*1), R8
-	MOVL            8(AX)(DX*1), R9
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
 	MOVL            12(AX)(DX*1), R10
-	MOVL            R10, R11
-	ANDL            $0x0f0f0f0f, R11
-	MOVL            R8, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R11
+	ANDL            $0x0f0f0f0f, R10
+	ORL             R10, R9
+	ANDL            $0x3f3f3f3f, R8
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VMOVQ           R9, X2
+	MOVL            8(AX)(DX*1), R8
+	MOVL            R8, R9
+	SHRL            $0x06, R9
+	ANDL            $0x03030303, R9
+	SHLL            $0x04, R9
+	MOVL            12(AX)(DX*1), R10
 	SHRL            $0x04, R10
 	ANDL            $0x0f0f0f0f, R10
-	MOVL            R9, R12
-	SHRL            $0x06, R12
-	ANDL            $0x03030303, R12
-	SHLL            $0x04, R12
-	ORL             R12, R10
+	ORL             R10, R9
 	ANDL            $0x3f3f3f3f, R8
-	ANDL            $0x3f3f3f3f, R9
-	SHLQ            $0x20, R11
-	ORQ             R8, R11
-	MOVL            R10, R8
-	SHLQ            $0x20, R8
-	ORQ             R9, R8
-	VMOVQ           R11, X2
-	VPINSRQ         $0x01, R8, X2, X2
+	SHLQ            $0x20, R9
+	ORQ             R8, R9
+	VPINSRQ         $0x01, R9, X2, X2
 	VPMOVZXBW       X2, Y3
 	VPERMQ          $0x44, Y3, Y2
 	VEXTRACTI128    $0x01, Y3, X3
@@ -20767,10 +24583,10 @@ tileQ5_K_4x1AVX512_loop:
 	VPDPWSSD        Z4, Z6, Z5
 	VEXTRACTI64X4   $0x01, Z5, Y2
 	VPADDD          Y5, Y2, Y2
-	VEXTRACTI128    $0x01, Y2, X4
+	VEXTRACTI32X4   $0x01, Y2, X4
 	VPADDD          X2, X4, X4
-	VMOVDQU         X4, 96(SP)
-	VMOVDQU         X3, 112(SP)
+	VMOVDQU32       X4, 96(SP)
+	VMOVDQU32       X3, 112(SP)
 	MOVWQZX         (AX), R8
 	MOVWQZX         (AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -20794,10 +24610,10 @@ tileQ5_K_4x1AVX512_loop:
 	ORQ             R9, R8
 	VPINSRQ         $0x01, R8, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         32(SP), Y4
-	VMOVDQU         64(SP), Y5
-	VMOVDQU         96(SP), Y6
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       32(SP), Y4
+	VMOVDQU32       64(SP), Y5
+	VMOVDQU32       96(SP), Y6
 	VPUNPCKLDQ      Y4, Y3, Y7
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y7, Y4, Y3
@@ -20811,7 +24627,7 @@ tileQ5_K_4x1AVX512_loop:
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y2
 	VMULPS          Y2, Y3, Y3
-	VEXTRACTF128    $0x01, Y3, X2
+	VEXTRACTF32X4   $0x01, Y3, X2
 	VSUBPS          X2, X3, X3
 	VADDPS          X3, X0, X0
 	ADDQ            $0x000000b0, AX
@@ -20826,19 +24642,19 @@ tileQ5_K_4x1AVX512_loop:
 	RET
 
 // func tileQ6_K_8x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ6_K_8x1AVX512(SB), NOSPLIT, $256-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    nb+48(FP), DI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	LEAQ    (AX)(CX*8), R8
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      nb+48(FP), DI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	LEAQ      (AX)(CX*8), R8
 
 tileQ6_K_8x1AVX512_loop:
 	PREFETCHT0      (R8)
@@ -20919,9 +24735,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, (SP)
+	VMOVDQU32       X2, (SP)
 	VPMOVSXBW       192(AX)(CX*1), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(CX*1), Z4
@@ -20971,9 +24787,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 32(SP)
+	VMOVDQU32       X2, 32(SP)
 	VPMOVSXBW       192(AX)(CX*2), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(CX*2), Z4
@@ -21023,9 +24839,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 64(SP)
+	VMOVDQU32       X2, 64(SP)
 	VPMOVSXBW       192(AX)(DX*1), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(DX*1), Z4
@@ -21075,9 +24891,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 96(SP)
+	VMOVDQU32       X2, 96(SP)
 	VPMOVSXBW       192(AX)(CX*4), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(CX*4), Z4
@@ -21127,9 +24943,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 128(SP)
+	VMOVDQU32       X2, 128(SP)
 	VPMOVSXBW       192(BX), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (BX), Z4
@@ -21179,9 +24995,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 160(SP)
+	VMOVDQU32       X2, 160(SP)
 	VPMOVSXBW       192(AX)(DX*2), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(DX*2), Z4
@@ -21231,9 +25047,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 192(SP)
+	VMOVDQU32       X2, 192(SP)
 	VPMOVSXBW       192(BX)(CX*2), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (BX)(CX*2), Z4
@@ -21283,9 +25099,9 @@ tileQ6_K_8x1AVX512_loop:
 	VPMADDWD        260(SI), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 224(SP)
+	VMOVDQU32       X2, 224(SP)
 	MOVWQZX         208(AX), R9
 	MOVWQZX         208(AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -21309,14 +25125,14 @@ tileQ6_K_8x1AVX512_loop:
 	ORQ             R10, R9
 	VPINSRQ         $0x01, R9, X2, X2
 	VCVTPH2PS       X2, Y2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         32(SP), Y4
-	VMOVDQU         64(SP), Y5
-	VMOVDQU         96(SP), Y6
-	VMOVDQU         128(SP), Y7
-	VMOVDQU         160(SP), Y8
-	VMOVDQU         192(SP), Y9
-	VMOVDQU         224(SP), Y10
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       32(SP), Y4
+	VMOVDQU32       64(SP), Y5
+	VMOVDQU32       96(SP), Y6
+	VMOVDQU32       128(SP), Y7
+	VMOVDQU32       160(SP), Y8
+	VMOVDQU32       192(SP), Y9
+	VMOVDQU32       224(SP), Y10
 	VPUNPCKLDQ      Y4, Y3, Y11
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y11, Y4, Y3
@@ -21336,7 +25152,7 @@ tileQ6_K_8x1AVX512_loop:
 	VPUNPCKHQDQ     Y9, Y7, Y9
 	VPADDD          Y4, Y9, Y7
 	VBROADCASTSS    (SI), Y4
-	VPERM2I128      $0x20, Y7, Y3, Y3
+	VSHUFI64X2      $0x00, Y7, Y3, Y3
 	VCVTDQ2PS       Y3, Y3
 	VMULPS          Y4, Y2, Y2
 	VMULPS          Y2, Y3, Y2
@@ -21354,22 +25170,22 @@ tileQ6_K_8x1AVX512_loop:
 	RET
 
 // func tileQ6_K_8x2AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ6_K_8x2AVX512(SB), NOSPLIT, $576-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 512(SP)
-	VMOVUPS Y0, 544(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 512(SP)
+	VMOVUPS   Y0, 544(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ6_K_8x2AVX512_loop:
 	PREFETCHT0      (R9)
@@ -21464,12 +25280,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, (SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, (SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 32(SP)
+	VMOVDQU32       X0, 32(SP)
 	VPMOVSXBW       192(AX)(CX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21533,12 +25349,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 64(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 64(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 96(SP)
+	VMOVDQU32       X0, 96(SP)
 	VPMOVSXBW       192(AX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21602,12 +25418,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 128(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 128(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 160(SP)
+	VMOVDQU32       X0, 160(SP)
 	VPMOVSXBW       192(AX)(DX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21671,12 +25487,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 192(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 192(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 224(SP)
+	VMOVDQU32       X0, 224(SP)
 	VPMOVSXBW       192(AX)(CX*4), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21740,12 +25556,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 256(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 256(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 288(SP)
+	VMOVDQU32       X0, 288(SP)
 	VPMOVSXBW       192(BX), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21809,12 +25625,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 320(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 352(SP)
+	VMOVDQU32       X0, 352(SP)
 	VPMOVSXBW       192(AX)(DX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21878,12 +25694,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 384(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 384(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 416(SP)
+	VMOVDQU32       X0, 416(SP)
 	VPMOVSXBW       192(BX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -21947,12 +25763,12 @@ tileQ6_K_8x2AVX512_loop:
 	VPMADDWD        260(SI)(DI*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI128    $0x01, Y4, X0
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 448(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 480(SP)
+	VMOVDQU32       X0, 480(SP)
 	MOVWQZX         208(AX), R10
 	MOVWQZX         208(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -21976,14 +25792,14 @@ tileQ6_K_8x2AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X0, X0
 	VCVTPH2PS       X0, Y0
-	VMOVDQU         (SP), Y2
-	VMOVDQU         64(SP), Y3
-	VMOVDQU         128(SP), Y4
-	VMOVDQU         192(SP), Y5
-	VMOVDQU         256(SP), Y6
-	VMOVDQU         320(SP), Y7
-	VMOVDQU         384(SP), Y8
-	VMOVDQU         448(SP), Y9
+	VMOVDQU32       (SP), Y2
+	VMOVDQU32       64(SP), Y3
+	VMOVDQU32       128(SP), Y4
+	VMOVDQU32       192(SP), Y5
+	VMOVDQU32       256(SP), Y6
+	VMOVDQU32       320(SP), Y7
+	VMOVDQU32       384(SP), Y8
+	VMOVDQU32       448(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -22003,20 +25819,20 @@ tileQ6_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          512(SP), Y2, Y2
 	VMOVUPS         Y2, 512(SP)
-	VMOVDQU         32(SP), Y2
-	VMOVDQU         96(SP), Y3
-	VMOVDQU         160(SP), Y4
-	VMOVDQU         224(SP), Y5
-	VMOVDQU         288(SP), Y6
-	VMOVDQU         352(SP), Y7
-	VMOVDQU         416(SP), Y8
-	VMOVDQU         480(SP), Y9
+	VMOVDQU32       32(SP), Y2
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       160(SP), Y4
+	VMOVDQU32       224(SP), Y5
+	VMOVDQU32       288(SP), Y6
+	VMOVDQU32       352(SP), Y7
+	VMOVDQU32       416(SP), Y8
+	VMOVDQU32       480(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -22036,7 +25852,7 @@ tileQ6_K_8x2AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(DI*1), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y0
 	VMULPS          Y0, Y2, Y0
@@ -22059,23 +25875,23 @@ tileQ6_K_8x2AVX512_loop:
 	RET
 
 // func tileQ6_K_8x3AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ6_K_8x3AVX512(SB), $864-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	MOVQ    nb+48(FP), R8
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 768(SP)
-	VMOVUPS Y0, 800(SP)
-	VMOVUPS Y0, 832(SP)
-	LEAQ    (AX)(CX*8), R9
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	MOVQ      nb+48(FP), R8
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 768(SP)
+	VMOVUPS   Y0, 800(SP)
+	VMOVUPS   Y0, 832(SP)
+	LEAQ      (AX)(CX*8), R9
 
 tileQ6_K_8x3AVX512_loop:
 	PREFETCHT0      (R9)
@@ -22184,15 +26000,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, (SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, (SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 32(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 32(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 64(SP)
+	VMOVDQU32       X0, 64(SP)
 	VPMOVSXBW       192(AX)(CX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22270,15 +26086,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 96(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 96(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 128(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 128(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 160(SP)
+	VMOVDQU32       X0, 160(SP)
 	VPMOVSXBW       192(AX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22356,15 +26172,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 192(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 192(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 224(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 224(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 256(SP)
+	VMOVDQU32       X0, 256(SP)
 	VPMOVSXBW       192(AX)(DX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22442,15 +26258,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 288(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 320(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 352(SP)
+	VMOVDQU32       X0, 352(SP)
 	VPMOVSXBW       192(AX)(CX*4), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22528,15 +26344,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 384(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 384(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 416(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 448(SP)
+	VMOVDQU32       X0, 448(SP)
 	VPMOVSXBW       192(BX), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22614,15 +26430,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 480(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 480(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 512(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 512(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 544(SP)
+	VMOVDQU32       X0, 544(SP)
 	VPMOVSXBW       192(AX)(DX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22700,15 +26516,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 576(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 576(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 608(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 608(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 640(SP)
+	VMOVDQU32       X0, 640(SP)
 	VPMOVSXBW       192(BX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -22786,15 +26602,15 @@ tileQ6_K_8x3AVX512_loop:
 	VPMADDWD        260(SI)(DI*2), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI128    $0x01, Y5, X0
+	VEXTRACTI32X4   $0x01, Y5, X0
 	VPADDD          X5, X0, X0
-	VMOVDQU         X0, 672(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 672(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 704(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 736(SP)
+	VMOVDQU32       X0, 736(SP)
 	MOVWQZX         208(AX), R10
 	MOVWQZX         208(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -22818,14 +26634,14 @@ tileQ6_K_8x3AVX512_loop:
 	ORQ             R11, R10
 	VPINSRQ         $0x01, R10, X0, X0
 	VCVTPH2PS       X0, Y0
-	VMOVDQU         (SP), Y2
-	VMOVDQU         96(SP), Y3
-	VMOVDQU         192(SP), Y4
-	VMOVDQU         288(SP), Y5
-	VMOVDQU         384(SP), Y6
-	VMOVDQU         480(SP), Y7
-	VMOVDQU         576(SP), Y8
-	VMOVDQU         672(SP), Y9
+	VMOVDQU32       (SP), Y2
+	VMOVDQU32       96(SP), Y3
+	VMOVDQU32       192(SP), Y4
+	VMOVDQU32       288(SP), Y5
+	VMOVDQU32       384(SP), Y6
+	VMOVDQU32       480(SP), Y7
+	VMOVDQU32       576(SP), Y8
+	VMOVDQU32       672(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -22845,20 +26661,20 @@ tileQ6_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          768(SP), Y2, Y2
 	VMOVUPS         Y2, 768(SP)
-	VMOVDQU         32(SP), Y2
-	VMOVDQU         128(SP), Y3
-	VMOVDQU         224(SP), Y4
-	VMOVDQU         320(SP), Y5
-	VMOVDQU         416(SP), Y6
-	VMOVDQU         512(SP), Y7
-	VMOVDQU         608(SP), Y8
-	VMOVDQU         704(SP), Y9
+	VMOVDQU32       32(SP), Y2
+	VMOVDQU32       128(SP), Y3
+	VMOVDQU32       224(SP), Y4
+	VMOVDQU32       320(SP), Y5
+	VMOVDQU32       416(SP), Y6
+	VMOVDQU32       512(SP), Y7
+	VMOVDQU32       608(SP), Y8
+	VMOVDQU32       704(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -22878,20 +26694,20 @@ tileQ6_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(DI*1), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          800(SP), Y2, Y2
 	VMOVUPS         Y2, 800(SP)
-	VMOVDQU         64(SP), Y2
-	VMOVDQU         160(SP), Y3
-	VMOVDQU         256(SP), Y4
-	VMOVDQU         352(SP), Y5
-	VMOVDQU         448(SP), Y6
-	VMOVDQU         544(SP), Y7
-	VMOVDQU         640(SP), Y8
-	VMOVDQU         736(SP), Y9
+	VMOVDQU32       64(SP), Y2
+	VMOVDQU32       160(SP), Y3
+	VMOVDQU32       256(SP), Y4
+	VMOVDQU32       352(SP), Y5
+	VMOVDQU32       448(SP), Y6
+	VMOVDQU32       544(SP), Y7
+	VMOVDQU32       640(SP), Y8
+	VMOVDQU32       736(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -22911,7 +26727,7 @@ tileQ6_K_8x3AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(DI*2), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y0
 	VMULPS          Y0, Y2, Y0
@@ -22937,25 +26753,25 @@ tileQ6_K_8x3AVX512_loop:
 	RET
 
 // func tileQ6_K_8x4AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ6_K_8x4AVX512(SB), $1152-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	LEAQ    (AX)(CX*4), BX
-	ADDQ    CX, BX
-	MOVQ    x+16(FP), SI
-	MOVQ    xs+24(FP), DI
-	LEAQ    (DI)(DI*2), R8
-	MOVQ    nb+48(FP), R9
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, 1024(SP)
-	VMOVUPS Y0, 1056(SP)
-	VMOVUPS Y0, 1088(SP)
-	VMOVUPS Y0, 1120(SP)
-	LEAQ    (AX)(CX*8), R10
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	MOVQ      nb+48(FP), R9
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 1024(SP)
+	VMOVUPS   Y0, 1056(SP)
+	VMOVUPS   Y0, 1088(SP)
+	VMOVUPS   Y0, 1120(SP)
+	LEAQ      (AX)(CX*8), R10
 
 tileQ6_K_8x4AVX512_loop:
 	PREFETCHT0      (R10)
@@ -23078,18 +26894,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, (SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, (SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 32(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 32(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 64(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 64(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 96(SP)
+	VMOVDQU32       X0, 96(SP)
 	VPMOVSXBW       192(AX)(CX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23181,18 +26997,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 128(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 128(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 160(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 160(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 192(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 192(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 224(SP)
+	VMOVDQU32       X0, 224(SP)
 	VPMOVSXBW       192(AX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23284,18 +27100,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 256(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 256(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 288(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 288(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 320(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 320(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 352(SP)
+	VMOVDQU32       X0, 352(SP)
 	VPMOVSXBW       192(AX)(DX*1), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23387,18 +27203,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 384(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 384(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 416(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 416(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 448(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 448(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 480(SP)
+	VMOVDQU32       X0, 480(SP)
 	VPMOVSXBW       192(AX)(CX*4), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23490,18 +27306,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 512(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 512(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 544(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 544(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 576(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 576(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 608(SP)
+	VMOVDQU32       X0, 608(SP)
 	VPMOVSXBW       192(BX), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23593,18 +27409,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 640(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 640(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 672(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 672(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 704(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 704(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 736(SP)
+	VMOVDQU32       X0, 736(SP)
 	VPMOVSXBW       192(AX)(DX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23696,18 +27512,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 768(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 768(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 800(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 800(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 832(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 832(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 864(SP)
+	VMOVDQU32       X0, 864(SP)
 	VPMOVSXBW       192(BX)(CX*2), Y0
 	VMOVDQA64       Z1, Z2
 	VMOVDQA64       Z1, Z3
@@ -23799,18 +27615,18 @@ tileQ6_K_8x4AVX512_loop:
 	VPMADDWD        260(SI)(R8*1), Y0, Y0
 	VPSLLD          $0x05, Y0, Y0
 	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI128    $0x01, Y6, X0
+	VEXTRACTI32X4   $0x01, Y6, X0
 	VPADDD          X6, X0, X0
-	VMOVDQU         X0, 896(SP)
-	VEXTRACTI128    $0x01, Y2, X0
+	VMOVDQU32       X0, 896(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
 	VPADDD          X2, X0, X0
-	VMOVDQU         X0, 928(SP)
-	VEXTRACTI128    $0x01, Y3, X0
+	VMOVDQU32       X0, 928(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
 	VPADDD          X3, X0, X0
-	VMOVDQU         X0, 960(SP)
-	VEXTRACTI128    $0x01, Y4, X0
+	VMOVDQU32       X0, 960(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
 	VPADDD          X4, X0, X0
-	VMOVDQU         X0, 992(SP)
+	VMOVDQU32       X0, 992(SP)
 	MOVWQZX         208(AX), R11
 	MOVWQZX         208(AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -23834,14 +27650,14 @@ tileQ6_K_8x4AVX512_loop:
 	ORQ             R12, R11
 	VPINSRQ         $0x01, R11, X0, X0
 	VCVTPH2PS       X0, Y0
-	VMOVDQU         (SP), Y2
-	VMOVDQU         128(SP), Y3
-	VMOVDQU         256(SP), Y4
-	VMOVDQU         384(SP), Y5
-	VMOVDQU         512(SP), Y6
-	VMOVDQU         640(SP), Y7
-	VMOVDQU         768(SP), Y8
-	VMOVDQU         896(SP), Y9
+	VMOVDQU32       (SP), Y2
+	VMOVDQU32       128(SP), Y3
+	VMOVDQU32       256(SP), Y4
+	VMOVDQU32       384(SP), Y5
+	VMOVDQU32       512(SP), Y6
+	VMOVDQU32       640(SP), Y7
+	VMOVDQU32       768(SP), Y8
+	VMOVDQU32       896(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -23861,20 +27677,20 @@ tileQ6_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          1024(SP), Y2, Y2
 	VMOVUPS         Y2, 1024(SP)
-	VMOVDQU         32(SP), Y2
-	VMOVDQU         160(SP), Y3
-	VMOVDQU         288(SP), Y4
-	VMOVDQU         416(SP), Y5
-	VMOVDQU         544(SP), Y6
-	VMOVDQU         672(SP), Y7
-	VMOVDQU         800(SP), Y8
-	VMOVDQU         928(SP), Y9
+	VMOVDQU32       32(SP), Y2
+	VMOVDQU32       160(SP), Y3
+	VMOVDQU32       288(SP), Y4
+	VMOVDQU32       416(SP), Y5
+	VMOVDQU32       544(SP), Y6
+	VMOVDQU32       672(SP), Y7
+	VMOVDQU32       800(SP), Y8
+	VMOVDQU32       928(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -23894,20 +27710,20 @@ tileQ6_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(DI*1), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          1056(SP), Y2, Y2
 	VMOVUPS         Y2, 1056(SP)
-	VMOVDQU         64(SP), Y2
-	VMOVDQU         192(SP), Y3
-	VMOVDQU         320(SP), Y4
-	VMOVDQU         448(SP), Y5
-	VMOVDQU         576(SP), Y6
-	VMOVDQU         704(SP), Y7
-	VMOVDQU         832(SP), Y8
-	VMOVDQU         960(SP), Y9
+	VMOVDQU32       64(SP), Y2
+	VMOVDQU32       192(SP), Y3
+	VMOVDQU32       320(SP), Y4
+	VMOVDQU32       448(SP), Y5
+	VMOVDQU32       576(SP), Y6
+	VMOVDQU32       704(SP), Y7
+	VMOVDQU32       832(SP), Y8
+	VMOVDQU32       960(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -23927,20 +27743,20 @@ tileQ6_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(DI*2), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y3
 	VMULPS          Y3, Y2, Y2
 	VADDPS          1088(SP), Y2, Y2
 	VMOVUPS         Y2, 1088(SP)
-	VMOVDQU         96(SP), Y2
-	VMOVDQU         224(SP), Y3
-	VMOVDQU         352(SP), Y4
-	VMOVDQU         480(SP), Y5
-	VMOVDQU         608(SP), Y6
-	VMOVDQU         736(SP), Y7
-	VMOVDQU         864(SP), Y8
-	VMOVDQU         992(SP), Y9
+	VMOVDQU32       96(SP), Y2
+	VMOVDQU32       224(SP), Y3
+	VMOVDQU32       352(SP), Y4
+	VMOVDQU32       480(SP), Y5
+	VMOVDQU32       608(SP), Y6
+	VMOVDQU32       736(SP), Y7
+	VMOVDQU32       864(SP), Y8
+	VMOVDQU32       992(SP), Y9
 	VPUNPCKLDQ      Y3, Y2, Y10
 	VPUNPCKHDQ      Y3, Y2, Y3
 	VPADDD          Y10, Y3, Y2
@@ -23960,7 +27776,7 @@ tileQ6_K_8x4AVX512_loop:
 	VPUNPCKHQDQ     Y8, Y6, Y8
 	VPADDD          Y3, Y8, Y6
 	VBROADCASTSS    (SI)(R8*1), Y3
-	VPERM2I128      $0x20, Y6, Y2, Y2
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
 	VCVTDQ2PS       Y2, Y2
 	VMULPS          Y3, Y0, Y0
 	VMULPS          Y0, Y2, Y0
@@ -23988,18 +27804,1765 @@ tileQ6_K_8x4AVX512_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ6_K_8x8AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
+TEXT ·tileQ6_K_8x8AVX512(SB), $2304-72
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	LEAQ      (AX)(CX*4), BX
+	ADDQ      CX, BX
+	MOVQ      x+16(FP), SI
+	MOVQ      xs+24(FP), DI
+	LEAQ      (DI)(DI*2), R8
+	LEAQ      (SI)(DI*4), R9
+	ADDQ      DI, R9
+	MOVQ      nb+48(FP), R10
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    Y0, Y0, Y0
+	VMOVUPS   Y0, 2048(SP)
+	VMOVUPS   Y0, 2080(SP)
+	VMOVUPS   Y0, 2112(SP)
+	VMOVUPS   Y0, 2144(SP)
+	VMOVUPS   Y0, 2176(SP)
+	VMOVUPS   Y0, 2208(SP)
+	VMOVUPS   Y0, 2240(SP)
+	VMOVUPS   Y0, 2272(SP)
+	LEAQ      (AX)(CX*8), R11
+
+tileQ6_K_8x8AVX512_loop:
+	PREFETCHT0      (R11)
+	PREFETCHT0      64(R11)
+	PREFETCHT0      128(R11)
+	PREFETCHT0      192(R11)
+	PREFETCHT0      256(R11)
+	PREFETCHT0      320(R11)
+	PREFETCHT0      384(R11)
+	PREFETCHT0      448(R11)
+	PREFETCHT0      512(R11)
+	PREFETCHT0      576(R11)
+	PREFETCHT0      640(R11)
+	PREFETCHT0      704(R11)
+	PREFETCHT0      768(R11)
+	PREFETCHT0      832(R11)
+	PREFETCHT0      896(R11)
+	PREFETCHT0      960(R11)
+	PREFETCHT0      1024(R11)
+	PREFETCHT0      1088(R11)
+	PREFETCHT0      1152(R11)
+	PREFETCHT0      1216(R11)
+	PREFETCHT0      1280(R11)
+	PREFETCHT0      1344(R11)
+	PREFETCHT0      1408(R11)
+	PREFETCHT0      1472(R11)
+	PREFETCHT0      1536(R11)
+	PREFETCHT0      1600(R11)
+	PREFETCHT0      1664(R11)
+	PREFETCHT0      1728(R11)
+	ADDQ            $0x00000690, R11
+	VPMOVSXBW       192(AX), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX), Z10
+	VBROADCASTI64X4 128(AX), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX), Z10
+	VBROADCASTI64X4 160(AX), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, (SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 32(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 64(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 96(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 128(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 160(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 192(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 224(SP)
+	VPMOVSXBW       192(AX)(CX*1), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX)(CX*1), Z10
+	VBROADCASTI64X4 128(AX)(CX*1), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX)(CX*1), Z10
+	VBROADCASTI64X4 160(AX)(CX*1), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 256(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 288(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 320(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 352(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 384(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 416(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 448(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 480(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX)(CX*2), Z10
+	VBROADCASTI64X4 128(AX)(CX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX)(CX*2), Z10
+	VBROADCASTI64X4 160(AX)(CX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 512(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 544(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 576(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 608(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 640(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 672(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 704(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 736(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX)(DX*1), Z10
+	VBROADCASTI64X4 128(AX)(DX*1), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX)(DX*1), Z10
+	VBROADCASTI64X4 160(AX)(DX*1), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 768(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 800(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 832(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 864(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 896(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 928(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 960(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 992(SP)
+	VPMOVSXBW       192(AX)(CX*4), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX)(CX*4), Z10
+	VBROADCASTI64X4 128(AX)(CX*4), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX)(CX*4), Z10
+	VBROADCASTI64X4 160(AX)(CX*4), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 1024(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 1056(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1088(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1120(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1152(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1184(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1216(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1248(SP)
+	VPMOVSXBW       192(BX), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (BX), Z10
+	VBROADCASTI64X4 128(BX), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(BX), Z10
+	VBROADCASTI64X4 160(BX), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 1280(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 1312(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1344(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1376(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1408(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1440(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1472(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1504(SP)
+	VPMOVSXBW       192(AX)(DX*2), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (AX)(DX*2), Z10
+	VBROADCASTI64X4 128(AX)(DX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(AX)(DX*2), Z10
+	VBROADCASTI64X4 160(AX)(DX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 1536(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 1568(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1600(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1632(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1664(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1696(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1728(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 1760(SP)
+	VPMOVSXBW       192(BX)(CX*2), Y0
+	VMOVDQA64       Z1, Z2
+	VMOVDQA64       Z1, Z3
+	VMOVDQA64       Z1, Z4
+	VMOVDQA64       Z1, Z5
+	VMOVDQA64       Z1, Z6
+	VMOVDQA64       Z1, Z7
+	VMOVDQA64       Z1, Z8
+	VMOVDQA64       Z1, Z9
+	VMOVDQU64       (BX)(CX*2), Z10
+	VBROADCASTI64X4 128(BX)(CX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+0(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      4(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      4(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      4(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      4(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      4(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+64(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      68(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      68(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      68(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      68(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      68(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      68(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VMOVDQU64       64(BX)(CX*2), Z10
+	VBROADCASTI64X4 160(BX)(CX*2), Z11
+	VPANDD          z_nib<>+0(SB), Z10, Z12
+	VPSRLVW         z_w02<>+0(SB), Z11, Z13
+	VPANDD          z_03<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VMOVDQU64       z_k6idx<>+128(SB), Z13
+	VPERMW          Z0, Z13, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z2
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z3
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z4
+	VPMADDUBSW      132(SI)(R8*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z5
+	VPMADDUBSW      132(SI)(DI*4), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z6
+	VPMADDUBSW      132(R9), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z7
+	VPMADDUBSW      132(SI)(R8*2), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z8
+	VPMADDUBSW      132(R9)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z9
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          z_nib<>+0(SB), Z10, Z10
+	VPSRLVW         z_w46<>+0(SB), Z11, Z11
+	VPANDD          z_03<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VMOVDQU64       z_k6idx<>+192(SB), Z11
+	VPERMW          Z0, Z11, Z11
+	VPMADDUBSW      196(SI), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z2
+	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z3
+	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z4
+	VPMADDUBSW      196(SI)(R8*1), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z5
+	VPMADDUBSW      196(SI)(DI*4), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z6
+	VPMADDUBSW      196(R9), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z7
+	VPMADDUBSW      196(SI)(R8*2), Z10, Z12
+	VPDPWSSD        Z11, Z12, Z8
+	VPMADDUBSW      196(R9)(DI*2), Z10, Z10
+	VPDPWSSD        Z11, Z10, Z9
+	VEXTRACTI64X4   $0x01, Z2, Y10
+	VPADDD          Y2, Y10, Y10
+	VPMADDWD        260(SI), Y0, Y2
+	VPSLLD          $0x05, Y2, Y2
+	VPSUBD          Y2, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z3, Y2
+	VPADDD          Y3, Y2, Y2
+	VPMADDWD        260(SI)(DI*1), Y0, Y3
+	VPSLLD          $0x05, Y3, Y3
+	VPSUBD          Y3, Y2, Y2
+	VEXTRACTI64X4   $0x01, Z4, Y3
+	VPADDD          Y4, Y3, Y3
+	VPMADDWD        260(SI)(DI*2), Y0, Y4
+	VPSLLD          $0x05, Y4, Y4
+	VPSUBD          Y4, Y3, Y3
+	VEXTRACTI64X4   $0x01, Z5, Y4
+	VPADDD          Y5, Y4, Y4
+	VPMADDWD        260(SI)(R8*1), Y0, Y5
+	VPSLLD          $0x05, Y5, Y5
+	VPSUBD          Y5, Y4, Y4
+	VEXTRACTI64X4   $0x01, Z6, Y5
+	VPADDD          Y6, Y5, Y5
+	VPMADDWD        260(SI)(DI*4), Y0, Y6
+	VPSLLD          $0x05, Y6, Y6
+	VPSUBD          Y6, Y5, Y5
+	VEXTRACTI64X4   $0x01, Z7, Y6
+	VPADDD          Y7, Y6, Y6
+	VPMADDWD        260(R9), Y0, Y7
+	VPSLLD          $0x05, Y7, Y7
+	VPSUBD          Y7, Y6, Y6
+	VEXTRACTI64X4   $0x01, Z8, Y7
+	VPADDD          Y8, Y7, Y7
+	VPMADDWD        260(SI)(R8*2), Y0, Y8
+	VPSLLD          $0x05, Y8, Y8
+	VPSUBD          Y8, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z9, Y8
+	VPADDD          Y9, Y8, Y8
+	VPMADDWD        260(R9)(DI*2), Y0, Y0
+	VPSLLD          $0x05, Y0, Y0
+	VPSUBD          Y0, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y10, X0
+	VPADDD          X10, X0, X0
+	VMOVDQU32       X0, 1792(SP)
+	VEXTRACTI32X4   $0x01, Y2, X0
+	VPADDD          X2, X0, X0
+	VMOVDQU32       X0, 1824(SP)
+	VEXTRACTI32X4   $0x01, Y3, X0
+	VPADDD          X3, X0, X0
+	VMOVDQU32       X0, 1856(SP)
+	VEXTRACTI32X4   $0x01, Y4, X0
+	VPADDD          X4, X0, X0
+	VMOVDQU32       X0, 1888(SP)
+	VEXTRACTI32X4   $0x01, Y5, X0
+	VPADDD          X5, X0, X0
+	VMOVDQU32       X0, 1920(SP)
+	VEXTRACTI32X4   $0x01, Y6, X0
+	VPADDD          X6, X0, X0
+	VMOVDQU32       X0, 1952(SP)
+	VEXTRACTI32X4   $0x01, Y7, X0
+	VPADDD          X7, X0, X0
+	VMOVDQU32       X0, 1984(SP)
+	VEXTRACTI32X4   $0x01, Y8, X0
+	VPADDD          X8, X0, X0
+	VMOVDQU32       X0, 2016(SP)
+	MOVWQZX         208(AX), R12
+	MOVWQZX         208(AX)(CX*1), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         208(AX)(CX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         208(AX)(DX*1), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VMOVQ           R12, X0
+	MOVWQZX         208(AX)(CX*4), R12
+	MOVWQZX         208(BX), R13
+	SHLQ            $0x10, R13
+	ORQ             R13, R12
+	MOVWQZX         208(AX)(DX*2), R13
+	SHLQ            $0x20, R13
+	ORQ             R13, R12
+	MOVWQZX         208(BX)(CX*2), R13
+	SHLQ            $0x30, R13
+	ORQ             R13, R12
+	VPINSRQ         $0x01, R12, X0, X0
+	VCVTPH2PS       X0, Y0
+	VMOVDQU32       (SP), Y2
+	VMOVDQU32       256(SP), Y3
+	VMOVDQU32       512(SP), Y4
+	VMOVDQU32       768(SP), Y5
+	VMOVDQU32       1024(SP), Y6
+	VMOVDQU32       1280(SP), Y7
+	VMOVDQU32       1536(SP), Y8
+	VMOVDQU32       1792(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2048(SP), Y2, Y2
+	VMOVUPS         Y2, 2048(SP)
+	VMOVDQU32       32(SP), Y2
+	VMOVDQU32       288(SP), Y3
+	VMOVDQU32       544(SP), Y4
+	VMOVDQU32       800(SP), Y5
+	VMOVDQU32       1056(SP), Y6
+	VMOVDQU32       1312(SP), Y7
+	VMOVDQU32       1568(SP), Y8
+	VMOVDQU32       1824(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI)(DI*1), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2080(SP), Y2, Y2
+	VMOVUPS         Y2, 2080(SP)
+	VMOVDQU32       64(SP), Y2
+	VMOVDQU32       320(SP), Y3
+	VMOVDQU32       576(SP), Y4
+	VMOVDQU32       832(SP), Y5
+	VMOVDQU32       1088(SP), Y6
+	VMOVDQU32       1344(SP), Y7
+	VMOVDQU32       1600(SP), Y8
+	VMOVDQU32       1856(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI)(DI*2), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2112(SP), Y2, Y2
+	VMOVUPS         Y2, 2112(SP)
+	VMOVDQU32       96(SP), Y2
+	VMOVDQU32       352(SP), Y3
+	VMOVDQU32       608(SP), Y4
+	VMOVDQU32       864(SP), Y5
+	VMOVDQU32       1120(SP), Y6
+	VMOVDQU32       1376(SP), Y7
+	VMOVDQU32       1632(SP), Y8
+	VMOVDQU32       1888(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI)(R8*1), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2144(SP), Y2, Y2
+	VMOVUPS         Y2, 2144(SP)
+	VMOVDQU32       128(SP), Y2
+	VMOVDQU32       384(SP), Y3
+	VMOVDQU32       640(SP), Y4
+	VMOVDQU32       896(SP), Y5
+	VMOVDQU32       1152(SP), Y6
+	VMOVDQU32       1408(SP), Y7
+	VMOVDQU32       1664(SP), Y8
+	VMOVDQU32       1920(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI)(DI*4), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2176(SP), Y2, Y2
+	VMOVUPS         Y2, 2176(SP)
+	VMOVDQU32       160(SP), Y2
+	VMOVDQU32       416(SP), Y3
+	VMOVDQU32       672(SP), Y4
+	VMOVDQU32       928(SP), Y5
+	VMOVDQU32       1184(SP), Y6
+	VMOVDQU32       1440(SP), Y7
+	VMOVDQU32       1696(SP), Y8
+	VMOVDQU32       1952(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (R9), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2208(SP), Y2, Y2
+	VMOVUPS         Y2, 2208(SP)
+	VMOVDQU32       192(SP), Y2
+	VMOVDQU32       448(SP), Y3
+	VMOVDQU32       704(SP), Y4
+	VMOVDQU32       960(SP), Y5
+	VMOVDQU32       1216(SP), Y6
+	VMOVDQU32       1472(SP), Y7
+	VMOVDQU32       1728(SP), Y8
+	VMOVDQU32       1984(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (SI)(R8*2), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y3
+	VMULPS          Y3, Y2, Y2
+	VADDPS          2240(SP), Y2, Y2
+	VMOVUPS         Y2, 2240(SP)
+	VMOVDQU32       224(SP), Y2
+	VMOVDQU32       480(SP), Y3
+	VMOVDQU32       736(SP), Y4
+	VMOVDQU32       992(SP), Y5
+	VMOVDQU32       1248(SP), Y6
+	VMOVDQU32       1504(SP), Y7
+	VMOVDQU32       1760(SP), Y8
+	VMOVDQU32       2016(SP), Y9
+	VPUNPCKLDQ      Y3, Y2, Y10
+	VPUNPCKHDQ      Y3, Y2, Y3
+	VPADDD          Y10, Y3, Y2
+	VPUNPCKLDQ      Y5, Y4, Y3
+	VPUNPCKHDQ      Y5, Y4, Y5
+	VPADDD          Y3, Y5, Y4
+	VPUNPCKLQDQ     Y4, Y2, Y3
+	VPUNPCKHQDQ     Y4, Y2, Y4
+	VPADDD          Y3, Y4, Y2
+	VPUNPCKLDQ      Y7, Y6, Y3
+	VPUNPCKHDQ      Y7, Y6, Y7
+	VPADDD          Y3, Y7, Y6
+	VPUNPCKLDQ      Y9, Y8, Y3
+	VPUNPCKHDQ      Y9, Y8, Y9
+	VPADDD          Y3, Y9, Y8
+	VPUNPCKLQDQ     Y8, Y6, Y3
+	VPUNPCKHQDQ     Y8, Y6, Y8
+	VPADDD          Y3, Y8, Y6
+	VBROADCASTSS    (R9)(DI*2), Y3
+	VSHUFI64X2      $0x00, Y6, Y2, Y2
+	VCVTDQ2PS       Y2, Y2
+	VMULPS          Y3, Y0, Y0
+	VMULPS          Y0, Y2, Y0
+	VADDPS          2272(SP), Y0, Y0
+	VMOVUPS         Y0, 2272(SP)
+	ADDQ            $0x000000d2, AX
+	ADDQ            $0x000000d2, BX
+	ADDQ            $0x00000124, SI
+	ADDQ            $0x00000124, R9
+	DECQ            R10
+	JNZ             tileQ6_K_8x8AVX512_loop
+	MOVQ            out+56(FP), AX
+	MOVQ            ldo+64(FP), CX
+	SHLQ            $0x02, CX
+	VMOVUPS         2048(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2080(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2112(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2144(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2176(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2208(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2240(SP), Y0
+	VMOVUPS         Y0, (AX)
+	ADDQ            CX, AX
+	VMOVUPS         2272(SP), Y0
+	VMOVUPS         Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileQ6_K_4x1AVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VNNI, F16C, MMX+
+// Requires: AVX, AVX2, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, F16C, MMX+
 TEXT ·tileQ6_K_4x1AVX512(SB), NOSPLIT, $128-72
-	MOVQ    w+0(FP), AX
-	MOVQ    ws+8(FP), CX
-	LEAQ    (CX)(CX*2), DX
-	MOVQ    x+16(FP), BX
-	MOVQ    nb+48(FP), SI
-	VMOVDQU q_nib<>+0(SB), Y0
-	VPXORD  Z1, Z1, Z1
-	VXORPS  X0, X0, X0
-	LEAQ    (AX)(CX*4), DI
+	MOVQ      w+0(FP), AX
+	MOVQ      ws+8(FP), CX
+	LEAQ      (CX)(CX*2), DX
+	MOVQ      x+16(FP), BX
+	MOVQ      nb+48(FP), SI
+	VMOVDQU32 q_nib<>+0(SB), Y0
+	VPXORD    Z1, Z1, Z1
+	VXORPS    X0, X0, X0
+	LEAQ      (AX)(CX*4), DI
 
 tileQ6_K_4x1AVX512_loop:
 	PREFETCHT0      (DI)
@@ -24067,9 +29630,9 @@ tileQ6_K_4x1AVX512_loop:
 	VPMADDWD        260(BX), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, (SP)
+	VMOVDQU32       X2, (SP)
 	VPMOVSXBW       192(AX)(CX*1), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(CX*1), Z4
@@ -24119,9 +29682,9 @@ tileQ6_K_4x1AVX512_loop:
 	VPMADDWD        260(BX), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 32(SP)
+	VMOVDQU32       X2, 32(SP)
 	VPMOVSXBW       192(AX)(CX*2), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(CX*2), Z4
@@ -24171,9 +29734,9 @@ tileQ6_K_4x1AVX512_loop:
 	VPMADDWD        260(BX), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 64(SP)
+	VMOVDQU32       X2, 64(SP)
 	VPMOVSXBW       192(AX)(DX*1), Y2
 	VMOVDQA64       Z1, Z3
 	VMOVDQU64       (AX)(DX*1), Z4
@@ -24223,9 +29786,9 @@ tileQ6_K_4x1AVX512_loop:
 	VPMADDWD        260(BX), Y2, Y2
 	VPSLLD          $0x05, Y2, Y2
 	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI128    $0x01, Y4, X2
+	VEXTRACTI32X4   $0x01, Y4, X2
 	VPADDD          X4, X2, X2
-	VMOVDQU         X2, 96(SP)
+	VMOVDQU32       X2, 96(SP)
 	MOVWQZX         208(AX), R8
 	MOVWQZX         208(AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -24238,10 +29801,10 @@ tileQ6_K_4x1AVX512_loop:
 	ORQ             R9, R8
 	VMOVQ           R8, X2
 	VCVTPH2PS       X2, X2
-	VMOVDQU         (SP), Y3
-	VMOVDQU         32(SP), Y4
-	VMOVDQU         64(SP), Y5
-	VMOVDQU         96(SP), Y6
+	VMOVDQU32       (SP), Y3
+	VMOVDQU32       32(SP), Y4
+	VMOVDQU32       64(SP), Y5
+	VMOVDQU32       96(SP), Y6
 	VPUNPCKLDQ      Y4, Y3, Y7
 	VPUNPCKHDQ      Y4, Y3, Y4
 	VPADDD          Y7, Y4, Y3

@@ -7330,31 +7330,30 @@ tileQ4_K_4x1AVX2_loop:
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
 	MOVL         4(AX), R8
-	MOVL         8(AX), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7411,31 +7410,30 @@ tileQ4_K_4x1AVX2_loop:
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
 	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7492,31 +7490,30 @@ tileQ4_K_4x1AVX2_loop:
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
 	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7573,31 +7570,30 @@ tileQ4_K_4x1AVX2_loop:
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
 	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7744,31 +7740,30 @@ tileQ4_K_4x2AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7853,31 +7848,30 @@ tileQ4_K_4x2AVX2_loop:
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -7962,31 +7956,30 @@ tileQ4_K_4x2AVX2_loop:
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8071,31 +8064,30 @@ tileQ4_K_4x2AVX2_loop:
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8301,31 +8293,30 @@ tileQ4_K_4x3AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8438,31 +8429,30 @@ tileQ4_K_4x3AVX2_loop:
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8575,31 +8565,30 @@ tileQ4_K_4x3AVX2_loop:
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8712,31 +8701,30 @@ tileQ4_K_4x3AVX2_loop:
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9000,31 +8988,30 @@ tileQ4_K_4x4AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
 	MOVL         4(AX), R10
-	MOVL         8(AX), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9165,31 +9152,30 @@ tileQ4_K_4x4AVX2_loop:
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
 	MOVL         4(AX)(CX*1), R10
-	MOVL         8(AX)(CX*1), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(CX*1), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9330,31 +9316,30 @@ tileQ4_K_4x4AVX2_loop:
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
 	MOVL         4(AX)(CX*2), R10
-	MOVL         8(AX)(CX*2), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(CX*2), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9495,31 +9480,30 @@ tileQ4_K_4x4AVX2_loop:
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
 	MOVL         4(AX)(DX*1), R10
-	MOVL         8(AX)(DX*1), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(DX*1), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9828,31 +9812,30 @@ tileQ4_K_8x1AVX2_loop:
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9909,31 +9892,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -9990,31 +9972,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10071,31 +10052,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10152,31 +10132,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
 	MOVL         4(AX)(CX*4), R9
-	MOVL         8(AX)(CX*4), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*4), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10233,31 +10212,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
 	MOVL         4(BX), R9
-	MOVL         8(BX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(BX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10314,31 +10292,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
 	MOVL         4(AX)(DX*2), R9
-	MOVL         8(AX)(DX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10395,31 +10372,30 @@ tileQ4_K_8x1AVX2_loop:
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
 	MOVL         4(BX)(CX*2), R9
-	MOVL         8(BX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(BX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10602,31 +10578,30 @@ tileQ5_K_4x1AVX2_loop:
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
 	MOVL         4(AX), R8
-	MOVL         8(AX), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10711,31 +10686,30 @@ tileQ5_K_4x1AVX2_loop:
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
 	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10820,31 +10794,30 @@ tileQ5_K_4x1AVX2_loop:
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
 	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10929,31 +10902,30 @@ tileQ5_K_4x1AVX2_loop:
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
 	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
 	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
 	SHRL         $0x04, R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -11130,31 +11102,30 @@ tileQ5_K_4x2AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11267,31 +11238,30 @@ tileQ5_K_4x2AVX2_loop:
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11404,31 +11374,30 @@ tileQ5_K_4x2AVX2_loop:
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11541,31 +11510,30 @@ tileQ5_K_4x2AVX2_loop:
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11801,31 +11769,30 @@ tileQ5_K_4x3AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -11966,31 +11933,30 @@ tileQ5_K_4x3AVX2_loop:
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12131,31 +12097,30 @@ tileQ5_K_4x3AVX2_loop:
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12296,31 +12261,30 @@ tileQ5_K_4x3AVX2_loop:
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12614,31 +12578,30 @@ tileQ5_K_4x4AVX2_loop:
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
 	MOVL         4(AX), R10
-	MOVL         8(AX), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -12807,31 +12770,30 @@ tileQ5_K_4x4AVX2_loop:
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
 	MOVL         4(AX)(CX*1), R10
-	MOVL         8(AX)(CX*1), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(CX*1), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -13000,31 +12962,30 @@ tileQ5_K_4x4AVX2_loop:
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
 	MOVL         4(AX)(CX*2), R10
-	MOVL         8(AX)(CX*2), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(CX*2), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -13193,31 +13154,30 @@ tileQ5_K_4x4AVX2_loop:
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
 	MOVL         4(AX)(DX*1), R10
-	MOVL         8(AX)(DX*1), R11
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
 	MOVL         12(AX)(DX*1), R12
-	MOVL         R12, R13
-	ANDL         $0x0f0f0f0f, R13
-	MOVL         R10, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R13
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
 	SHRL         $0x04, R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R11, R14
-	SHRL         $0x06, R14
-	ANDL         $0x03030303, R14
-	SHLL         $0x04, R14
-	ORL          R14, R12
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	ANDL         $0x3f3f3f3f, R11
-	SHLQ         $0x20, R13
-	ORQ          R10, R13
-	MOVL         R12, R10
-	SHLQ         $0x20, R10
-	ORQ          R11, R10
-	VMOVQ        R13, X0
-	VPINSRQ      $0x01, R10, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -13558,31 +13518,30 @@ tileQ5_K_8x1AVX2_loop:
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
 	MOVL         4(AX), R9
-	MOVL         8(AX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13667,31 +13626,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
 	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13776,31 +13734,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
 	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13885,31 +13842,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
 	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -13994,31 +13950,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
 	MOVL         4(AX)(CX*4), R9
-	MOVL         8(AX)(CX*4), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(CX*4), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -14103,31 +14058,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
 	MOVL         4(BX), R9
-	MOVL         8(BX), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(BX), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -14212,31 +14166,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
 	MOVL         4(AX)(DX*2), R9
-	MOVL         8(AX)(DX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(AX)(DX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -14321,31 +14274,30 @@ tileQ5_K_8x1AVX2_loop:
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
 	MOVL         4(BX)(CX*2), R9
-	MOVL         8(BX)(CX*2), R10
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
 	MOVL         12(BX)(CX*2), R11
-	MOVL         R11, R12
-	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
 	SHRL         $0x04, R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X1
-	VPINSRQ      $0x01, R9, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1

@@ -789,41 +789,35 @@ type kquant struct {
 }
 
 // q4kScales unpacks the 12 scale bytes at b+4 into [sc0..7 | m0..7] as
-// int16 and returns the scales duplicated in both lanes and the mins.
+// int16 and returns the scales duplicated in both lanes and the mins. It
+// needs three general registers.
 func q4kScales(b Mem) (sc VecVirtual, mn VecVirtual) {
-	u0, u1, u2 := GP32(), GP32(), GP32()
-	MOVL(b.Offset(4), u0)
-	MOVL(b.Offset(8), u1)
-	MOVL(b.Offset(12), u2)
-	scHi, t := GP32(), GP32()
-	// sc4..7 = (u2 & 0x0f0f0f0f) | ((u0 >> 6) & 0x03030303) << 4
-	MOVL(u2, scHi)
-	ANDL(U32(0x0f0f0f0f), scHi)
-	MOVL(u0, t)
-	SHRL(Imm(6), t)
-	ANDL(U32(0x03030303), t)
-	SHLL(Imm(4), t)
-	ORL(t, scHi)
-	// m4..7 = ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 6) & 0x03030303) << 4
-	SHRL(Imm(4), u2)
-	ANDL(U32(0x0f0f0f0f), u2)
-	MOVL(u1, t)
-	SHRL(Imm(6), t)
-	ANDL(U32(0x03030303), t)
-	SHLL(Imm(4), t)
-	ORL(t, u2)
-	ANDL(U32(0x3f3f3f3f), u0) // sc0..3
-	ANDL(U32(0x3f3f3f3f), u1) // m0..3
-	q1, q2 := GP64(), GP64()
-	MOVL(scHi, q1.As32())
-	SHLQ(Imm(32), q1)
-	ORQ(u0.As64(), q1)
-	MOVL(u2, q2.As32())
-	SHLQ(Imm(32), q2)
-	ORQ(u1.As64(), q2)
 	x := XMM()
-	VMOVQ(q1, x)
-	VPINSRQ(Imm(1), q2, x, x)
+	// lo: u0 (sc0..3) or u1 (m0..3); hi: sc4..7 = (u2 & 0x0f0f0f0f) |
+	// ((u0 >> 6) & 0x03030303) << 4, m4..7 = ((u2 >> 4) & 0x0f0f0f0f) |
+	// ((u1 >> 6) & 0x03030303) << 4.
+	for h, off := range []int{4, 8} {
+		lo, hi, u2 := GP64(), GP64(), GP64()
+		MOVL(b.Offset(off), lo.As32())
+		MOVL(lo.As32(), hi.As32())
+		SHRL(Imm(6), hi.As32())
+		ANDL(U32(0x03030303), hi.As32())
+		SHLL(Imm(4), hi.As32())
+		MOVL(b.Offset(12), u2.As32())
+		if h == 1 {
+			SHRL(Imm(4), u2.As32())
+		}
+		ANDL(U32(0x0f0f0f0f), u2.As32())
+		ORL(u2.As32(), hi.As32())
+		ANDL(U32(0x3f3f3f3f), lo.As32())
+		SHLQ(Imm(32), hi)
+		ORQ(lo, hi)
+		if h == 0 {
+			VMOVQ(hi, x)
+		} else {
+			VPINSRQ(Imm(1), hi, x, x)
+		}
+	}
 	all := YMM()
 	VPMOVZXBW(x, all)
 	sc = YMM()
@@ -971,6 +965,8 @@ func kquantTile(k *kquant, R, M int) { kquantTileSuffix(k, R, M, "AVX2") }
 // with suffix (the instruction set its row work uses).
 func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	name := fmt.Sprintf("tile%s_%dx%d%s", k.name, R, M, suffix)
+	evex = suffix == "AVX512"
+	defer func() { evex = false }()
 	// Large frames (per (row, token) slots) cannot be NOSPLIT.
 	var a attr.Attribute = NOSPLIT
 	if R*M > 16 {
@@ -983,7 +979,7 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	X := loadStrided(M, "x", "xs")
 	n := Load(Param("nb"), GP64())
 	nibReg = YMM()
-	VMOVDQU(cNib, nibReg)
+	vmovdqu(cNib, nibReg)
 	if suffix == "AVX512" {
 		zero512 = ZMM()
 		VPXORD(zero512, zero512, zero512)
@@ -1021,26 +1017,26 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	pf.next()
 	if k.mins {
 		ones16 := YMM()
-		VMOVDQU(cOnes16, ones16)
+		vmovdqu(cOnes16, ones16)
 		// Per token: the 8 sums of pairs of bsums (one per 32 values).
 		for t := 0; t < M; t++ {
 			s := YMM()
 			VPMADDWD(X.at(t, 260), ones16, s)
 			hx := XMM()
-			VEXTRACTI128(Imm(1), s, hx)
+			vextracti128(Imm(1), s, hx)
 			VPACKSSDW(hx, s.AsX(), hx)
-			VMOVDQU(hx, bsm.Offset(16*t))
+			vmovdqu(hx, bsm.Offset(16*t))
 		}
 	}
 	for r := 0; r < R; r++ {
 		isum, summs := k.row(W.at(r, 0), M, y, func(t int) Mem { return bsm.Offset(16 * t) })
 		for t := 0; t < M; t++ {
 			hx := XMM()
-			VEXTRACTI128(Imm(1), isum[t], hx)
+			vextracti128(Imm(1), isum[t], hx)
 			VPADDD(isum[t].AsX(), hx, hx)
-			VMOVDQU(hx, slot(r, t))
+			vmovdqu(hx, slot(r, t))
 			if k.mins {
-				VMOVDQU(summs[t], slot(r, t).Offset(16))
+				vmovdqu(summs[t], slot(r, t).Offset(16))
 			}
 		}
 	}
@@ -1060,7 +1056,7 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 		v := make([]VecVirtual, R)
 		for r := range v {
 			v[r] = YMM()
-			VMOVDQU(slot(r, t), v[r])
+			vmovdqu(slot(r, t), v[r])
 		}
 		for g := 0; g < R; g += 4 {
 			pairSum(v[g], v[g+1])
@@ -1072,13 +1068,13 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 		f := YMM()
 		if R == 8 {
 			iv, sv := YMM(), YMM()
-			VPERM2I128(Imm(0x20), v[4], v[0], iv)
+			vperm2i128(U8(0x20), v[4], v[0], iv)
 			VCVTDQ2PS(iv, iv)
 			dd := YMM()
 			VMULPS(yd, d, dd)
 			VMULPS(dd, iv, f)
 			if k.mins {
-				VPERM2I128(Imm(0x31), v[4], v[0], sv)
+				vperm2i128(U8(0x31), v[4], v[0], sv)
 				VCVTDQ2PS(sv, sv)
 				VMULPS(yd, dm, dd)
 				VMULPS(dd, sv, sv)
@@ -1091,7 +1087,7 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 				VMULPS(yd, d, dd)
 				VMULPS(dd, f, f)
 				bx := XMM()
-				VEXTRACTF128(Imm(1), f, bx)
+				vextractf128(Imm(1), f, bx)
 				VSUBPS(bx, f.AsX(), f.AsX())
 			} else {
 				VMULPS(yd.AsX(), d, dd.AsX())
@@ -1116,6 +1112,50 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	storeAcc(R, M, accReg, accMem, width)
 	VZEROUPPER()
 	RET()
+}
+
+// evex is set while generating AVX-512 kernels: the shared code then uses
+// instructions with an EVEX encoding, so that any register works.
+var evex bool
+
+func vextracti128(i Op, y, x Op) {
+	if evex {
+		VEXTRACTI32X4(i, y, x)
+	} else {
+		VEXTRACTI128(i, y, x)
+	}
+}
+
+func vextractf128(i Op, y, x Op) {
+	if evex {
+		VEXTRACTF32X4(i, y, x)
+	} else {
+		VEXTRACTF128(i, y, x)
+	}
+}
+
+func vmovdqu(src, dst Op) {
+	if evex {
+		VMOVDQU32(src, dst)
+	} else {
+		VMOVDQU(src, dst)
+	}
+}
+
+// vperm2i128 takes 0x20 (low lanes) or 0x31 (high lanes).
+func vperm2i128(i U8, b, a, dst Op) {
+	if !evex {
+		VPERM2I128(i, b, a, dst)
+		return
+	}
+	switch i {
+	case 0x20:
+		VSHUFI64X2(U8(0), b, a, dst)
+	case 0x31:
+		VSHUFI64X2(U8(3), b, a, dst)
+	default:
+		panic("vperm2i128: unsupported selector")
+	}
 }
 
 // gatherF16x2 loads, for 4 rows, the fp16 pair at disp (d, dmin) and

@@ -500,7 +500,7 @@ func quant512Kernels() {
 		legacy512TileT(k, 8)
 	}
 	for _, k := range kquant512Kinds {
-		for m := 1; m <= 4; m++ {
+		for _, m := range []int{1, 2, 3, 4, 8} {
 			kquantTileSuffix(k, 8, m, "AVX512")
 		}
 		kquantTileSuffix(k, 4, 1, "AVX512")
