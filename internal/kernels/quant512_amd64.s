@@ -1124,6 +1124,74 @@ DATA q_bc0<>+30(SB)/1, $0xc0
 DATA q_bc0<>+31(SB)/1, $0xc0
 GLOBL q_bc0<>(SB), RODATA|NOPTR, $32
 
+DATA q_low4w<>+0(SB)/1, $0x0f
+DATA q_low4w<>+1(SB)/1, $0x00
+DATA q_low4w<>+2(SB)/1, $0x0f
+DATA q_low4w<>+3(SB)/1, $0x00
+DATA q_low4w<>+4(SB)/1, $0x0f
+DATA q_low4w<>+5(SB)/1, $0x00
+DATA q_low4w<>+6(SB)/1, $0x0f
+DATA q_low4w<>+7(SB)/1, $0x00
+DATA q_low4w<>+8(SB)/1, $0x0f
+DATA q_low4w<>+9(SB)/1, $0x00
+DATA q_low4w<>+10(SB)/1, $0x0f
+DATA q_low4w<>+11(SB)/1, $0x00
+DATA q_low4w<>+12(SB)/1, $0x0f
+DATA q_low4w<>+13(SB)/1, $0x00
+DATA q_low4w<>+14(SB)/1, $0x0f
+DATA q_low4w<>+15(SB)/1, $0x00
+DATA q_low4w<>+16(SB)/1, $0x0f
+DATA q_low4w<>+17(SB)/1, $0x00
+DATA q_low4w<>+18(SB)/1, $0x0f
+DATA q_low4w<>+19(SB)/1, $0x00
+DATA q_low4w<>+20(SB)/1, $0x0f
+DATA q_low4w<>+21(SB)/1, $0x00
+DATA q_low4w<>+22(SB)/1, $0x0f
+DATA q_low4w<>+23(SB)/1, $0x00
+DATA q_low4w<>+24(SB)/1, $0x0f
+DATA q_low4w<>+25(SB)/1, $0x00
+DATA q_low4w<>+26(SB)/1, $0x0f
+DATA q_low4w<>+27(SB)/1, $0x00
+DATA q_low4w<>+28(SB)/1, $0x0f
+DATA q_low4w<>+29(SB)/1, $0x00
+DATA q_low4w<>+30(SB)/1, $0x0f
+DATA q_low4w<>+31(SB)/1, $0x00
+GLOBL q_low4w<>(SB), RODATA|NOPTR, $32
+
+DATA q_32w<>+0(SB)/1, $0x20
+DATA q_32w<>+1(SB)/1, $0x00
+DATA q_32w<>+2(SB)/1, $0x20
+DATA q_32w<>+3(SB)/1, $0x00
+DATA q_32w<>+4(SB)/1, $0x20
+DATA q_32w<>+5(SB)/1, $0x00
+DATA q_32w<>+6(SB)/1, $0x20
+DATA q_32w<>+7(SB)/1, $0x00
+DATA q_32w<>+8(SB)/1, $0x20
+DATA q_32w<>+9(SB)/1, $0x00
+DATA q_32w<>+10(SB)/1, $0x20
+DATA q_32w<>+11(SB)/1, $0x00
+DATA q_32w<>+12(SB)/1, $0x20
+DATA q_32w<>+13(SB)/1, $0x00
+DATA q_32w<>+14(SB)/1, $0x20
+DATA q_32w<>+15(SB)/1, $0x00
+DATA q_32w<>+16(SB)/1, $0x20
+DATA q_32w<>+17(SB)/1, $0x00
+DATA q_32w<>+18(SB)/1, $0x20
+DATA q_32w<>+19(SB)/1, $0x00
+DATA q_32w<>+20(SB)/1, $0x20
+DATA q_32w<>+21(SB)/1, $0x00
+DATA q_32w<>+22(SB)/1, $0x20
+DATA q_32w<>+23(SB)/1, $0x00
+DATA q_32w<>+24(SB)/1, $0x20
+DATA q_32w<>+25(SB)/1, $0x00
+DATA q_32w<>+26(SB)/1, $0x20
+DATA q_32w<>+27(SB)/1, $0x00
+DATA q_32w<>+28(SB)/1, $0x20
+DATA q_32w<>+29(SB)/1, $0x00
+DATA q_32w<>+30(SB)/1, $0x20
+DATA q_32w<>+31(SB)/1, $0x00
+GLOBL q_32w<>(SB), RODATA|NOPTR, $32
+
 DATA z_nib<>+0(SB)/1, $0x0f
 DATA z_nib<>+1(SB)/1, $0x0f
 DATA z_nib<>+2(SB)/1, $0x0f

@@ -244,6 +244,56 @@ func tileQ6_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb in
 //go:noescape
 func tileQ6_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
+// tileQ2_K_4x1AVX2 computes 4 rows × 1 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x2AVX2 computes 4 rows × 2 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x3AVX2 computes 4 rows × 3 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x4AVX2 computes 4 rows × 4 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_8x1AVX2 computes 8 rows × 1 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x1AVX2 computes 4 rows × 1 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x2AVX2 computes 4 rows × 2 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x3AVX2 computes 4 rows × 3 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x4AVX2 computes 4 rows × 4 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_8x1AVX2 computes 8 rows × 1 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
 // tileIQ4_XS_4x1AVX2 computes 4 rows × 1 tokens of IQ4_XS weights with Q8_K activations, as quant's reference dot product.
 //
 //go:noescape

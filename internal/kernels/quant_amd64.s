@@ -6901,6 +6901,74 @@ DATA q_bc0<>+30(SB)/1, $0xc0
 DATA q_bc0<>+31(SB)/1, $0xc0
 GLOBL q_bc0<>(SB), RODATA|NOPTR, $32
 
+DATA q_low4w<>+0(SB)/1, $0x0f
+DATA q_low4w<>+1(SB)/1, $0x00
+DATA q_low4w<>+2(SB)/1, $0x0f
+DATA q_low4w<>+3(SB)/1, $0x00
+DATA q_low4w<>+4(SB)/1, $0x0f
+DATA q_low4w<>+5(SB)/1, $0x00
+DATA q_low4w<>+6(SB)/1, $0x0f
+DATA q_low4w<>+7(SB)/1, $0x00
+DATA q_low4w<>+8(SB)/1, $0x0f
+DATA q_low4w<>+9(SB)/1, $0x00
+DATA q_low4w<>+10(SB)/1, $0x0f
+DATA q_low4w<>+11(SB)/1, $0x00
+DATA q_low4w<>+12(SB)/1, $0x0f
+DATA q_low4w<>+13(SB)/1, $0x00
+DATA q_low4w<>+14(SB)/1, $0x0f
+DATA q_low4w<>+15(SB)/1, $0x00
+DATA q_low4w<>+16(SB)/1, $0x0f
+DATA q_low4w<>+17(SB)/1, $0x00
+DATA q_low4w<>+18(SB)/1, $0x0f
+DATA q_low4w<>+19(SB)/1, $0x00
+DATA q_low4w<>+20(SB)/1, $0x0f
+DATA q_low4w<>+21(SB)/1, $0x00
+DATA q_low4w<>+22(SB)/1, $0x0f
+DATA q_low4w<>+23(SB)/1, $0x00
+DATA q_low4w<>+24(SB)/1, $0x0f
+DATA q_low4w<>+25(SB)/1, $0x00
+DATA q_low4w<>+26(SB)/1, $0x0f
+DATA q_low4w<>+27(SB)/1, $0x00
+DATA q_low4w<>+28(SB)/1, $0x0f
+DATA q_low4w<>+29(SB)/1, $0x00
+DATA q_low4w<>+30(SB)/1, $0x0f
+DATA q_low4w<>+31(SB)/1, $0x00
+GLOBL q_low4w<>(SB), RODATA|NOPTR, $32
+
+DATA q_32w<>+0(SB)/1, $0x20
+DATA q_32w<>+1(SB)/1, $0x00
+DATA q_32w<>+2(SB)/1, $0x20
+DATA q_32w<>+3(SB)/1, $0x00
+DATA q_32w<>+4(SB)/1, $0x20
+DATA q_32w<>+5(SB)/1, $0x00
+DATA q_32w<>+6(SB)/1, $0x20
+DATA q_32w<>+7(SB)/1, $0x00
+DATA q_32w<>+8(SB)/1, $0x20
+DATA q_32w<>+9(SB)/1, $0x00
+DATA q_32w<>+10(SB)/1, $0x20
+DATA q_32w<>+11(SB)/1, $0x00
+DATA q_32w<>+12(SB)/1, $0x20
+DATA q_32w<>+13(SB)/1, $0x00
+DATA q_32w<>+14(SB)/1, $0x20
+DATA q_32w<>+15(SB)/1, $0x00
+DATA q_32w<>+16(SB)/1, $0x20
+DATA q_32w<>+17(SB)/1, $0x00
+DATA q_32w<>+18(SB)/1, $0x20
+DATA q_32w<>+19(SB)/1, $0x00
+DATA q_32w<>+20(SB)/1, $0x20
+DATA q_32w<>+21(SB)/1, $0x00
+DATA q_32w<>+22(SB)/1, $0x20
+DATA q_32w<>+23(SB)/1, $0x00
+DATA q_32w<>+24(SB)/1, $0x20
+DATA q_32w<>+25(SB)/1, $0x00
+DATA q_32w<>+26(SB)/1, $0x20
+DATA q_32w<>+27(SB)/1, $0x00
+DATA q_32w<>+28(SB)/1, $0x20
+DATA q_32w<>+29(SB)/1, $0x00
+DATA q_32w<>+30(SB)/1, $0x20
+DATA q_32w<>+31(SB)/1, $0x00
+GLOBL q_32w<>(SB), RODATA|NOPTR, $32
+
 // func quantActQ8_KAVX2(x *float32, nb int, dst *byte)
 // Requires: AVX, AVX2, BMI
 TEXT ·quantActQ8_KAVX2(SB), NOSPLIT, $0-24
@@ -17631,6 +17699,6853 @@ tileQ6_K_8x1AVX2_loop:
 	MOVQ         ldo+64(FP), CX
 	SHLQ         $0x02, CX
 	VMOVUPS      Y1, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x1AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+48(FP), SI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
+
+tileQ2_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	ADDQ         $0x00000150, DI
+	VPMOVZXBW    (AX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, (SP)
+	VMOVDQU      X3, 16(SP)
+	VPMOVZXBW    (AX)(CX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 32(SP)
+	VMOVDQU      X3, 48(SP)
+	VPMOVZXBW    (AX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VPMOVZXBW    (AX)(DX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	MOVWQZX      80(AX), R8
+	MOVWQZX      80(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      80(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      80(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      82(AX), R8
+	MOVWQZX      82(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      82(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      82(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VPUNPCKLDQ   Y3, Y2, Y6
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y6, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VBROADCASTSS (BX), Y3
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VSUBPS       X1, X2, X2
+	VADDPS       X2, X0, X0
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         SI
+	JNZ          tileQ2_K_4x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x2AVX2(SB), NOSPLIT, $288-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 256(SP)
+	VMOVUPS X0, 272(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ2_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	ADDQ         $0x00000150, R8
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X2, 48(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X2, 112(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X2, 176(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X2, 240(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      64(SP), Y2
+	VMOVDQU      128(SP), Y3
+	VMOVDQU      192(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       256(SP), X1, X1
+	VMOVUPS      X1, 256(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      160(SP), Y3
+	VMOVDQU      224(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       272(SP), X1, X1
+	VMOVUPS      X1, 272(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ2_K_4x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      256(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      272(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x3AVX2(SB), NOSPLIT, $432-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 384(SP)
+	VMOVUPS X0, 400(SP)
+	VMOVUPS X0, 416(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ2_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	ADDQ         $0x00000150, R8
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X4, 48(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X2, 80(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X4, 144(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X2, 176(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X4, 240(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VMOVDQU      X2, 272(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VMOVDQU      X3, 304(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VMOVDQU      X4, 336(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 352(SP)
+	VMOVDQU      X2, 368(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      192(SP), Y3
+	VMOVDQU      288(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       384(SP), X1, X1
+	VMOVUPS      X1, 384(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      224(SP), Y3
+	VMOVDQU      320(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       400(SP), X1, X1
+	VMOVUPS      X1, 400(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      352(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       416(SP), X1, X1
+	VMOVUPS      X1, 416(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ2_K_4x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      384(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      400(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      416(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x4AVX2(SB), NOSPLIT, $576-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nb+48(FP), R8
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 512(SP)
+	VMOVUPS X0, 528(SP)
+	VMOVUPS X0, 544(SP)
+	VMOVUPS X0, 560(SP)
+	LEAQ    (AX)(CX*4), R9
+
+tileQ2_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	ADDQ         $0x00000150, R9
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X4, 48(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X5, 80(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X2, 112(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X4, 176(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X5, 208(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X2, 240(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VMOVDQU      X3, 272(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VMOVDQU      X4, 304(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VMOVDQU      X5, 336(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 352(SP)
+	VMOVDQU      X2, 368(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 384(SP)
+	VMOVDQU      X3, 400(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 416(SP)
+	VMOVDQU      X4, 432(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 448(SP)
+	VMOVDQU      X5, 464(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 480(SP)
+	VMOVDQU      X2, 496(SP)
+	MOVWQZX      80(AX), R10
+	MOVWQZX      80(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      80(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      80(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      82(AX), R10
+	MOVWQZX      82(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      82(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      82(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      384(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       512(SP), X1, X1
+	VMOVUPS      X1, 512(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      288(SP), Y3
+	VMOVDQU      416(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       528(SP), X1, X1
+	VMOVUPS      X1, 528(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      192(SP), Y2
+	VMOVDQU      320(SP), Y3
+	VMOVDQU      448(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       544(SP), X1, X1
+	VMOVUPS      X1, 544(SP)
+	VMOVDQU      96(SP), Y1
+	VMOVDQU      224(SP), Y2
+	VMOVDQU      352(SP), Y3
+	VMOVDQU      480(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(DI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       560(SP), X1, X1
+	VMOVUPS      X1, 560(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         R8
+	JNZ          tileQ2_K_4x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      512(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      528(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      544(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      560(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_8x1AVX2(SB), NOSPLIT, $256-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
+
+tileQ2_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002a0, R8
+	VPMOVZXBW    (AX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, (SP)
+	VMOVDQU      X3, 16(SP)
+	VPMOVZXBW    (AX)(CX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 32(SP)
+	VMOVDQU      X3, 48(SP)
+	VPMOVZXBW    (AX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VPMOVZXBW    (AX)(DX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	VPMOVZXBW    (AX)(CX*4), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*4), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*4), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VPMOVZXBW    (BX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(BX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(BX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 160(SP)
+	VMOVDQU      X3, 176(SP)
+	VPMOVZXBW    (AX)(DX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VPMOVZXBW    (BX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(BX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(BX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 224(SP)
+	VMOVDQU      X3, 240(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      80(AX)(CX*4), R9
+	MOVWQZX      80(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
+	VCVTPH2PS    X1, Y1
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      82(AX)(CX*4), R9
+	MOVWQZX      82(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
+	VCVTPH2PS    X2, Y2
+	VMOVDQU      (SP), Y3
+	VMOVDQU      32(SP), Y4
+	VMOVDQU      64(SP), Y5
+	VMOVDQU      96(SP), Y6
+	VMOVDQU      128(SP), Y7
+	VMOVDQU      160(SP), Y8
+	VMOVDQU      192(SP), Y9
+	VMOVDQU      224(SP), Y10
+	VPUNPCKLDQ   Y4, Y3, Y11
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y11, Y4, Y3
+	VPUNPCKLDQ   Y6, Y5, Y4
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y4, Y6, Y5
+	VPUNPCKLQDQ  Y5, Y3, Y4
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y4, Y5, Y3
+	VPUNPCKLDQ   Y8, Y7, Y4
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y4, Y8, Y7
+	VPUNPCKLDQ   Y10, Y9, Y4
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y4, Y10, Y9
+	VPUNPCKLQDQ  Y9, Y7, Y4
+	VPUNPCKHQDQ  Y9, Y7, Y9
+	VPADDD       Y4, Y9, Y7
+	VBROADCASTSS (SI), Y4
+	VPERM2I128   $0x20, Y7, Y3, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y4, Y1, Y1
+	VMULPS       Y1, Y5, Y5
+	VPERM2I128   $0x31, Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y4, Y2, Y1
+	VMULPS       Y1, Y3, Y3
+	VSUBPS       Y3, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000054, BX
+	ADDQ         $0x00000124, SI
+	DECQ         DI
+	JNZ          tileQ2_K_8x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x1AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+48(FP), SI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
+
+tileQ3_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	ADDQ         $0x000001b8, DI
+	MOVL         96(AX), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, (SP)
+	MOVL         96(AX)(CX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*1), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(CX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 32(SP)
+	MOVL         96(AX)(CX*2), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*2), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(CX*2), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 64(SP)
+	MOVL         96(AX)(DX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(DX*1), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(DX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 96(SP)
+	MOVWQZX      108(AX), R8
+	MOVWQZX      108(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      108(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      108(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	VCVTPH2PS    X1, X1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VPUNPCKLDQ   Y3, Y2, Y6
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y6, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VBROADCASTSS (BX), Y3
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       X3, X1, X1
+	VMULPS       X1, X2, X2
+	VADDPS       X2, X0, X0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         SI
+	JNZ          tileQ3_K_4x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x2AVX2(SB), NOSPLIT, $288-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 256(SP)
+	VMOVUPS X0, 272(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ3_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	ADDQ         $0x000001b8, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 32(SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      64(SP), Y2
+	VMOVDQU      128(SP), Y3
+	VMOVDQU      192(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       256(SP), X1, X1
+	VMOVUPS      X1, 256(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      160(SP), Y3
+	VMOVDQU      224(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       272(SP), X1, X1
+	VMOVUPS      X1, 272(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ3_K_4x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      256(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      272(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x3AVX2(SB), NOSPLIT, $432-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 384(SP)
+	VMOVUPS X0, 400(SP)
+	VMOVUPS X0, 416(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ3_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	ADDQ         $0x000001b8, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 64(SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 256(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 352(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      192(SP), Y3
+	VMOVDQU      288(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       384(SP), X1, X1
+	VMOVUPS      X1, 384(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      224(SP), Y3
+	VMOVDQU      320(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       400(SP), X1, X1
+	VMOVUPS      X1, 400(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      352(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       416(SP), X1, X1
+	VMOVUPS      X1, 416(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ3_K_4x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      384(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      400(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      416(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x4AVX2(SB), NOSPLIT, $576-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nb+48(FP), R8
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 512(SP)
+	VMOVUPS X0, 528(SP)
+	VMOVUPS X0, 544(SP)
+	VMOVUPS X0, 560(SP)
+	LEAQ    (AX)(CX*4), R9
+
+tileQ3_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	ADDQ         $0x000001b8, R9
+	MOVL         96(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	MOVL         96(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	MOVL         96(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 352(SP)
+	MOVL         96(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 384(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 416(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 448(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 480(SP)
+	MOVWQZX      108(AX), R10
+	MOVWQZX      108(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      108(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      108(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      384(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       512(SP), X1, X1
+	VMOVUPS      X1, 512(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      288(SP), Y3
+	VMOVDQU      416(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       528(SP), X1, X1
+	VMOVUPS      X1, 528(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      192(SP), Y2
+	VMOVDQU      320(SP), Y3
+	VMOVDQU      448(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       544(SP), X1, X1
+	VMOVUPS      X1, 544(SP)
+	VMOVDQU      96(SP), Y1
+	VMOVDQU      224(SP), Y2
+	VMOVDQU      352(SP), Y3
+	VMOVDQU      480(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(DI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       560(SP), X1, X1
+	VMOVUPS      X1, 560(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         R8
+	JNZ          tileQ3_K_4x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      512(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      528(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      544(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      560(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_8x1AVX2(SB), NOSPLIT, $256-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
+
+tileQ3_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000370, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, (SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 32(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 64(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 96(SP)
+	MOVL         96(AX)(CX*4), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*4), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*4), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*4), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*4), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*4), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 128(SP)
+	MOVL         96(BX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(BX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (BX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(BX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(BX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 160(SP)
+	MOVL         96(AX)(DX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(DX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 192(SP)
+	MOVL         96(BX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(BX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (BX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(BX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(BX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 224(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      108(AX)(CX*4), R9
+	MOVWQZX      108(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VMOVDQU      128(SP), Y6
+	VMOVDQU      160(SP), Y7
+	VMOVDQU      192(SP), Y8
+	VMOVDQU      224(SP), Y9
+	VPUNPCKLDQ   Y3, Y2, Y10
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y10, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VPUNPCKLDQ   Y7, Y6, Y3
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y3, Y7, Y6
+	VPUNPCKLDQ   Y9, Y8, Y3
+	VPUNPCKHDQ   Y9, Y8, Y9
+	VPADDD       Y3, Y9, Y8
+	VPUNPCKLQDQ  Y8, Y6, Y3
+	VPUNPCKHQDQ  Y8, Y6, Y8
+	VPADDD       Y3, Y8, Y6
+	VBROADCASTSS (SI), Y3
+	VPERM2I128   $0x20, Y6, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x0000006e, BX
+	ADDQ         $0x00000124, SI
+	DECQ         DI
+	JNZ          tileQ3_K_8x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
 	VZEROUPPER
 	RET
 

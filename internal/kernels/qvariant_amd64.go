@@ -40,6 +40,14 @@ func avx2Quant() (map[tensor.DType]*quantKernels, map[tensor.DType]actFunc) {
 			tiles4: [8]tileFunc{tileIQ4_XS_4x1AVX2, tileIQ4_XS_4x2AVX2, tileIQ4_XS_4x3AVX2, tileIQ4_XS_4x4AVX2},
 			tiles8: [8]tileFunc{tileIQ4_XS_8x1AVX2, nil, nil, nil},
 		},
+		tensor.Q2_K: {
+			tiles4: [8]tileFunc{tileQ2_K_4x1AVX2, tileQ2_K_4x2AVX2, tileQ2_K_4x3AVX2, tileQ2_K_4x4AVX2},
+			tiles8: [8]tileFunc{tileQ2_K_8x1AVX2},
+		},
+		tensor.Q3_K: {
+			tiles4: [8]tileFunc{tileQ3_K_4x1AVX2, tileQ3_K_4x2AVX2, tileQ3_K_4x3AVX2, tileQ3_K_4x4AVX2},
+			tiles8: [8]tileFunc{tileQ3_K_8x1AVX2},
+		},
 	}
 	a := map[tensor.DType]actFunc{tensor.Q8_0: actQ8_0AVX2, tensor.Q8_K: actQ8_KAVX2}
 	return k, a

@@ -617,6 +617,8 @@ var (
 	cB0C    Mem // 32 × 0x0c
 	cB30    Mem // 32 × 0x30
 	cBC0    Mem // 32 × 0xc0
+	cLow4W  Mem // 16 × int16 0x000f
+	c32W    Mem // 16 × int16 32
 	kConsts bool
 )
 
@@ -654,6 +656,13 @@ func kquantConsts() {
 	cB0C = bytesConst("q_b0c", repeat(0x0c, 32))
 	cB30 = bytesConst("q_b30", repeat(0x30, 32))
 	cBC0 = bytesConst("q_bc0", repeat(0xc0, 32))
+	var l4, w32 []byte
+	for i := 0; i < 16; i++ {
+		l4 = append(l4, 0x0f, 0)
+		w32 = append(w32, 32, 0)
+	}
+	cLow4W = bytesConst("q_low4w", l4)
+	c32W = bytesConst("q_32w", w32)
 }
 
 // quantActQ8_K generates quantActQ8_KAVX2(x *float32, nb int, dst *byte):
@@ -780,7 +789,10 @@ func quantActQ8_K() {
 type kquant struct {
 	name  string
 	bytes int
-	mins  bool // Q4_K, Q5_K: d·isum − dmin·Σ(bsums·mins)
+	mins  bool // Q2_K, Q4_K, Q5_K: d·isum − dmin·Σ(bsums·mins)
+	// pairs: the row work takes the bsums summed in pairs (one per 32
+	// values: Q4_K, Q5_K).
+	pairs bool
 	dOff  int  // offset of the fp16 d (dmin follows it when mins)
 	// row emits the integer work of one row's super-block at b for M
 	// tokens (y(t) addresses token t's Q8_K block) and returns per token
@@ -951,9 +963,158 @@ var nibReg VecVirtual
 func cNibReg() VecVirtual { return nibReg }
 
 var kquantKinds = []*kquant{
-	{name: "Q4_K", bytes: 144, mins: true, dOff: 0, row: q45kRow(false)},
-	{name: "Q5_K", bytes: 176, mins: true, dOff: 0, row: q45kRow(true)},
+	{name: "Q4_K", bytes: 144, mins: true, pairs: true, dOff: 0, row: q45kRow(false)},
+	{name: "Q5_K", bytes: 176, mins: true, pairs: true, dOff: 0, row: q45kRow(true)},
 	{name: "Q6_K", bytes: 210, dOff: 208, row: q6kRow},
+	{name: "Q2_K", bytes: 84, mins: true, dOff: 80, row: q2kRow},
+	{name: "Q3_K", bytes: 110, dOff: 108, row: q3kRow},
+}
+
+// q2kRow is the row work of Q2_K: per 16 values a 4-bit scale and a 4-bit
+// min; isum = Σ scale·Σq·y, summs = Σ min·bsum.
+func q2kRow(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecVirtual, []VecVirtual) {
+	raw := YMM()
+	VPMOVZXBW(b, raw) // sc[0..15] as words
+	mn := YMM()
+	VPSRLW(Imm(4), raw, mn)
+	d := YMM()
+	VPAND(cLow4W, raw, d)
+	summs := make([]VecVirtual, M)
+	for t := 0; t < M; t++ {
+		s := YMM()
+		VPMADDWD(y(t, 260), mn, s)
+		hx := XMM()
+		vextracti128(Imm(1), s, hx)
+		VPADDD(s.AsX(), hx, hx)
+		summs[t] = hx
+	}
+	dLo, dHi := YMM(), YMM()
+	VPERMQ(Imm(0x44), d, dLo)
+	VPERMQ(Imm(0xee), d, dHi)
+	isum := make([]VecVirtual, M)
+	for k := 0; k < 2; k++ {
+		qv := YMM()
+		VMOVDQU(b.Offset(16+32*k), qv)
+		for sh := 0; sh < 4; sh++ {
+			g := 4*k + sh
+			q := YMM()
+			if sh == 0 {
+				VPAND(cB03, qv, q)
+			} else {
+				VPSRLW(Imm(uint64(2*sh)), qv, q)
+				VPAND(cB03, q, q)
+			}
+			src := dLo
+			if g >= 4 {
+				src = dHi
+			}
+			sv := YMM()
+			VPSHUFB(cK6Ctl.Offset(32*(g%4)), src, sv)
+			for t := 0; t < M; t++ {
+				p := YMM()
+				VPMADDUBSW(y(t, 4+128*k+32*sh), q, p)
+				VPMADDWD(sv, p, p)
+				if g == 0 {
+					isum[t] = p
+				} else {
+					VPADDD(p, isum[t], isum[t])
+				}
+			}
+		}
+	}
+	return isum, summs
+}
+
+// q3kRow is the row work of Q3_K: v = q + 4·hbit − 4 in [−4, 3] with a
+// signed 6-bit scale (−32) per 16 values; with u = v + 4 in [0, 7],
+// isum = Σ sc·Σu·y − 4·Σ sc·bsum.
+func q3kRow(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecVirtual, []VecVirtual) {
+	x := XMM()
+	for h := 0; h < 2; h++ {
+		// aux[h] = a_h & k2 | ((tmp >> 2h) & k1) << 4;
+		// aux[2+h] = (a_h >> 4) & k2 | ((tmp >> (4+2h)) & k1) << 4.
+		lo, hi, t := GP64(), GP64(), GP64()
+		MOVL(b.Offset(96+4*h), lo.As32())
+		MOVL(lo.As32(), hi.As32())
+		ANDL(U32(0x0f0f0f0f), lo.As32())
+		MOVL(b.Offset(104), t.As32())
+		if h > 0 {
+			SHRL(Imm(uint64(2*h)), t.As32())
+		}
+		ANDL(U32(0x03030303), t.As32())
+		SHLL(Imm(4), t.As32())
+		ORL(t.As32(), lo.As32())
+		SHRL(Imm(4), hi.As32())
+		ANDL(U32(0x0f0f0f0f), hi.As32())
+		MOVL(b.Offset(104), t.As32())
+		SHRL(Imm(uint64(4+2*h)), t.As32())
+		ANDL(U32(0x03030303), t.As32())
+		SHLL(Imm(4), t.As32())
+		ORL(t.As32(), hi.As32())
+		// Bytes 0..3 = aux[h], 8..11 = aux[2+h]: x holds aux[0], aux[1],
+		// aux[2], aux[3] as dwords 0..3.
+		if h == 0 {
+			VMOVD(lo.As32(), x)
+			VPINSRD(Imm(2), hi.As32(), x, x)
+		} else {
+			VPINSRD(Imm(1), lo.As32(), x, x)
+			VPINSRD(Imm(3), hi.As32(), x, x)
+		}
+	}
+	sc := YMM()
+	VPMOVZXBW(x, sc)
+	VPSUBW(c32W, sc, sc)
+	hm := YMM()
+	VMOVDQU(b, hm)
+	scLo, scHi := YMM(), YMM()
+	VPERMQ(Imm(0x44), sc, scLo)
+	VPERMQ(Imm(0xee), sc, scHi)
+	isum := make([]VecVirtual, M)
+	for c := 0; c < 2; c++ {
+		qv := YMM()
+		VMOVDQU(b.Offset(32+32*c), qv)
+		for sh := 0; sh < 4; sh++ {
+			g := 4*c + sh
+			u, h := YMM(), YMM()
+			if sh == 0 {
+				VPAND(cB03, qv, u)
+			} else {
+				VPSRLW(Imm(uint64(2*sh)), qv, u)
+				VPAND(cB03, u, u)
+			}
+			if g == 0 {
+				VPAND(cOnes8, hm, h)
+			} else {
+				VPSRLW(Imm(uint64(g)), hm, h)
+				VPAND(cOnes8, h, h)
+			}
+			VPSLLW(Imm(2), h, h)
+			VPOR(h, u, u)
+			src := scLo
+			if g >= 4 {
+				src = scHi
+			}
+			sv := YMM()
+			VPSHUFB(cK6Ctl.Offset(32*(g%4)), src, sv)
+			for t := 0; t < M; t++ {
+				p := YMM()
+				VPMADDUBSW(y(t, 4+128*c+32*sh), u, p)
+				VPMADDWD(sv, p, p)
+				if g == 0 {
+					isum[t] = p
+				} else {
+					VPADDD(p, isum[t], isum[t])
+				}
+			}
+		}
+	}
+	for t := 0; t < M; t++ {
+		corr := YMM()
+		VPMADDWD(y(t, 260), sc, corr)
+		VPSLLD(Imm(2), corr, corr)
+		VPSUBD(corr, isum[t], isum[t])
+	}
+	return isum, nil
 }
 
 // kquantTile generates tile<K>_<R>x<M>AVX2 for a super-block type: each
@@ -987,7 +1148,7 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	slots := AllocLocal(32 * R * M) // per (r, t): [isum 4 lanes | summs 4 lanes]
 	slot := func(r, t int) Mem { return slots.Offset(32 * (r*M + t)) }
 	var bsm Mem
-	if k.mins {
+	if k.pairs {
 		bsm = AllocLocal(16 * M)
 	}
 	width := 16 * (R / 4)
@@ -1015,7 +1176,7 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	pf := newPrefetcher(W, R, k.bytes)
 	Label(name + "_loop")
 	pf.next()
-	if k.mins {
+	if k.pairs {
 		ones16 := YMM()
 		vmovdqu(cOnes16, ones16)
 		// Per token: the 8 sums of pairs of bsums (one per 32 values).

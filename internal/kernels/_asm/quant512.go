@@ -483,8 +483,8 @@ func q6kRow512(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecV
 var zero512 VecVirtual
 
 var kquant512Kinds = []*kquant{
-	{name: "Q4_K", bytes: 144, mins: true, dOff: 0, row: q45kRow512(false)},
-	{name: "Q5_K", bytes: 176, mins: true, dOff: 0, row: q45kRow512(true)},
+	{name: "Q4_K", bytes: 144, mins: true, pairs: true, dOff: 0, row: q45kRow512(false)},
+	{name: "Q5_K", bytes: 176, mins: true, pairs: true, dOff: 0, row: q45kRow512(true)},
 	{name: "Q6_K", bytes: 210, dOff: 208, row: q6kRow512},
 }
 
