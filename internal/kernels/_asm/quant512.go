@@ -581,24 +581,22 @@ func legacy512TileT(k *legacy512, M int) {
 	dw := [2]VecVirtual{gatherF16x16(W, 0), gatherF16x16(W, k.bytes)}
 	for t := 0; t < M; t++ {
 		for blk := 0; blk < 2; blk++ {
+			// The sums start at −(Σy << shift), the offset correction.
 			s := ZMM()
-			VMOVDQA64(zero, s)
+			VPBROADCASTD(A.at(t, 8*blk+4), s)
+			VPSLLD(Imm(uint64(k.shift)), s, s)
+			VPSUBD(s, zero, s)
 			for j := 0; j < 8; j++ {
 				VPDPBUSD_BCST(X.at(t, 32*blk+4*j), v[8*blk+j], s)
 			}
-			c := ZMM()
-			VPBROADCASTD(A.at(t, 8*blk+4), c)
-			VPSLLD(Imm(uint64(k.shift)), c, c)
-			VPSUBD(c, s, s)
 			VCVTDQ2PS(s, s)
-			dx := ZMM()
-			VBROADCASTSS(A.at(t, 8*blk), dx)
 			if k.scaleFirst {
 				VMULPS(dw[blk], s, s)
-				VMULPS(dx, s, s)
+				VMULPS_BCST(A.at(t, 8*blk), s, s)
 			} else {
-				VMULPS(dw[blk], dx, dx)
-				VMULPS(dx, s, s)
+				dd := ZMM()
+				VMULPS_BCST(A.at(t, 8*blk), dw[blk], dd)
+				VMULPS(dd, s, s)
 			}
 			VADDPS(accMem.Offset(64*t), s, s)
 			VMOVUPS(s, accMem.Offset(64*t))
