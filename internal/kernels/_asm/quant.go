@@ -793,7 +793,7 @@ type kquant struct {
 	// pairs: the row work takes the bsums summed in pairs (one per 32
 	// values: Q4_K, Q5_K).
 	pairs bool
-	dOff  int  // offset of the fp16 d (dmin follows it when mins)
+	dOff  int // offset of the fp16 d (dmin follows it when mins)
 	// row emits the integer work of one row's super-block at b for M
 	// tokens (y(t) addresses token t's Q8_K block) and returns per token
 	// the 8 int32 lanes of isum and, with mins, 4 lanes of Σ bsums·mins.
