@@ -112,12 +112,15 @@ type kvGroup struct {
 // maxPos positions, so Attention never allocates. It returns the bytes the
 // scratch holds.
 func (o *Ops) ReserveAttention(maxPos int) int64 {
+	// Room for maxPos scores rounded up to 8 (the SIMD bodies write whole
+	// groups).
+	n := maxPos + 8
 	for i := range o.att.scores {
-		if len(o.att.scores[i]) < maxPos {
-			o.att.scores[i] = make([]float32, maxPos)
+		if len(o.att.scores[i]) < n {
+			o.att.scores[i] = make([]float32, n)
 		}
 	}
-	return int64(len(o.att.scores)) * int64(maxPos) * 4
+	return int64(len(o.att.scores)) * int64(n) * 4
 }
 
 // Attention runs a over the pool, (token, head) pairs split across workers.
@@ -135,69 +138,73 @@ func (t *attentionTask) Do(w, lo, hi int) {
 	group := a.Heads / a.KVHeads
 	for item := lo; item < hi; item++ {
 		tok, h := item/a.Heads, item%a.Heads
-		pos := a.Pos[tok]
-		first, last := a.span(pos)
+		first, last := a.span(a.Pos[tok])
 		q := a.Q[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
+		out := a.Out[tok*qDim+h*a.HeadDim : tok*qDim+(h+1)*a.HeadDim]
 		kvOff := (h / group) * a.HeadDim
-		kv := a.KV[tok]
-		scores := t.scores[w][:last-first+1]
-		m := float32(math.Inf(-1))
-		hd := a.HeadDim
-		g := &t.groups[w]
-		k := first
-		for ; k+4 <= last+1; k += 4 {
-			for j := range g.offs {
-				g.offs[j] = (k+j)*a.KVStride + kvOff
-			}
-			active.kvDot4(kv, &g.offs, q, &g.vals)
-			for j, s := range g.vals {
-				s *= a.Scale
-				if a.Softcap > 0 {
-					s = float32(math.Tanh(float64(s)/float64(a.Softcap)) * float64(a.Softcap))
-				}
-				scores[k+j-first] = s
-				m = max(m, s)
-			}
+		active.attnHead(a, a.KV[tok], q, out, kvOff, first, last, t.scores[w], &t.groups[w])
+	}
+}
+
+// scaleMax applies the score scale and soft cap to s and returns the
+// largest score.
+func (a *Attention) scaleMax(s []float32) float32 {
+	m := float32(math.Inf(-1))
+	for i, v := range s {
+		v *= a.Scale
+		if a.Softcap > 0 {
+			v = float32(math.Tanh(float64(v)/float64(a.Softcap)) * float64(a.Softcap))
 		}
-		for ; k <= last; k++ {
-			off := k*a.KVStride + kvOff
-			var s float32
-			if kv.K != nil {
-				s = Dot(q, kv.K[off:off+hd])
-			} else {
-				s = dotF16(q, kv.K16[off:off+hd])
-			}
-			s *= a.Scale
-			if a.Softcap > 0 {
-				s = float32(math.Tanh(float64(s)/float64(a.Softcap)) * float64(a.Softcap))
-			}
-			scores[k-first] = s
-			m = max(m, s)
+		s[i] = v
+		m = max(m, v)
+	}
+	return m
+}
+
+// attnHeadGo is one head's attention to positions [first, last] in plain Go
+// (scores four positions at a time, float64 exponentials).
+func attnHeadGo(a *Attention, kv *KVLayer, q, out []float32, kvOff, first, last int, buf []float32, g *kvGroup) {
+	hd := a.HeadDim
+	scores := buf[:last-first+1]
+	k := first
+	for ; k+4 <= last+1; k += 4 {
+		for j := range g.offs {
+			g.offs[j] = (k+j)*a.KVStride + kvOff
 		}
-		var sum float64
-		for i, s := range scores {
-			e := math.Exp(float64(s - m))
-			scores[i] = float32(e)
-			sum += e
+		kvDot4Go(kv, &g.offs, q, &g.vals)
+		copy(scores[k-first:], g.vals[:])
+	}
+	for ; k <= last; k++ {
+		off := k*a.KVStride + kvOff
+		if kv.K != nil {
+			scores[k-first] = Dot(q, kv.K[off:off+hd])
+		} else {
+			scores[k-first] = dotF16(q, kv.K16[off:off+hd])
 		}
-		inv := float32(1 / sum)
-		out := a.Out[tok*qDim+h*hd : tok*qDim+(h+1)*hd]
-		clear(out)
-		k = first
-		for ; k+4 <= last+1; k += 4 {
-			for j := range g.offs {
-				g.offs[j] = (k+j)*a.KVStride + kvOff
-				g.vals[j] = scores[k+j-first] * inv
-			}
-			active.kvAxpy4(kv, &g.offs, &g.vals, out)
+	}
+	m := a.scaleMax(scores)
+	var sum float64
+	for i, s := range scores {
+		e := math.Exp(float64(s - m))
+		scores[i] = float32(e)
+		sum += e
+	}
+	inv := float32(1 / sum)
+	clear(out)
+	k = first
+	for ; k+4 <= last+1; k += 4 {
+		for j := range g.offs {
+			g.offs[j] = (k+j)*a.KVStride + kvOff
+			g.vals[j] = scores[k+j-first] * inv
 		}
-		for ; k <= last; k++ {
-			off := k*a.KVStride + kvOff
-			if kv.V != nil {
-				AddScaled(out, kv.V[off:off+hd], scores[k-first]*inv)
-			} else {
-				addScaledF16(out, kv.V16[off:off+hd], scores[k-first]*inv)
-			}
+		kvAxpy4Go(kv, &g.offs, &g.vals, out)
+	}
+	for ; k <= last; k++ {
+		off := k*a.KVStride + kvOff
+		if kv.V != nil {
+			AddScaled(out, kv.V[off:off+hd], scores[k-first]*inv)
+		} else {
+			addScaledF16(out, kv.V16[off:off+hd], scores[k-first]*inv)
 		}
 	}
 }

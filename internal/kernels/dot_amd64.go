@@ -24,11 +24,6 @@ func dot4x3F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, 
 //go:noescape
 func dot8x1F32AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
 
-// axpy4F32AVX2 adds four F32 rows scaled by s to dst over n values (a multiple of 8).
-//
-//go:noescape
-func axpy4F32AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
-
 // dot4x1F16AVX2 computes the dot products of 4 F16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
 //
 //go:noescape
@@ -49,11 +44,6 @@ func dot4x3F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, 
 //go:noescape
 func dot8x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
 
-// axpy4F16AVX2 adds four F16 rows scaled by s to dst over n values (a multiple of 8).
-//
-//go:noescape
-func axpy4F16AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
-
 // dot4x1BF16AVX2 computes the dot products of 4 BF16 weight rows with 1 tokens of x (ldx values apart) over n values (a multiple of 8).
 //
 //go:noescape
@@ -73,3 +63,36 @@ func dot4x3BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int,
 //
 //go:noescape
 func dot8x1BF16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, w4 *byte, w5 *byte, w6 *byte, w7 *byte, x *float32, ldx int, n int, out *[8]float32)
+
+// cpuPause executes n PAUSE instructions (a spin-wait hint).
+func cpuPause(n int)
+
+// siluMulAVX2 writes silu(gate)·up to out over n values (a multiple of 8), bit-identical with siluMulGo.
+//
+//go:noescape
+func siluMulAVX2(out *float32, gate *float32, up *float32, n int)
+
+// expMinusAVX2 replaces v[i] with exp32(v[i] − m) over n values (a multiple of 8).
+//
+//go:noescape
+func expMinusAVX2(v *float32, n int, m float32)
+
+// attnScoresF32AVX2 computes the scores of q against n F32 keys stride bytes apart (d a multiple of 8; out holds n rounded up to 4).
+//
+//go:noescape
+func attnScoresF32AVX2(q *float32, k *byte, stride int, n int, d int, out *float32)
+
+// attnOutF32AVX2 writes Σ p[i]·value_i over n F32 values stride bytes apart (d a multiple of 8) to out.
+//
+//go:noescape
+func attnOutF32AVX2(p *float32, v *byte, stride int, n int, d int, out *float32)
+
+// attnScoresF16AVX2 computes the scores of q against n F16 keys stride bytes apart (d a multiple of 8; out holds n rounded up to 4).
+//
+//go:noescape
+func attnScoresF16AVX2(q *float32, k *byte, stride int, n int, d int, out *float32)
+
+// attnOutF16AVX2 writes Σ p[i]·value_i over n F16 values stride bytes apart (d a multiple of 8) to out.
+//
+//go:noescape
+func attnOutF16AVX2(p *float32, v *byte, stride int, n int, d int, out *float32)

@@ -249,42 +249,6 @@ dot8x1F32AVX2_done:
 	VZEROUPPER
 	RET
 
-// func axpy4F32AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
-// Requires: AVX, FMA3
-TEXT ·axpy4F32AVX2(SB), NOSPLIT, $0-56
-	MOVQ         v0+0(FP), AX
-	MOVQ         v1+8(FP), CX
-	MOVQ         v2+16(FP), DX
-	MOVQ         v3+24(FP), BX
-	MOVQ         s+32(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS 4(SI), Y1
-	VBROADCASTSS 8(SI), Y2
-	VBROADCASTSS 12(SI), Y3
-	MOVQ         dst+40(FP), SI
-	MOVQ         n+48(FP), DI
-	XORQ         R8, R8
-
-axpy4F32AVX2_loop:
-	CMPQ        R8, DI
-	JGE         axpy4F32AVX2_done
-	VMOVUPS     (SI)(R8*4), Y4
-	VMOVUPS     (AX)(R8*4), Y5
-	VFMADD231PS Y5, Y0, Y4
-	VMOVUPS     (CX)(R8*4), Y5
-	VFMADD231PS Y5, Y1, Y4
-	VMOVUPS     (DX)(R8*4), Y5
-	VFMADD231PS Y5, Y2, Y4
-	VMOVUPS     (BX)(R8*4), Y5
-	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, (SI)(R8*4)
-	ADDQ        $0x08, R8
-	JMP         axpy4F32AVX2_loop
-
-axpy4F32AVX2_done:
-	VZEROUPPER
-	RET
-
 // func dot4x1F16AVX2(w0 *byte, w1 *byte, w2 *byte, w3 *byte, x *float32, ldx int, n int, out *[4]float32)
 // Requires: AVX, F16C, FMA3
 TEXT ·dot4x1F16AVX2(SB), NOSPLIT, $0-64
@@ -527,42 +491,6 @@ dot8x1F16AVX2_done:
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X0, X4, X0
 	VMOVUPS      X0, 16(AX)
-	VZEROUPPER
-	RET
-
-// func axpy4F16AVX2(v0 *byte, v1 *byte, v2 *byte, v3 *byte, s *[4]float32, dst *float32, n int)
-// Requires: AVX, F16C, FMA3
-TEXT ·axpy4F16AVX2(SB), NOSPLIT, $0-56
-	MOVQ         v0+0(FP), AX
-	MOVQ         v1+8(FP), CX
-	MOVQ         v2+16(FP), DX
-	MOVQ         v3+24(FP), BX
-	MOVQ         s+32(FP), SI
-	VBROADCASTSS (SI), Y0
-	VBROADCASTSS 4(SI), Y1
-	VBROADCASTSS 8(SI), Y2
-	VBROADCASTSS 12(SI), Y3
-	MOVQ         dst+40(FP), SI
-	MOVQ         n+48(FP), DI
-	XORQ         R8, R8
-
-axpy4F16AVX2_loop:
-	CMPQ        R8, DI
-	JGE         axpy4F16AVX2_done
-	VMOVUPS     (SI)(R8*4), Y4
-	VCVTPH2PS   (AX)(R8*2), Y5
-	VFMADD231PS Y5, Y0, Y4
-	VCVTPH2PS   (CX)(R8*2), Y5
-	VFMADD231PS Y5, Y1, Y4
-	VCVTPH2PS   (DX)(R8*2), Y5
-	VFMADD231PS Y5, Y2, Y4
-	VCVTPH2PS   (BX)(R8*2), Y5
-	VFMADD231PS Y5, Y3, Y4
-	VMOVUPS     Y4, (SI)(R8*4)
-	ADDQ        $0x08, R8
-	JMP         axpy4F16AVX2_loop
-
-axpy4F16AVX2_done:
 	VZEROUPPER
 	RET
 
@@ -828,5 +756,565 @@ dot8x1BF16AVX2_done:
 	VEXTRACTF128 $0x01, Y4, X0
 	VADDPS       X0, X4, X0
 	VMOVUPS      X0, 16(AX)
+	VZEROUPPER
+	RET
+
+// func cpuPause(n int)
+TEXT ·cpuPause(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), AX
+
+pause_loop:
+	PAUSE
+	DECQ AX
+	JNZ  pause_loop
+	RET
+
+DATA exp_bias<>+0(SB)/4, $0x0000007f
+DATA exp_bias<>+4(SB)/4, $0x0000007f
+DATA exp_bias<>+8(SB)/4, $0x0000007f
+DATA exp_bias<>+12(SB)/4, $0x0000007f
+DATA exp_bias<>+16(SB)/4, $0x0000007f
+DATA exp_bias<>+20(SB)/4, $0x0000007f
+DATA exp_bias<>+24(SB)/4, $0x0000007f
+DATA exp_bias<>+28(SB)/4, $0x0000007f
+GLOBL exp_bias<>(SB), RODATA|NOPTR, $32
+
+DATA exp_max<>+0(SB)/4, $(89.0)
+DATA exp_max<>+4(SB)/4, $(89.0)
+DATA exp_max<>+8(SB)/4, $(89.0)
+DATA exp_max<>+12(SB)/4, $(89.0)
+DATA exp_max<>+16(SB)/4, $(89.0)
+DATA exp_max<>+20(SB)/4, $(89.0)
+DATA exp_max<>+24(SB)/4, $(89.0)
+DATA exp_max<>+28(SB)/4, $(89.0)
+GLOBL exp_max<>(SB), RODATA|NOPTR, $32
+
+DATA exp_min<>+0(SB)/4, $(-87.0)
+DATA exp_min<>+4(SB)/4, $(-87.0)
+DATA exp_min<>+8(SB)/4, $(-87.0)
+DATA exp_min<>+12(SB)/4, $(-87.0)
+DATA exp_min<>+16(SB)/4, $(-87.0)
+DATA exp_min<>+20(SB)/4, $(-87.0)
+DATA exp_min<>+24(SB)/4, $(-87.0)
+DATA exp_min<>+28(SB)/4, $(-87.0)
+GLOBL exp_min<>(SB), RODATA|NOPTR, $32
+
+DATA exp_log2e<>+0(SB)/4, $(1.442695)
+DATA exp_log2e<>+4(SB)/4, $(1.442695)
+DATA exp_log2e<>+8(SB)/4, $(1.442695)
+DATA exp_log2e<>+12(SB)/4, $(1.442695)
+DATA exp_log2e<>+16(SB)/4, $(1.442695)
+DATA exp_log2e<>+20(SB)/4, $(1.442695)
+DATA exp_log2e<>+24(SB)/4, $(1.442695)
+DATA exp_log2e<>+28(SB)/4, $(1.442695)
+GLOBL exp_log2e<>(SB), RODATA|NOPTR, $32
+
+DATA exp_ln2hi<>+0(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+4(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+8(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+12(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+16(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+20(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+24(SB)/4, $(0.6933594)
+DATA exp_ln2hi<>+28(SB)/4, $(0.6933594)
+GLOBL exp_ln2hi<>(SB), RODATA|NOPTR, $32
+
+DATA exp_ln2lo<>+0(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+4(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+8(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+12(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+16(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+20(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+24(SB)/4, $(-0.00021219444)
+DATA exp_ln2lo<>+28(SB)/4, $(-0.00021219444)
+GLOBL exp_ln2lo<>(SB), RODATA|NOPTR, $32
+
+DATA exp_one<>+0(SB)/4, $(1.0)
+DATA exp_one<>+4(SB)/4, $(1.0)
+DATA exp_one<>+8(SB)/4, $(1.0)
+DATA exp_one<>+12(SB)/4, $(1.0)
+DATA exp_one<>+16(SB)/4, $(1.0)
+DATA exp_one<>+20(SB)/4, $(1.0)
+DATA exp_one<>+24(SB)/4, $(1.0)
+DATA exp_one<>+28(SB)/4, $(1.0)
+GLOBL exp_one<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p0<>+0(SB)/4, $(0.00019875691)
+DATA exp_p0<>+4(SB)/4, $(0.00019875691)
+DATA exp_p0<>+8(SB)/4, $(0.00019875691)
+DATA exp_p0<>+12(SB)/4, $(0.00019875691)
+DATA exp_p0<>+16(SB)/4, $(0.00019875691)
+DATA exp_p0<>+20(SB)/4, $(0.00019875691)
+DATA exp_p0<>+24(SB)/4, $(0.00019875691)
+DATA exp_p0<>+28(SB)/4, $(0.00019875691)
+GLOBL exp_p0<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p1<>+0(SB)/4, $(0.0013981999)
+DATA exp_p1<>+4(SB)/4, $(0.0013981999)
+DATA exp_p1<>+8(SB)/4, $(0.0013981999)
+DATA exp_p1<>+12(SB)/4, $(0.0013981999)
+DATA exp_p1<>+16(SB)/4, $(0.0013981999)
+DATA exp_p1<>+20(SB)/4, $(0.0013981999)
+DATA exp_p1<>+24(SB)/4, $(0.0013981999)
+DATA exp_p1<>+28(SB)/4, $(0.0013981999)
+GLOBL exp_p1<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p2<>+0(SB)/4, $(0.008333452)
+DATA exp_p2<>+4(SB)/4, $(0.008333452)
+DATA exp_p2<>+8(SB)/4, $(0.008333452)
+DATA exp_p2<>+12(SB)/4, $(0.008333452)
+DATA exp_p2<>+16(SB)/4, $(0.008333452)
+DATA exp_p2<>+20(SB)/4, $(0.008333452)
+DATA exp_p2<>+24(SB)/4, $(0.008333452)
+DATA exp_p2<>+28(SB)/4, $(0.008333452)
+GLOBL exp_p2<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p3<>+0(SB)/4, $(0.041665796)
+DATA exp_p3<>+4(SB)/4, $(0.041665796)
+DATA exp_p3<>+8(SB)/4, $(0.041665796)
+DATA exp_p3<>+12(SB)/4, $(0.041665796)
+DATA exp_p3<>+16(SB)/4, $(0.041665796)
+DATA exp_p3<>+20(SB)/4, $(0.041665796)
+DATA exp_p3<>+24(SB)/4, $(0.041665796)
+DATA exp_p3<>+28(SB)/4, $(0.041665796)
+GLOBL exp_p3<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p4<>+0(SB)/4, $(0.16666666)
+DATA exp_p4<>+4(SB)/4, $(0.16666666)
+DATA exp_p4<>+8(SB)/4, $(0.16666666)
+DATA exp_p4<>+12(SB)/4, $(0.16666666)
+DATA exp_p4<>+16(SB)/4, $(0.16666666)
+DATA exp_p4<>+20(SB)/4, $(0.16666666)
+DATA exp_p4<>+24(SB)/4, $(0.16666666)
+DATA exp_p4<>+28(SB)/4, $(0.16666666)
+GLOBL exp_p4<>(SB), RODATA|NOPTR, $32
+
+DATA exp_p5<>+0(SB)/4, $(0.5)
+DATA exp_p5<>+4(SB)/4, $(0.5)
+DATA exp_p5<>+8(SB)/4, $(0.5)
+DATA exp_p5<>+12(SB)/4, $(0.5)
+DATA exp_p5<>+16(SB)/4, $(0.5)
+DATA exp_p5<>+20(SB)/4, $(0.5)
+DATA exp_p5<>+24(SB)/4, $(0.5)
+DATA exp_p5<>+28(SB)/4, $(0.5)
+GLOBL exp_p5<>(SB), RODATA|NOPTR, $32
+
+DATA silu_neg<>+0(SB)/4, $0x80000000
+DATA silu_neg<>+4(SB)/4, $0x80000000
+DATA silu_neg<>+8(SB)/4, $0x80000000
+DATA silu_neg<>+12(SB)/4, $0x80000000
+DATA silu_neg<>+16(SB)/4, $0x80000000
+DATA silu_neg<>+20(SB)/4, $0x80000000
+DATA silu_neg<>+24(SB)/4, $0x80000000
+DATA silu_neg<>+28(SB)/4, $0x80000000
+GLOBL silu_neg<>(SB), RODATA|NOPTR, $32
+
+// func siluMulAVX2(out *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX2
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-32
+	MOVQ    out+0(FP), AX
+	MOVQ    gate+8(FP), CX
+	MOVQ    up+16(FP), DX
+	MOVQ    n+24(FP), BX
+	VMOVUPS exp_one<>+0(SB), Y0
+	XORQ    SI, SI
+
+silu_loop:
+	CMPQ       SI, BX
+	JGE        silu_done
+	VMOVUPS    (CX)(SI*4), Y1
+	VXORPS     silu_neg<>+0(SB), Y1, Y2
+	VMINPS     exp_max<>+0(SB), Y2, Y2
+	VMAXPS     exp_min<>+0(SB), Y2, Y2
+	VMULPS     exp_log2e<>+0(SB), Y2, Y3
+	VROUNDPS   $0x00, Y3, Y3
+	VMULPS     exp_ln2hi<>+0(SB), Y3, Y4
+	VSUBPS     Y4, Y2, Y2
+	VMULPS     exp_ln2lo<>+0(SB), Y3, Y4
+	VSUBPS     Y4, Y2, Y2
+	VMULPS     Y2, Y2, Y4
+	VMULPS     exp_p0<>+0(SB), Y2, Y5
+	VADDPS     exp_p1<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     exp_p2<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     exp_p3<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     exp_p4<>+0(SB), Y5, Y5
+	VMULPS     Y2, Y5, Y5
+	VADDPS     exp_p5<>+0(SB), Y5, Y5
+	VMULPS     Y4, Y5, Y5
+	VADDPS     Y2, Y5, Y5
+	VADDPS     exp_one<>+0(SB), Y5, Y5
+	VCVTTPS2DQ Y3, Y3
+	VPADDD     exp_bias<>+0(SB), Y3, Y3
+	VPSLLD     $0x17, Y3, Y3
+	VMULPS     Y3, Y5, Y2
+	VADDPS     Y0, Y2, Y2
+	VDIVPS     Y2, Y1, Y1
+	VMULPS     (DX)(SI*4), Y1, Y1
+	VMOVUPS    Y1, (AX)(SI*4)
+	ADDQ       $0x08, SI
+	JMP        silu_loop
+
+silu_done:
+	VZEROUPPER
+	RET
+
+// func expMinusAVX2(v *float32, n int, m float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·expMinusAVX2(SB), NOSPLIT, $0-20
+	MOVQ         v+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        m+16(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         DX, DX
+
+expm_loop:
+	CMPQ       DX, CX
+	JGE        expm_done
+	VMOVUPS    (AX)(DX*4), Y1
+	VSUBPS     Y0, Y1, Y1
+	VMINPS     exp_max<>+0(SB), Y1, Y1
+	VMAXPS     exp_min<>+0(SB), Y1, Y1
+	VMULPS     exp_log2e<>+0(SB), Y1, Y2
+	VROUNDPS   $0x00, Y2, Y2
+	VMULPS     exp_ln2hi<>+0(SB), Y2, Y3
+	VSUBPS     Y3, Y1, Y1
+	VMULPS     exp_ln2lo<>+0(SB), Y2, Y3
+	VSUBPS     Y3, Y1, Y1
+	VMULPS     Y1, Y1, Y3
+	VMULPS     exp_p0<>+0(SB), Y1, Y4
+	VADDPS     exp_p1<>+0(SB), Y4, Y4
+	VMULPS     Y1, Y4, Y4
+	VADDPS     exp_p2<>+0(SB), Y4, Y4
+	VMULPS     Y1, Y4, Y4
+	VADDPS     exp_p3<>+0(SB), Y4, Y4
+	VMULPS     Y1, Y4, Y4
+	VADDPS     exp_p4<>+0(SB), Y4, Y4
+	VMULPS     Y1, Y4, Y4
+	VADDPS     exp_p5<>+0(SB), Y4, Y4
+	VMULPS     Y3, Y4, Y4
+	VADDPS     Y1, Y4, Y4
+	VADDPS     exp_one<>+0(SB), Y4, Y4
+	VCVTTPS2DQ Y2, Y2
+	VPADDD     exp_bias<>+0(SB), Y2, Y2
+	VPSLLD     $0x17, Y2, Y2
+	VMULPS     Y2, Y4, Y1
+	VMOVUPS    Y1, (AX)(DX*4)
+	ADDQ       $0x08, DX
+	JMP        expm_loop
+
+expm_done:
+	VZEROUPPER
+	RET
+
+// func attnScoresF32AVX2(q *float32, k *byte, stride int, n int, d int, out *float32)
+// Requires: AVX, CMOV, FMA3
+TEXT ·attnScoresF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ  q+0(FP), AX
+	MOVQ  k+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	MOVQ  n+24(FP), BX
+	MOVQ  d+32(FP), SI
+	MOVQ  out+40(FP), DI
+	MOVQ  BX, R8
+	DECQ  R8
+	IMULQ DX, R8
+	ADDQ  CX, R8
+
+attnScoresF32AVX2_group:
+	LEAQ    (CX)(DX*1), R9
+	CMPQ    R9, R8
+	CMOVQGT R8, R9
+	LEAQ    (R9)(DX*1), R10
+	CMPQ    R10, R8
+	CMOVQGT R8, R10
+	LEAQ    (R10)(DX*1), R11
+	CMPQ    R11, R8
+	CMOVQGT R8, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	XORQ    R12, R12
+
+attnScoresF32AVX2_loop:
+	CMPQ        R12, SI
+	JGE         attnScoresF32AVX2_red
+	VMOVUPS     (AX)(R12*4), Y4
+	VMOVUPS     (CX)(R12*4), Y5
+	VFMADD231PS Y5, Y4, Y0
+	VMOVUPS     (R9)(R12*4), Y5
+	VFMADD231PS Y5, Y4, Y1
+	VMOVUPS     (R10)(R12*4), Y5
+	VFMADD231PS Y5, Y4, Y2
+	VMOVUPS     (R11)(R12*4), Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x08, R12
+	JMP         attnScoresF32AVX2_loop
+
+attnScoresF32AVX2_red:
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (DI)
+	ADDQ         $0x10, DI
+	LEAQ         (R11)(DX*1), CX
+	SUBQ         $0x04, BX
+	JG           attnScoresF32AVX2_group
+	VZEROUPPER
+	RET
+
+// func attnOutF32AVX2(p *float32, v *byte, stride int, n int, d int, out *float32)
+// Requires: AVX, FMA3
+TEXT ·attnOutF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), AX
+	MOVQ v+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ n+24(FP), BX
+	MOVQ d+32(FP), SI
+	MOVQ out+40(FP), DI
+	XORQ R8, R8
+
+attnOutF32AVX2_chunk:
+	CMPQ   R8, SI
+	JGE    attnOutF32AVX2_done
+	MOVQ   SI, R9
+	SUBQ   R8, R9
+	CMPQ   R9, $0x00000020
+	JL     attnOutF32AVX2_w4_skip
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (CX)(R8*4), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF32AVX2_w4_pos:
+	VBROADCASTSS (AX)(R10*4), Y4
+	VMOVUPS      (R9), Y5
+	VFMADD231PS  Y5, Y4, Y0
+	VMOVUPS      32(R9), Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VMOVUPS      64(R9), Y5
+	VFMADD231PS  Y5, Y4, Y2
+	VMOVUPS      96(R9), Y5
+	VFMADD231PS  Y5, Y4, Y3
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF32AVX2_w4_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	VMOVUPS      Y1, 32(DI)(R8*4)
+	VMOVUPS      Y2, 64(DI)(R8*4)
+	VMOVUPS      Y3, 96(DI)(R8*4)
+	ADDQ         $0x00000020, R8
+	JMP          attnOutF32AVX2_chunk
+
+attnOutF32AVX2_w4_skip:
+	CMPQ   R9, $0x00000010
+	JL     attnOutF32AVX2_w2_skip
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	LEAQ   (CX)(R8*4), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF32AVX2_w2_pos:
+	VBROADCASTSS (AX)(R10*4), Y2
+	VMOVUPS      (R9), Y3
+	VFMADD231PS  Y3, Y2, Y0
+	VMOVUPS      32(R9), Y3
+	VFMADD231PS  Y3, Y2, Y1
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF32AVX2_w2_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	VMOVUPS      Y1, 32(DI)(R8*4)
+	ADDQ         $0x00000010, R8
+	JMP          attnOutF32AVX2_chunk
+
+attnOutF32AVX2_w2_skip:
+	CMPQ   R9, $0x00000008
+	JL     attnOutF32AVX2_w1_skip
+	VXORPS Y0, Y0, Y0
+	LEAQ   (CX)(R8*4), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF32AVX2_w1_pos:
+	VBROADCASTSS (AX)(R10*4), Y1
+	VMOVUPS      (R9), Y2
+	VFMADD231PS  Y2, Y1, Y0
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF32AVX2_w1_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	ADDQ         $0x00000008, R8
+	JMP          attnOutF32AVX2_chunk
+
+attnOutF32AVX2_w1_skip:
+attnOutF32AVX2_done:
+	VZEROUPPER
+	RET
+
+// func attnScoresF16AVX2(q *float32, k *byte, stride int, n int, d int, out *float32)
+// Requires: AVX, CMOV, F16C, FMA3
+TEXT ·attnScoresF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ  q+0(FP), AX
+	MOVQ  k+8(FP), CX
+	MOVQ  stride+16(FP), DX
+	MOVQ  n+24(FP), BX
+	MOVQ  d+32(FP), SI
+	MOVQ  out+40(FP), DI
+	MOVQ  BX, R8
+	DECQ  R8
+	IMULQ DX, R8
+	ADDQ  CX, R8
+
+attnScoresF16AVX2_group:
+	LEAQ    (CX)(DX*1), R9
+	CMPQ    R9, R8
+	CMOVQGT R8, R9
+	LEAQ    (R9)(DX*1), R10
+	CMPQ    R10, R8
+	CMOVQGT R8, R10
+	LEAQ    (R10)(DX*1), R11
+	CMPQ    R11, R8
+	CMOVQGT R8, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	XORQ    R12, R12
+
+attnScoresF16AVX2_loop:
+	CMPQ        R12, SI
+	JGE         attnScoresF16AVX2_red
+	VMOVUPS     (AX)(R12*4), Y4
+	VCVTPH2PS   (CX)(R12*2), Y5
+	VFMADD231PS Y5, Y4, Y0
+	VCVTPH2PS   (R9)(R12*2), Y5
+	VFMADD231PS Y5, Y4, Y1
+	VCVTPH2PS   (R10)(R12*2), Y5
+	VFMADD231PS Y5, Y4, Y2
+	VCVTPH2PS   (R11)(R12*2), Y5
+	VFMADD231PS Y5, Y4, Y3
+	ADDQ        $0x08, R12
+	JMP         attnScoresF16AVX2_loop
+
+attnScoresF16AVX2_red:
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
+	VHADDPS      Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVUPS      X1, (DI)
+	ADDQ         $0x10, DI
+	LEAQ         (R11)(DX*1), CX
+	SUBQ         $0x04, BX
+	JG           attnScoresF16AVX2_group
+	VZEROUPPER
+	RET
+
+// func attnOutF16AVX2(p *float32, v *byte, stride int, n int, d int, out *float32)
+// Requires: AVX, F16C, FMA3
+TEXT ·attnOutF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), AX
+	MOVQ v+8(FP), CX
+	MOVQ stride+16(FP), DX
+	MOVQ n+24(FP), BX
+	MOVQ d+32(FP), SI
+	MOVQ out+40(FP), DI
+	XORQ R8, R8
+
+attnOutF16AVX2_chunk:
+	CMPQ   R8, SI
+	JGE    attnOutF16AVX2_done
+	MOVQ   SI, R9
+	SUBQ   R8, R9
+	CMPQ   R9, $0x00000020
+	JL     attnOutF16AVX2_w4_skip
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   (CX)(R8*2), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF16AVX2_w4_pos:
+	VBROADCASTSS (AX)(R10*4), Y4
+	VCVTPH2PS    (R9), Y5
+	VFMADD231PS  Y5, Y4, Y0
+	VCVTPH2PS    16(R9), Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VCVTPH2PS    32(R9), Y5
+	VFMADD231PS  Y5, Y4, Y2
+	VCVTPH2PS    48(R9), Y5
+	VFMADD231PS  Y5, Y4, Y3
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF16AVX2_w4_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	VMOVUPS      Y1, 32(DI)(R8*4)
+	VMOVUPS      Y2, 64(DI)(R8*4)
+	VMOVUPS      Y3, 96(DI)(R8*4)
+	ADDQ         $0x00000020, R8
+	JMP          attnOutF16AVX2_chunk
+
+attnOutF16AVX2_w4_skip:
+	CMPQ   R9, $0x00000010
+	JL     attnOutF16AVX2_w2_skip
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	LEAQ   (CX)(R8*2), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF16AVX2_w2_pos:
+	VBROADCASTSS (AX)(R10*4), Y2
+	VCVTPH2PS    (R9), Y3
+	VFMADD231PS  Y3, Y2, Y0
+	VCVTPH2PS    16(R9), Y3
+	VFMADD231PS  Y3, Y2, Y1
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF16AVX2_w2_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	VMOVUPS      Y1, 32(DI)(R8*4)
+	ADDQ         $0x00000010, R8
+	JMP          attnOutF16AVX2_chunk
+
+attnOutF16AVX2_w2_skip:
+	CMPQ   R9, $0x00000008
+	JL     attnOutF16AVX2_w1_skip
+	VXORPS Y0, Y0, Y0
+	LEAQ   (CX)(R8*2), R9
+	XORQ   R10, R10
+	MOVQ   BX, R11
+
+attnOutF16AVX2_w1_pos:
+	VBROADCASTSS (AX)(R10*4), Y1
+	VCVTPH2PS    (R9), Y2
+	VFMADD231PS  Y2, Y1, Y0
+	ADDQ         DX, R9
+	INCQ         R10
+	CMPQ         R10, R11
+	JL           attnOutF16AVX2_w1_pos
+	VMOVUPS      Y0, (DI)(R8*4)
+	ADDQ         $0x00000008, R8
+	JMP          attnOutF16AVX2_chunk
+
+attnOutF16AVX2_w1_skip:
+attnOutF16AVX2_done:
 	VZEROUPPER
 	RET

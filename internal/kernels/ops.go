@@ -14,6 +14,7 @@ type Ops struct {
 	mm   matmulTask
 	qm   quantTask
 	qa   actTask
+	one  [1]MatJob
 	att  attentionTask
 }
 
@@ -23,6 +24,7 @@ func NewOps(pool *Pool) *Ops {
 	o.mm.scratch = make([][]float32, pool.Threads())
 	o.att.scores = make([][]float32, pool.Threads())
 	o.att.groups = make([]kvGroup, pool.Threads())
+	o.qm.segs = make([]qseg, 0, 8)
 	return o
 }
 
@@ -67,14 +69,6 @@ func RMSNorm(out, x, w []float32, eps float32) {
 	w = w[:len(x)]
 	for i, v := range x {
 		out[i] = v * scale * w[i]
-	}
-}
-
-// SiLUMul writes silu(gate)·up to out.
-func SiLUMul(out, gate, up []float32) {
-	up = up[:len(gate)]
-	for i, g := range gate {
-		out[i] = float32(float64(g)/(1+math.Exp(-float64(g)))) * up[i]
 	}
 }
 

@@ -80,11 +80,14 @@ func (p *Pool) await(w int, seen uint64) bool {
 		if p.gen.Load() != seen {
 			return !p.done.Load()
 		}
+		spinWait()
 		if spins&255 == 255 {
 			if time.Since(start) > spinFor {
 				break
 			}
-			runtime.Gosched()
+			if spins&2047 == 2047 {
+				runtime.Gosched()
+			}
 		}
 	}
 	p.parked[w].Store(true)
@@ -131,7 +134,8 @@ func (p *Pool) Run(n, grain int, t Task) {
 	}
 	p.work(0)
 	for spins := 0; p.pending.Load() > 0; spins++ {
-		if spins&63 == 63 {
+		spinWait()
+		if spins&2047 == 2047 {
 			runtime.Gosched()
 		}
 	}

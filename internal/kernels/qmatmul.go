@@ -26,136 +26,275 @@ type tileFunc func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, 
 
 // actFunc quantizes x (whole blocks) into dst, in the vec_dot type's block
 // layout, and writes the type's aux data (Q8_0: per block the float32 value
-// of the fp16 scale and the int32 sum of the quants; none for Q8_K).
+// of the fp16 scale and the int32 sum of the quants, then the quants of all
+// blocks back to back; none for Q8_K).
 type actFunc func(dst, aux []byte, x []float32)
 
-// quantKernels are one variant's kernels for one weight type.
+// quantKernels are one variant's kernels for one weight type: tiles4[m-1]
+// computes 4 rows × m tokens (present for m = 1..4), tiles8[m-1] 8 rows × m
+// tokens and tiles16[m-1] 16 rows × m tokens over an even number of blocks
+// (nil where the variant has no such tile).
 type quantKernels struct {
-	// tiles[m-1] computes 4 rows × m tokens (m = 1..4); tiles[4] computes
-	// 8 rows × 1 token.
-	tiles [5]tileFunc
+	tiles4, tiles8, tiles16 [8]tileFunc
+}
+
+// pick returns the widest tile of tiles for at most rem tokens and its
+// width, or nil and 0.
+func pick(tiles *[8]tileFunc, rem int) (tileFunc, int) {
+	for m := min(len(tiles), rem); m > 0; m-- {
+		if tiles[m-1] != nil {
+			return tiles[m-1], m
+		}
+	}
+	return nil, 0
 }
 
 // auxBytes is the size of one block's aux data for activations of type t.
 func auxBytes(t tensor.DType) int {
 	if t == tensor.Q8_0 {
-		return 8
+		return 8 + 32
 	}
 	return 0
 }
 
+// actBuf is one activation type's quantized rows for the current product.
+type actBuf struct {
+	typ           tensor.DType // vec_dot type (0: unused)
+	act           actFunc      // nil: the reference quantizer
+	ref           quant.QuantizeFunc
+	xq, aux       []byte
+	xqRow, auxRow int // bytes of one token's quantized row and aux row
+}
+
 // actTask quantizes T activation rows in parallel.
 type actTask struct {
-	act         actFunc
-	ref         quant.QuantizeFunc
-	x           []float32
-	in          int
-	xq, aux     []byte
-	xqRow, auxN int
+	x  []float32
+	in int
+	b  *actBuf
 }
 
 func (a *actTask) Do(_, lo, hi int) {
+	b := a.b
 	for t := lo; t < hi; t++ {
 		x := a.x[t*a.in : (t+1)*a.in]
-		dst := a.xq[t*a.xqRow : (t+1)*a.xqRow]
-		if a.act != nil {
-			a.act(dst, a.aux[t*a.auxN:(t+1)*a.auxN], x)
+		dst := b.xq[t*b.xqRow : (t+1)*b.xqRow]
+		if b.act != nil {
+			b.act(dst, b.aux[t*b.auxRow:(t+1)*b.auxRow], x)
 		} else {
-			a.ref(dst, x)
+			b.ref(dst, x)
 		}
 	}
 }
 
-// quantTask is a matrix product with block-quantized weights over already
-// quantized activations, split by rows of the weight.
+// qseg is one weight matrix of a quantized product: its rows are rows
+// [start, start+NumRows) of the task.
+type qseg struct {
+	w     *tensor.Tensor
+	y     []float32
+	ldy   int
+	start int
+	act   *actBuf
+	dot   quant.VecDotFunc
+	k     *quantKernels // nil: the reference dot product
+}
+
+// quantTask is a product of one or more block-quantized matrices with the
+// same already quantized activations, split by rows.
 type quantTask struct {
-	w             *tensor.Tensor
-	xq, aux       []byte
-	xqRow, auxRow int // bytes of one token's quantized row and aux row
-	y             []float32
-	t, ldy        int
-	dot           quant.VecDotFunc
-	k             *quantKernels // nil: the reference dot product
+	segs []qseg
+	acts [2]actBuf
+	t    int
 }
 
 func (q *quantTask) Do(_, lo, hi int) {
-	n, rb := q.w.RowLen(), q.w.RowBytes()
-	r := lo
-	if k := q.k; k != nil {
-		nb := n / q.w.Type.BlockElems()
-		w := q.w.Data
-		var aux *byte
-		if len(q.aux) > 0 {
-			aux = &q.aux[0]
+	for i := range q.segs {
+		s := &q.segs[i]
+		n := s.w.NumRows()
+		if s.start >= hi || s.start+n <= lo {
+			continue
 		}
-		if q.t == 1 && k.tiles[4] != nil {
-			for ; r+8 <= hi; r += 8 {
-				k.tiles[4](&w[r*rb], rb, &q.xq[0], q.xqRow, aux, q.auxRow, nb, &q.y[r], q.ldy)
+		q.rows(s, max(lo, s.start)-s.start, min(hi, s.start+n)-s.start)
+	}
+}
+
+// rows computes rows [lo, hi) of segment s for every token.
+func (q *quantTask) rows(s *qseg, lo, hi int) {
+	n, rb := s.w.RowLen(), s.w.RowBytes()
+	a := s.act
+	r := lo
+	if k := s.k; k != nil {
+		nb := n / s.w.Type.BlockElems()
+		w := s.w.Data
+		var aux *byte
+		if len(a.aux) > 0 {
+			aux = &a.aux[0]
+		}
+		if k.tiles16[0] != nil && nb%2 == 0 {
+			for ; r+16 <= hi; r += 16 {
+				for t := 0; t < q.t; {
+					tile, m := pick(&k.tiles16, q.t-t)
+					tile(&w[r*rb], rb, nil, 0, &a.aux[t*a.auxRow], a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m
+				}
 			}
 		}
-		for ; r+4 <= hi; r += 4 {
-			for t := 0; t < q.t; t += 4 {
-				m := min(4, q.t-t)
-				var a *byte
+		for r+4 <= hi {
+			eight := r+8 <= hi
+			for t := 0; t < q.t; {
+				x := &a.xq[t*a.xqRow]
+				var ax *byte
 				if aux != nil {
-					a = &q.aux[t*q.auxRow]
+					ax = &a.aux[t*a.auxRow]
 				}
-				k.tiles[m-1](&w[r*rb], rb, &q.xq[t*q.xqRow], q.xqRow, a, q.auxRow, nb, &q.y[t*q.ldy+r], q.ldy)
+				t4, m4 := pick(&k.tiles4, q.t-t)
+				if !eight {
+					t4(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m4
+					continue
+				}
+				if t8, m8 := pick(&k.tiles8, q.t-t); t8 != nil && m8 >= m4 {
+					t8(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+					t += m8
+					continue
+				}
+				t4(&w[r*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r], s.ldy)
+				t4(&w[(r+4)*rb], rb, x, a.xqRow, ax, a.auxRow, nb, &s.y[t*s.ldy+r+4], s.ldy)
+				t += m4
+			}
+			if eight {
+				r += 8
+			} else {
+				r += 4
 			}
 		}
 	}
 	for ; r < hi; r++ {
-		row := q.w.Data[r*rb : (r+1)*rb]
+		row := s.w.Data[r*rb : (r+1)*rb]
 		for t := 0; t < q.t; t++ {
-			q.y[t*q.ldy+r] = q.dot(n, row, q.xq[t*q.xqRow:(t+1)*q.xqRow])
+			s.y[t*s.ldy+r] = s.dot(n, row, a.xq[t*a.xqRow:(t+1)*a.xqRow])
 		}
 	}
 }
 
-// matMulQuant is MatMul for block-quantized weights.
-func (o *Ops) matMulQuant(w *tensor.Tensor, x []float32, T int, y []float32, ldy int) {
-	tr, err := quant.Traits(w.Type)
-	if err != nil || tr.VecDot == nil {
-		panic(fmt.Sprintf("kernels: MatMul of unsupported type %v", w.Type))
-	}
-	in, rows := w.RowLen(), w.NumRows()
-	xqRow64, err := tr.VecDotType.RowBytes(int64(in))
-	if err != nil || in%w.Type.BlockElems() != 0 {
-		panic(fmt.Sprintf("kernels: MatMul %v: row of %d values: %v", w.Type, in, err))
-	}
-	if len(w.Data) < rows*w.RowBytes() {
-		panic(fmt.Sprintf("kernels: MatMul %v: %d bytes of data for %d rows of %d bytes", w.Type, len(w.Data), rows, w.RowBytes()))
-	}
-	xqRow := int(xqRow64)
-	k := active.quant[w.Type]
-	act := active.act[tr.VecDotType]
-	if k == nil || act == nil {
-		k, act = nil, nil
-	}
-	auxRow := 0
-	if act != nil {
-		auxRow = in / tr.VecDotType.BlockElems() * auxBytes(tr.VecDotType)
+// MatJob is one product of a shared input: Y[t·LDY + r] = Σ_i W[r][i]·x[t·in + i].
+type MatJob struct {
+	W   *tensor.Tensor
+	Y   []float32
+	LDY int
+}
+
+// MatMuls computes several products of the same input x (T tokens of
+// in = W.RowLen() values each; every W has that row length): the
+// projections of one hidden state. Block-quantized weights share one
+// quantization of x per activation type and one parallel run over all
+// their rows; other weights run as MatMul. The results are those of one
+// MatMul per job, bit for bit.
+func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
+	if T <= 0 || len(jobs) == 0 {
+		return
 	}
 	q := &o.qm
-	q.xq = grow(q.xq, T*xqRow)
-	q.aux = grow(q.aux, T*auxRow)
-	a := &o.qa
-	a.act, a.ref, a.x, a.in = act, tr.QuantizeActivation, x, in
-	a.xq, a.aux, a.xqRow, a.auxN = q.xq, q.aux, xqRow, auxRow
-	if T*in < 1<<14 {
-		// A few short rows (decoding a handful of sequences): quantizing
-		// them costs less than waking the workers.
-		a.Do(0, 0, T)
-	} else {
-		o.Pool.Run(T, 1, a)
+	q.segs = q.segs[:0]
+	for i := range q.acts {
+		q.acts[i].typ = 0
 	}
-	a.x = nil
-	q.w, q.xqRow, q.auxRow, q.y, q.t, q.ldy, q.dot, q.k = w, xqRow, auxRow, y, T, ldy, tr.VecDot, k
-	// Chunks of whole 8-row tiles, about 64 KiB of weights each, at least
-	// four per worker when the matrix is large enough.
-	grain := max(8, min((64<<10)/max(1, w.RowBytes()), o.Pool.Grain(rows, 8)))
-	o.Pool.Run(rows, (grain+7)&^7, q)
-	q.w, q.y = nil, nil
+	in := jobs[0].W.RowLen()
+	rows := 0
+	for _, j := range jobs {
+		w := j.W
+		if w.RowLen() != in {
+			panic(fmt.Sprintf("kernels: MatMuls: %s has rows of %d values, the input %d", w.Name, w.RowLen(), in))
+		}
+		if len(x) < T*in || len(j.Y) < (T-1)*j.LDY+w.NumRows() {
+			panic("kernels: MatMuls buffers too small")
+		}
+		if isFloat(w.Type) {
+			o.MatMul(w, x, T, j.Y, j.LDY)
+			continue
+		}
+		tr, err := quant.Traits(w.Type)
+		if err != nil || tr.VecDot == nil {
+			panic(fmt.Sprintf("kernels: MatMul of unsupported type %v", w.Type))
+		}
+		if in%w.Type.BlockElems() != 0 || len(w.Data) < w.NumRows()*w.RowBytes() {
+			panic(fmt.Sprintf("kernels: MatMul %v: %d bytes of data for %d rows of %d values", w.Type, len(w.Data), w.NumRows(), in))
+		}
+		b := q.act(tr, in, T)
+		k := active.quant[w.Type]
+		if b.act == nil {
+			k = nil
+		}
+		q.segs = append(q.segs, qseg{w: w, y: j.Y, ldy: j.LDY, start: rows, act: b, dot: tr.VecDot, k: k})
+		rows += w.NumRows()
+	}
+	if len(q.segs) == 0 {
+		return
+	}
+	for i := range q.acts {
+		b := &q.acts[i]
+		if b.typ == 0 {
+			continue
+		}
+		a := &o.qa
+		a.x, a.in, a.b = x, in, b
+		if T*in < 1<<14 {
+			// A few short rows (decoding a handful of sequences):
+			// quantizing them costs less than waking the workers.
+			a.Do(0, 0, T)
+		} else {
+			o.Pool.Run(T, 1, a)
+		}
+		a.x, a.b = nil, nil
+	}
+	q.t = T
+	// A few large chunks of whole 16-row tiles: each worker streams long
+	// contiguous runs of rows, which the tiles prefetch ahead of use (every
+	// chunk starts cold). Two per worker for decode (memory bound), four
+	// for batches (compute bound, so balance matters more).
+	per := 2
+	if T > 1 {
+		per = 4
+	}
+	grain := max(16, (rows+per*o.Pool.Threads()-1)/(per*o.Pool.Threads()))
+	o.Pool.Run(rows, (grain+15)&^15, q)
+	for i := range q.segs {
+		q.segs[i] = qseg{}
+	}
+	q.segs = q.segs[:0]
+}
+
+// act returns the activation buffer of tr's vec_dot type for T rows of in
+// values, claiming a free one on first use in this product.
+func (q *quantTask) act(tr quant.TypeTraits, in, T int) *actBuf {
+	vt := tr.VecDotType
+	for i := range q.acts {
+		if q.acts[i].typ == vt {
+			return &q.acts[i]
+		}
+	}
+	for i := range q.acts {
+		b := &q.acts[i]
+		if b.typ != 0 {
+			continue
+		}
+		xqRow, _ := vt.RowBytes(int64(in))
+		b.typ, b.ref, b.act = vt, tr.QuantizeActivation, active.act[vt]
+		b.xqRow, b.auxRow = int(xqRow), 0
+		if b.act != nil {
+			b.auxRow = in / vt.BlockElems() * auxBytes(vt)
+		}
+		b.xq = grow(b.xq, T*b.xqRow)
+		b.aux = grow(b.aux, T*b.auxRow)
+		return b
+	}
+	panic("kernels: MatMuls: more than two activation types")
+}
+
+// matMulQuant is MatMul for block-quantized weights.
+func (o *Ops) matMulQuant(w *tensor.Tensor, x []float32, T int, y []float32, ldy int) {
+	o.one[0] = MatJob{W: w, Y: y, LDY: ldy}
+	o.MatMuls(x, T, o.one[:])
+	o.one[0] = MatJob{}
 }
 
 // grow returns b resized to n bytes, reallocating only when it is too

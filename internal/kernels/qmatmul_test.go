@@ -235,6 +235,9 @@ func checkAct(t *testing.T, vt tensor.DType, act actFunc, x []float32) {
 		if !sameFloat(gd, d) || gs != s {
 			t.Fatalf("block %d: aux (%v, %d), want (%v, %d)", b, gd, gs, d, s)
 		}
+		if plain := aux[8*nb+32*b : 8*nb+32*(b+1)]; string(plain) != string(blk[2:]) {
+			t.Fatalf("block %d: plain quants %x, block %x", b, plain, blk[2:])
+		}
 	}
 }
 
@@ -422,4 +425,46 @@ func BenchmarkQuantMatMul(b *testing.B) {
 			}
 		}
 	}
+}
+
+// TestMatMulsMatchesMatMul checks that products sharing their input (mixed
+// block types with two activation types, and a float type) give exactly
+// what one MatMul per matrix gives, and that neither allocates once warm.
+func TestMatMulsMatchesMatMul(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(31, 32))
+		ops := NewOps(NewPool(2))
+		defer ops.Pool.Close()
+		const in = 512
+		types := []tensor.DType{tensor.Q4_K, tensor.Q6_K, tensor.Q5_0, tensor.F16, tensor.Q8_0}
+		rows := []int{64, 24, 40, 8, 33}
+		ws := make([]tensor.Tensor, len(types))
+		for i, typ := range types {
+			if isFloat(typ) {
+				ws[i] = randMatrix(r, typ, in, rows[i], 0)
+			} else {
+				ws[i] = quantMatrix(r, typ, in, rows[i], 0, false)
+			}
+		}
+		for _, T := range []int{1, 3, 9} {
+			x := scaledVec(r, T*in)
+			jobs := make([]MatJob, len(ws))
+			for i := range ws {
+				jobs[i] = MatJob{W: &ws[i], Y: make([]float32, T*rows[i]), LDY: rows[i]}
+			}
+			ops.MatMuls(x, T, jobs)
+			for i := range ws {
+				want := make([]float32, T*rows[i])
+				ops.MatMul(&ws[i], x, T, want, rows[i])
+				for j := range want {
+					if !sameFloat(jobs[i].Y[j], want[j]) {
+						t.Fatalf("T=%d %v: y[%d] = %v shared, %v alone", T, types[i], j, jobs[i].Y[j], want[j])
+					}
+				}
+			}
+			if a := testing.AllocsPerRun(10, func() { ops.MatMuls(x, T, jobs) }); a != 0 {
+				t.Errorf("T=%d: MatMuls allocates %v times per call", T, a)
+			}
+		}
+	})
 }

@@ -4,7 +4,7 @@
 
 package kernels
 
-// quantActQ8_0AVX2 quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing Σq and the scale as float32 per block to aux.
+// quantActQ8_0AVX2 quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing the scale as float32 and Σq per block to aux, then the quants back to back.
 //
 //go:noescape
 func quantActQ8_0AVX2(x *float32, nb int, dst *byte, aux *byte)
@@ -34,6 +34,21 @@ func tileQ4_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb in
 //go:noescape
 func tileQ4_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
+// tileQ4_0_8x2AVX2 computes 8 rows × 2 tokens of Q4_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ4_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ4_0_8x3AVX2 computes 8 rows × 3 tokens of Q4_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ4_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ4_0_8x4AVX2 computes 8 rows × 4 tokens of Q4_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ4_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
 // tileQ5_0_4x1AVX2 computes 4 rows × 1 tokens of Q5_0 weights with Q8_0 activations, as quant's reference dot product.
 //
 //go:noescape
@@ -58,6 +73,21 @@ func tileQ5_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb in
 //
 //go:noescape
 func tileQ5_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ5_0_8x2AVX2 computes 8 rows × 2 tokens of Q5_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ5_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ5_0_8x3AVX2 computes 8 rows × 3 tokens of Q5_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ5_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ5_0_8x4AVX2 computes 8 rows × 4 tokens of Q5_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ5_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileQ8_0_4x1AVX2 computes 4 rows × 1 tokens of Q8_0 weights with Q8_0 activations, as quant's reference dot product.
 //
@@ -84,6 +114,21 @@ func tileQ8_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb in
 //go:noescape
 func tileQ8_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
+// tileQ8_0_8x2AVX2 computes 8 rows × 2 tokens of Q8_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ8_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ8_0_8x3AVX2 computes 8 rows × 3 tokens of Q8_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ8_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ8_0_8x4AVX2 computes 8 rows × 4 tokens of Q8_0 weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ8_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
 // tileIQ4_NL_4x1AVX2 computes 4 rows × 1 tokens of IQ4_NL weights with Q8_0 activations, as quant's reference dot product.
 //
 //go:noescape
@@ -108,6 +153,16 @@ func tileIQ4_NL_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb 
 //
 //go:noescape
 func tileIQ4_NL_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileIQ4_NL_8x2AVX2 computes 8 rows × 2 tokens of IQ4_NL weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileIQ4_NL_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileIQ4_NL_8x3AVX2 computes 8 rows × 3 tokens of IQ4_NL weights with Q8_0 activations, as quant's reference dot product.
+//
+//go:noescape
+func tileIQ4_NL_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // quantActQ8_KAVX2 quantizes nb 256-value super-blocks of x to Q8_K as quantize_row_q8_K_ref does.
 //
@@ -188,6 +243,56 @@ func tileQ6_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb in
 //
 //go:noescape
 func tileQ6_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x1AVX2 computes 4 rows × 1 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x2AVX2 computes 4 rows × 2 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x3AVX2 computes 4 rows × 3 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_4x4AVX2 computes 4 rows × 4 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ2_K_8x1AVX2 computes 8 rows × 1 tokens of Q2_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ2_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x1AVX2 computes 4 rows × 1 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x2AVX2 computes 4 rows × 2 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x3AVX2 computes 4 rows × 3 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_4x4AVX2 computes 4 rows × 4 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+
+// tileQ3_K_8x1AVX2 computes 8 rows × 1 tokens of Q3_K weights with Q8_K activations, as quant's reference dot product.
+//
+//go:noescape
+func tileQ3_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
 
 // tileIQ4_XS_4x1AVX2 computes 4 rows × 1 tokens of IQ4_XS weights with Q8_K activations, as quant's reference dot product.
 //

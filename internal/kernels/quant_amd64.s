@@ -391,6 +391,7 @@ TEXT ·quantActQ8_0AVX2(SB), NOSPLIT, $0-32
 	MOVQ nb+8(FP), CX
 	MOVQ dst+16(FP), DX
 	MOVQ aux+24(FP), BX
+	LEAQ (BX)(CX*8), SI
 
 quantActQ8_0AVX2_loop:
 	VMOVUPS      (AX), Y0
@@ -435,6 +436,7 @@ quantActQ8_0AVX2_loop:
 	VMOVDQU      q_perm<>+0(SB), Y1
 	VPERMD       Y0, Y1, Y0
 	VMOVDQU      Y0, 2(DX)
+	VMOVDQU      Y0, (SI)
 	VCVTPS2PH    $0x00, X6, X6
 	VPEXTRW      $0x00, X6, (DX)
 	VCVTPH2PS    X6, X6
@@ -452,13 +454,14 @@ quantActQ8_0AVX2_loop:
 	ADDQ         $0x00000080, AX
 	ADDQ         $0x22, DX
 	ADDQ         $0x08, BX
+	ADDQ         $0x20, SI
 	DECQ         CX
 	JNZ          quantActQ8_0AVX2_loop
 	VZEROUPPER
 	RET
 
 // func tileQ4_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -467,19 +470,24 @@ TEXT ·tileQ4_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ4_0_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000048, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -533,7 +541,7 @@ tileQ4_0_4x1AVX2_loop:
 	RET
 
 // func tileQ4_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -546,19 +554,24 @@ TEXT ·tileQ4_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ4_0_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -645,7 +658,7 @@ tileQ4_0_4x2AVX2_loop:
 	RET
 
 // func tileQ4_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -659,19 +672,24 @@ TEXT ·tileQ4_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ4_0_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -789,7 +807,7 @@ tileQ4_0_4x3AVX2_loop:
 	RET
 
 // func tileQ4_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -806,19 +824,24 @@ TEXT ·tileQ4_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ4_0_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X0
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000048, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 2(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -967,7 +990,7 @@ tileQ4_0_4x4AVX2_loop:
 	RET
 
 // func tileQ4_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -978,30 +1001,36 @@ TEXT ·tileQ4_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ4_0_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X1, X1
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x00000090, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -1029,10 +1058,26 @@ tileQ4_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y4, Y3, Y5
 	VPUNPCKHDQ     Y4, Y3, Y4
 	VPADDD         Y5, Y4, Y3
-	VBROADCASTI128 2(AX)(CX*4), Y4
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VBROADCASTI128 2(AX)(CX*4), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VBROADCASTI128 2(BX), Y4
 	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
 	VPAND          q_nib<>+0(SB), Y4, Y4
-	VBROADCASTI128 2(BX), Y5
+	VPMADDUBSW     2(SI), Y3, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VBROADCASTI128 2(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
 	VPMADDUBSW     2(SI), Y4, Y4
@@ -1042,36 +1087,20 @@ tileQ4_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y5, Y4, Y6
 	VPUNPCKHDQ     Y5, Y4, Y5
 	VPADDD         Y6, Y5, Y4
-	VBROADCASTI128 2(AX)(DX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VBROADCASTI128 2(BX)(CX*2), Y6
-	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
-	VPAND          q_nib<>+0(SB), Y6, Y6
-	VPMADDUBSW     2(SI), Y5, Y5
-	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
-	VPMADDUBSW     2(SI), Y6, Y6
-	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ     Y6, Y5, Y7
-	VPUNPCKHDQ     Y6, Y5, Y6
-	VPADDD         Y7, Y6, Y5
-	VPUNPCKLQDQ    Y3, Y2, Y6
-	VPUNPCKHQDQ    Y3, Y2, Y3
-	VPADDD         Y6, Y3, Y2
-	VPUNPCKLQDQ    Y5, Y4, Y3
-	VPUNPCKHQDQ    Y5, Y4, Y5
-	VPADDD         Y3, Y5, Y4
-	VPERM2I128     $0x20, Y4, Y2, Y3
-	VPERM2I128     $0x31, Y4, Y2, Y2
-	VPADDD         Y2, Y3, Y3
+	VPUNPCKLQDQ    Y4, Y3, Y5
+	VPUNPCKHQDQ    Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPERM2I128     $0x20, Y3, Y2, Y4
+	VPERM2I128     $0x31, Y3, Y2, Y3
+	VPADDD         Y3, Y4, Y4
 	VPBROADCASTD   4(DI), Y2
 	VPSLLD         $0x03, Y2, Y2
-	VPSUBD         Y2, Y3, Y3
-	VCVTDQ2PS      Y3, Y3
+	VPSUBD         Y2, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
 	VBROADCASTSS   (DI), Y2
-	VMULPS         Y1, Y3, Y3
-	VMULPS         Y2, Y3, Y3
-	VADDPS         Y3, Y0, Y0
+	VMULPS         Y1, Y4, Y4
+	VMULPS         Y2, Y4, Y4
+	VADDPS         Y4, Y0, Y0
 	ADDQ           $0x00000012, AX
 	ADDQ           $0x00000012, BX
 	ADDQ           $0x00000022, SI
@@ -1085,8 +1114,700 @@ tileQ4_0_8x1AVX2_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ4_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ4_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ4_0_8x2AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y4
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPUNPCKLQDQ    Y5, Y3, Y6
+	VPUNPCKHQDQ    Y5, Y3, Y5
+	VPADDD         Y6, Y5, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y5
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y5, Y4, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y4
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y6
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y6, Y4, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y4, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPERM2I128     $0x20, Y5, Y3, Y7
+	VPERM2I128     $0x31, Y5, Y3, Y5
+	VPADDD         Y5, Y7, Y7
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y7, Y7
+	VMULPS         Y3, Y7, Y7
+	VADDPS         (SP), Y7, Y7
+	VMOVUPS        Y7, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ4_0_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ4_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ4_0_8x3AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y3, Y7
+	VPUNPCKHQDQ    Y6, Y3, Y6
+	VPADDD         Y7, Y6, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y4, Y7
+	VPUNPCKHQDQ    Y6, Y4, Y6
+	VPADDD         Y7, Y6, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y6
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y6, Y5, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y5
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y8
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y8, Y5, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VBROADCASTI128 2(BX)(CX*2), Y8
+	VPSRLVQ        q_shift04<>+0(SB), Y8, Y8
+	VPAND          q_nib<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI), Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI), Y8, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VPERM2I128     $0x20, Y6, Y3, Y9
+	VPERM2I128     $0x31, Y6, Y3, Y6
+	VPADDD         Y6, Y9, Y9
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y9, Y9
+	VMULPS         Y3, Y9, Y9
+	VADDPS         (SP), Y9, Y9
+	VMOVUPS        Y9, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y8, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y3, Y9
+	VPUNPCKHDQ     Y6, Y3, Y6
+	VPADDD         Y9, Y6, Y3
+	VPUNPCKLQDQ    Y3, Y7, Y6
+	VPUNPCKHQDQ    Y3, Y7, Y3
+	VPADDD         Y6, Y3, Y7
+	VPERM2I128     $0x20, Y7, Y4, Y3
+	VPERM2I128     $0x31, Y7, Y4, Y7
+	VPADDD         Y7, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y8, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*2), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*2), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ4_0_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ4_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ4_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
+
+tileQ4_0_8x4AVX2_loop:
+	PREFETCHT0     (R13)
+	PREFETCHT0     64(R13)
+	PREFETCHT0     128(R13)
+	PREFETCHT0     192(R13)
+	ADDQ           $0x00000090, R13
+	MOVWQZX        (AX), R14
+	MOVWQZX        (AX)(CX*1), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(CX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*1), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VMOVQ          R14, X0
+	MOVWQZX        (AX)(CX*4), R14
+	MOVWQZX        (BX), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (BX)(CX*2), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VPINSRQ        $0x01, R14, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 2(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VBROADCASTI128 2(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y6
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(AX)(DX*1), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y3, Y8
+	VPUNPCKHQDQ    Y7, Y3, Y7
+	VPADDD         Y8, Y7, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y4, Y8
+	VPUNPCKHQDQ    Y7, Y4, Y7
+	VPADDD         Y8, Y7, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y7
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y7, Y6, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y6
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VBROADCASTI128 2(BX), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y10
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y10, Y6, Y2
+	VBROADCASTI128 2(AX)(DX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VBROADCASTI128 2(BX)(CX*2), Y10
+	VPSRLVQ        q_shift04<>+0(SB), Y10, Y10
+	VPAND          q_nib<>+0(SB), Y10, Y10
+	VPMADDUBSW     2(SI), Y6, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPMADDUBSW     2(SI), Y10, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ     Y12, Y11, Y13
+	VPUNPCKHDQ     Y12, Y11, Y12
+	VPADDD         Y13, Y12, Y11
+	VPUNPCKLQDQ    Y11, Y7, Y12
+	VPUNPCKHQDQ    Y11, Y7, Y11
+	VPADDD         Y12, Y11, Y7
+	VPERM2I128     $0x20, Y7, Y3, Y11
+	VPERM2I128     $0x31, Y7, Y3, Y7
+	VPADDD         Y7, Y11, Y11
+	VPBROADCASTD   4(R9), Y3
+	VPSLLD         $0x03, Y3, Y3
+	VPSUBD         Y3, Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   (R9), Y3
+	VMULPS         Y0, Y11, Y11
+	VMULPS         Y3, Y11, Y11
+	VADDPS         (SP), Y11, Y11
+	VMOVUPS        Y11, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y10, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y3, Y11
+	VPUNPCKHDQ     Y7, Y3, Y7
+	VPADDD         Y11, Y7, Y3
+	VPUNPCKLQDQ    Y3, Y8, Y7
+	VPUNPCKHQDQ    Y3, Y8, Y3
+	VPADDD         Y7, Y3, Y8
+	VPERM2I128     $0x20, Y8, Y4, Y3
+	VPERM2I128     $0x31, Y8, Y4, Y8
+	VPADDD         Y8, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*1), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*1), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y7, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y9, Y4
+	VPUNPCKHQDQ    Y3, Y9, Y3
+	VPADDD         Y4, Y3, Y9
+	VPERM2I128     $0x20, Y9, Y5, Y3
+	VPERM2I128     $0x31, Y9, Y5, Y9
+	VPADDD         Y9, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*2), Y4
+	VPSLLD         $0x03, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*2), Y4
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y4, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(R8*1), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R9)(R11*1), Y1
+	VPSLLD         $0x03, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R11*1), Y1
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y1, Y3, Y3
+	VADDPS         96(SP), Y3, Y3
+	VMOVUPS        Y3, 96(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R9
+	DECQ           R12
+	JNZ            tileQ4_0_8x4AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        96(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileQ5_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -1095,19 +1816,24 @@ TEXT ·tileQ5_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ5_0_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000058, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 6(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -1185,7 +1911,7 @@ tileQ5_0_4x1AVX2_loop:
 	RET
 
 // func tileQ5_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1198,19 +1924,24 @@ TEXT ·tileQ5_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ5_0_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000058, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1321,7 +2052,7 @@ tileQ5_0_4x2AVX2_loop:
 	RET
 
 // func tileQ5_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1335,19 +2066,24 @@ TEXT ·tileQ5_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ5_0_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X0
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000058, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1489,7 +2225,7 @@ tileQ5_0_4x3AVX2_loop:
 	RET
 
 // func tileQ5_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1506,19 +2242,24 @@ TEXT ·tileQ5_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ5_0_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X0
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000058, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X0
 	VCVTPH2PS      X0, X0
 	VBROADCASTI128 6(AX), Y1
 	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
@@ -1691,7 +2432,7 @@ tileQ5_0_4x4AVX2_loop:
 	RET
 
 // func tileQ5_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -1702,30 +2443,36 @@ TEXT ·tileQ5_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ5_0_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X1, X1
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x000000b0, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X1, X1
 	VCVTPH2PS      X1, Y1
 	VBROADCASTI128 6(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -1777,19 +2524,47 @@ tileQ5_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y4, Y3, Y5
 	VPUNPCKHDQ     Y4, Y3, Y4
 	VPADDD         Y5, Y4, Y3
-	VBROADCASTI128 6(AX)(CX*4), Y4
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VBROADCASTI128 6(AX)(CX*4), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VPBROADCASTD   2(AX)(CX*4), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y3, Y3
+	VBROADCASTI128 6(BX), Y4
 	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
 	VPAND          q_nib<>+0(SB), Y4, Y4
-	VPBROADCASTD   2(AX)(CX*4), Y5
+	VPBROADCASTD   2(BX), Y5
 	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
 	VPOR           q_bitmask<>+0(SB), Y5, Y5
 	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
 	VPAND          q_h10<>+0(SB), Y5, Y5
 	VPOR           Y5, Y4, Y4
-	VBROADCASTI128 6(BX), Y5
+	VPMADDUBSW     2(SI), Y3, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VBROADCASTI128 6(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*2), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VBROADCASTI128 6(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPBROADCASTD   2(BX), Y6
+	VPBROADCASTD   2(BX)(CX*2), Y6
 	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
 	VPOR           q_bitmask<>+0(SB), Y6, Y6
 	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
@@ -1802,48 +2577,20 @@ tileQ5_0_8x1AVX2_loop:
 	VPUNPCKLDQ     Y5, Y4, Y6
 	VPUNPCKHDQ     Y5, Y4, Y5
 	VPADDD         Y6, Y5, Y4
-	VBROADCASTI128 6(AX)(DX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPBROADCASTD   2(AX)(DX*2), Y6
-	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
-	VPOR           q_bitmask<>+0(SB), Y6, Y6
-	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
-	VPAND          q_h10<>+0(SB), Y6, Y6
-	VPOR           Y6, Y5, Y5
-	VBROADCASTI128 6(BX)(CX*2), Y6
-	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
-	VPAND          q_nib<>+0(SB), Y6, Y6
-	VPBROADCASTD   2(BX)(CX*2), Y7
-	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
-	VPOR           q_bitmask<>+0(SB), Y7, Y7
-	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
-	VPAND          q_h10<>+0(SB), Y7, Y7
-	VPOR           Y7, Y6, Y6
-	VPMADDUBSW     2(SI), Y5, Y5
-	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
-	VPMADDUBSW     2(SI), Y6, Y6
-	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ     Y6, Y5, Y7
-	VPUNPCKHDQ     Y6, Y5, Y6
-	VPADDD         Y7, Y6, Y5
-	VPUNPCKLQDQ    Y3, Y2, Y6
-	VPUNPCKHQDQ    Y3, Y2, Y3
-	VPADDD         Y6, Y3, Y2
-	VPUNPCKLQDQ    Y5, Y4, Y3
-	VPUNPCKHQDQ    Y5, Y4, Y5
-	VPADDD         Y3, Y5, Y4
-	VPERM2I128     $0x20, Y4, Y2, Y3
-	VPERM2I128     $0x31, Y4, Y2, Y2
-	VPADDD         Y2, Y3, Y3
+	VPUNPCKLQDQ    Y4, Y3, Y5
+	VPUNPCKHQDQ    Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPERM2I128     $0x20, Y3, Y2, Y4
+	VPERM2I128     $0x31, Y3, Y2, Y3
+	VPADDD         Y3, Y4, Y4
 	VPBROADCASTD   4(DI), Y2
 	VPSLLD         $0x04, Y2, Y2
-	VPSUBD         Y2, Y3, Y3
-	VCVTDQ2PS      Y3, Y3
+	VPSUBD         Y2, Y4, Y4
+	VCVTDQ2PS      Y4, Y4
 	VBROADCASTSS   (DI), Y2
 	VMULPS         Y1, Y2, Y2
-	VMULPS         Y2, Y3, Y3
-	VADDPS         Y3, Y0, Y0
+	VMULPS         Y2, Y4, Y4
+	VADDPS         Y4, Y0, Y0
 	ADDQ           $0x00000016, AX
 	ADDQ           $0x00000016, BX
 	ADDQ           $0x00000022, SI
@@ -1857,8 +2604,844 @@ tileQ5_0_8x1AVX2_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ5_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ5_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ5_0_8x2AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x000000b0, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y4
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*1), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPUNPCKLQDQ    Y5, Y3, Y6
+	VPUNPCKHQDQ    Y5, Y3, Y5
+	VPADDD         Y6, Y5, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y5
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y5, Y4, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y4
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y4, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y4
+	VPSHUFB        q_qhshuf<>+0(SB), Y4, Y4
+	VPOR           q_bitmask<>+0(SB), Y4, Y4
+	VPCMPEQB       q_allff<>+0(SB), Y4, Y4
+	VPAND          q_h10<>+0(SB), Y4, Y4
+	VPOR           Y4, Y2, Y2
+	VBROADCASTI128 6(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(BX), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y4, Y4
+	VPMADDUBSW     2(SI), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI), Y4, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y2, Y6
+	VPUNPCKHDQ     Y4, Y2, Y4
+	VPADDD         Y6, Y4, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPBROADCASTD   2(AX)(DX*2), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y4, Y4
+	VBROADCASTI128 6(BX)(CX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(BX)(CX*2), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y4, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPERM2I128     $0x20, Y5, Y3, Y7
+	VPERM2I128     $0x31, Y5, Y3, Y5
+	VPADDD         Y5, Y7, Y7
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y7, Y7
+	VCVTDQ2PS      Y7, Y7
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y7, Y7
+	VADDPS         (SP), Y7, Y7
+	VMOVUPS        Y7, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y4, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ5_0_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ5_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ5_0_8x3AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x000000b0, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X0
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y5
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(AX)(DX*1), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y3, Y7
+	VPUNPCKHQDQ    Y6, Y3, Y6
+	VPADDD         Y7, Y6, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPUNPCKLQDQ    Y6, Y4, Y7
+	VPUNPCKHQDQ    Y6, Y4, Y6
+	VPADDD         Y7, Y6, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y6
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y6, Y5, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y5
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y5, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y5
+	VPSHUFB        q_qhshuf<>+0(SB), Y5, Y5
+	VPOR           q_bitmask<>+0(SB), Y5, Y5
+	VPCMPEQB       q_allff<>+0(SB), Y5, Y5
+	VPAND          q_h10<>+0(SB), Y5, Y5
+	VPOR           Y5, Y2, Y2
+	VBROADCASTI128 6(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(BX), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y5, Y5
+	VPMADDUBSW     2(SI), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPMADDUBSW     2(SI), Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y2, Y8
+	VPUNPCKHDQ     Y5, Y2, Y5
+	VPADDD         Y8, Y5, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPBROADCASTD   2(AX)(DX*2), Y8
+	VPSHUFB        q_qhshuf<>+0(SB), Y8, Y8
+	VPOR           q_bitmask<>+0(SB), Y8, Y8
+	VPCMPEQB       q_allff<>+0(SB), Y8, Y8
+	VPAND          q_h10<>+0(SB), Y8, Y8
+	VPOR           Y8, Y5, Y5
+	VBROADCASTI128 6(BX)(CX*2), Y8
+	VPSRLVQ        q_shift04<>+0(SB), Y8, Y8
+	VPAND          q_nib<>+0(SB), Y8, Y8
+	VPBROADCASTD   2(BX)(CX*2), Y9
+	VPSHUFB        q_qhshuf<>+0(SB), Y9, Y9
+	VPOR           q_bitmask<>+0(SB), Y9, Y9
+	VPCMPEQB       q_allff<>+0(SB), Y9, Y9
+	VPAND          q_h10<>+0(SB), Y9, Y9
+	VPOR           Y9, Y8, Y8
+	VPMADDUBSW     2(SI), Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI), Y8, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VPERM2I128     $0x20, Y6, Y3, Y9
+	VPERM2I128     $0x31, Y6, Y3, Y6
+	VPADDD         Y6, Y9, Y9
+	VPBROADCASTD   4(R8), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y9, Y9
+	VCVTDQ2PS      Y9, Y9
+	VBROADCASTSS   (R8), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y9, Y9
+	VADDPS         (SP), Y9, Y9
+	VMOVUPS        Y9, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y8, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y3, Y9
+	VPUNPCKHDQ     Y6, Y3, Y6
+	VPADDD         Y9, Y6, Y3
+	VPUNPCKLQDQ    Y3, Y7, Y6
+	VPUNPCKHQDQ    Y3, Y7, Y3
+	VPADDD         Y6, Y3, Y7
+	VPERM2I128     $0x20, Y7, Y4, Y3
+	VPERM2I128     $0x31, Y7, Y4, Y7
+	VPADDD         Y7, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*1), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*1), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y5, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y8, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R8)(R9*2), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R8)(R9*2), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileQ5_0_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ5_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ5_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
+
+tileQ5_0_8x4AVX2_loop:
+	PREFETCHT0     (R13)
+	PREFETCHT0     64(R13)
+	PREFETCHT0     128(R13)
+	PREFETCHT0     192(R13)
+	ADDQ           $0x000000b0, R13
+	MOVWQZX        (AX), R14
+	MOVWQZX        (AX)(CX*1), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(CX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*1), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VMOVQ          R14, X0
+	MOVWQZX        (AX)(CX*4), R14
+	MOVWQZX        (BX), R15
+	SHLQ           $0x10, R15
+	ORQ            R15, R14
+	MOVWQZX        (AX)(DX*2), R15
+	SHLQ           $0x20, R15
+	ORQ            R15, R14
+	MOVWQZX        (BX)(CX*2), R15
+	SHLQ           $0x30, R15
+	ORQ            R15, R14
+	VPINSRQ        $0x01, R14, X0, X0
+	VCVTPH2PS      X0, Y0
+	VBROADCASTI128 6(AX), Y1
+	VPSRLVQ        q_shift04<>+0(SB), Y1, Y1
+	VPAND          q_nib<>+0(SB), Y1, Y1
+	VPBROADCASTD   2(AX), Y2
+	VPSHUFB        q_qhshuf<>+0(SB), Y2, Y2
+	VPOR           q_bitmask<>+0(SB), Y2, Y2
+	VPCMPEQB       q_allff<>+0(SB), Y2, Y2
+	VPAND          q_h10<>+0(SB), Y2, Y2
+	VPOR           Y2, Y1, Y1
+	VBROADCASTI128 6(AX)(CX*1), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*1), Y3
+	VPSHUFB        q_qhshuf<>+0(SB), Y3, Y3
+	VPOR           q_bitmask<>+0(SB), Y3, Y3
+	VPCMPEQB       q_allff<>+0(SB), Y3, Y3
+	VPAND          q_h10<>+0(SB), Y3, Y3
+	VPOR           Y3, Y2, Y2
+	VPMADDUBSW     2(SI), Y1, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI), Y2, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y1, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ     Y5, Y4, Y6
+	VPUNPCKHDQ     Y5, Y4, Y5
+	VPADDD         Y6, Y5, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y1, Y5
+	VPMADDWD       q_ones16<>+0(SB), Y5, Y5
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y5, Y7
+	VPUNPCKHDQ     Y6, Y5, Y6
+	VPADDD         Y7, Y6, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y1, Y1
+	VPMADDWD       q_ones16<>+0(SB), Y1, Y1
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y1, Y6
+	VPUNPCKHDQ     Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*2), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y2, Y2
+	VBROADCASTI128 6(AX)(DX*1), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(AX)(DX*1), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y3, Y8
+	VPUNPCKHQDQ    Y7, Y3, Y7
+	VPADDD         Y8, Y7, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y4, Y8
+	VPUNPCKHQDQ    Y7, Y4, Y7
+	VPADDD         Y8, Y7, Y4
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPUNPCKLQDQ    Y7, Y5, Y8
+	VPUNPCKHQDQ    Y7, Y5, Y7
+	VPADDD         Y8, Y7, Y5
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y7
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y7, Y6, Y2
+	VPUNPCKLQDQ    Y2, Y1, Y6
+	VPUNPCKHQDQ    Y2, Y1, Y2
+	VPADDD         Y6, Y2, Y1
+	VBROADCASTI128 6(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPBROADCASTD   2(AX)(CX*4), Y6
+	VPSHUFB        q_qhshuf<>+0(SB), Y6, Y6
+	VPOR           q_bitmask<>+0(SB), Y6, Y6
+	VPCMPEQB       q_allff<>+0(SB), Y6, Y6
+	VPAND          q_h10<>+0(SB), Y6, Y6
+	VPOR           Y6, Y2, Y2
+	VBROADCASTI128 6(BX), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(BX), Y7
+	VPSHUFB        q_qhshuf<>+0(SB), Y7, Y7
+	VPOR           q_bitmask<>+0(SB), Y7, Y7
+	VPCMPEQB       q_allff<>+0(SB), Y7, Y7
+	VPAND          q_h10<>+0(SB), Y7, Y7
+	VPOR           Y7, Y6, Y6
+	VPMADDUBSW     2(SI), Y2, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPMADDUBSW     2(SI), Y6, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VPMADDUBSW     2(SI)(DI*1), Y2, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPMADDUBSW     2(SI)(DI*2), Y2, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPMADDUBSW     2(SI)(R8*1), Y2, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ     Y6, Y2, Y10
+	VPUNPCKHDQ     Y6, Y2, Y6
+	VPADDD         Y10, Y6, Y2
+	VBROADCASTI128 6(AX)(DX*2), Y6
+	VPSRLVQ        q_shift04<>+0(SB), Y6, Y6
+	VPAND          q_nib<>+0(SB), Y6, Y6
+	VPBROADCASTD   2(AX)(DX*2), Y10
+	VPSHUFB        q_qhshuf<>+0(SB), Y10, Y10
+	VPOR           q_bitmask<>+0(SB), Y10, Y10
+	VPCMPEQB       q_allff<>+0(SB), Y10, Y10
+	VPAND          q_h10<>+0(SB), Y10, Y10
+	VPOR           Y10, Y6, Y6
+	VBROADCASTI128 6(BX)(CX*2), Y10
+	VPSRLVQ        q_shift04<>+0(SB), Y10, Y10
+	VPAND          q_nib<>+0(SB), Y10, Y10
+	VPBROADCASTD   2(BX)(CX*2), Y11
+	VPSHUFB        q_qhshuf<>+0(SB), Y11, Y11
+	VPOR           q_bitmask<>+0(SB), Y11, Y11
+	VPCMPEQB       q_allff<>+0(SB), Y11, Y11
+	VPAND          q_h10<>+0(SB), Y11, Y11
+	VPOR           Y11, Y10, Y10
+	VPMADDUBSW     2(SI), Y6, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPMADDUBSW     2(SI), Y10, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ     Y12, Y11, Y13
+	VPUNPCKHDQ     Y12, Y11, Y12
+	VPADDD         Y13, Y12, Y11
+	VPUNPCKLQDQ    Y11, Y7, Y12
+	VPUNPCKHQDQ    Y11, Y7, Y11
+	VPADDD         Y12, Y11, Y7
+	VPERM2I128     $0x20, Y7, Y3, Y11
+	VPERM2I128     $0x31, Y7, Y3, Y7
+	VPADDD         Y7, Y11, Y11
+	VPBROADCASTD   4(R9), Y3
+	VPSLLD         $0x04, Y3, Y3
+	VPSUBD         Y3, Y11, Y11
+	VCVTDQ2PS      Y11, Y11
+	VBROADCASTSS   (R9), Y3
+	VMULPS         Y0, Y3, Y3
+	VMULPS         Y3, Y11, Y11
+	VADDPS         (SP), Y11, Y11
+	VMOVUPS        Y11, (SP)
+	VPMADDUBSW     2(SI)(DI*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*1), Y10, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y3, Y11
+	VPUNPCKHDQ     Y7, Y3, Y7
+	VPADDD         Y11, Y7, Y3
+	VPUNPCKLQDQ    Y3, Y8, Y7
+	VPUNPCKHQDQ    Y3, Y8, Y3
+	VPADDD         Y7, Y3, Y8
+	VPERM2I128     $0x20, Y8, Y4, Y3
+	VPERM2I128     $0x31, Y8, Y4, Y8
+	VPADDD         Y8, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*1), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*1), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         32(SP), Y3, Y3
+	VMOVUPS        Y3, 32(SP)
+	VPMADDUBSW     2(SI)(DI*2), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(DI*2), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y7
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y7, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y9, Y4
+	VPUNPCKHQDQ    Y3, Y9, Y3
+	VPADDD         Y4, Y3, Y9
+	VPERM2I128     $0x20, Y9, Y5, Y3
+	VPERM2I128     $0x31, Y9, Y5, Y9
+	VPADDD         Y9, Y3, Y3
+	VPBROADCASTD   4(R9)(R10*2), Y4
+	VPSLLD         $0x04, Y4, Y4
+	VPSUBD         Y4, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R10*2), Y4
+	VMULPS         Y0, Y4, Y4
+	VMULPS         Y4, Y3, Y3
+	VADDPS         64(SP), Y3, Y3
+	VMOVUPS        Y3, 64(SP)
+	VPMADDUBSW     2(SI)(R8*1), Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPMADDUBSW     2(SI)(R8*1), Y10, Y4
+	VPMADDWD       q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ     Y4, Y3, Y5
+	VPUNPCKHDQ     Y4, Y3, Y4
+	VPADDD         Y5, Y4, Y3
+	VPUNPCKLQDQ    Y3, Y2, Y4
+	VPUNPCKHQDQ    Y3, Y2, Y3
+	VPADDD         Y4, Y3, Y2
+	VPERM2I128     $0x20, Y2, Y1, Y3
+	VPERM2I128     $0x31, Y2, Y1, Y2
+	VPADDD         Y2, Y3, Y3
+	VPBROADCASTD   4(R9)(R11*1), Y1
+	VPSLLD         $0x04, Y1, Y1
+	VPSUBD         Y1, Y3, Y3
+	VCVTDQ2PS      Y3, Y3
+	VBROADCASTSS   (R9)(R11*1), Y1
+	VMULPS         Y0, Y1, Y1
+	VMULPS         Y1, Y3, Y3
+	VADDPS         96(SP), Y3, Y3
+	VMOVUPS        Y3, 96(SP)
+	ADDQ           $0x00000016, AX
+	ADDQ           $0x00000016, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R9
+	DECQ           R12
+	JNZ            tileQ5_0_8x4AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        96(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileQ8_0_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -1867,55 +3450,57 @@ TEXT ·tileQ8_0_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), SI
 	MOVQ   nb+48(FP), DI
 	VXORPS X0, X0, X0
+	LEAQ   (AX)(CX*4), R8
 
 tileQ8_0_4x1AVX2_loop:
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	ADDQ         $0x00000088, R8
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
-	VMOVDQU      2(AX), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(CX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y2, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPABSB       2(AX), Y2
+	VPABSB       2(AX)(CX*1), Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
 	VMOVDQU      2(BX), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(AX)(CX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y6, Y3
-	VPUNPCKHDQ   Y2, Y6, Y2
-	VPADDD       Y3, Y2, Y6
-	VMOVDQU      2(AX)(CX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(DX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(BX), Y7
-	VPSIGNB      Y2, Y7, Y7
-	VPMADDUBSW   Y7, Y3, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y2, Y4, Y3
+	VPUNPCKHDQ   Y2, Y4, Y2
+	VPADDD       Y3, Y2, Y4
+	VPABSB       2(AX)(CX*2), Y2
+	VPABSB       2(AX)(DX*1), Y3
+	VMOVDQU      2(BX), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(AX)(DX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y7, Y3
-	VPUNPCKHDQ   Y2, Y7, Y2
-	VPADDD       Y3, Y2, Y7
-	VPUNPCKLQDQ  Y7, Y6, Y2
-	VPUNPCKHQDQ  Y7, Y6, Y7
-	VPADDD       Y2, Y7, Y6
-	VEXTRACTI128 $0x01, Y6, X2
-	VPADDD       X2, X6, X2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y2
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y2, Y5, Y4
+	VEXTRACTI128 $0x01, Y4, X2
+	VPADDD       X2, X4, X2
 	VCVTDQ2PS    X2, X2
 	VBROADCASTSS (SI), X3
 	VMULPS       X1, X3, X3
@@ -1934,7 +3519,7 @@ tileQ8_0_4x1AVX2_loop:
 	RET
 
 // func tileQ8_0_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -1947,88 +3532,90 @@ TEXT ·tileQ8_0_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ8_0_4x2AVX2_loop:
-	MOVWQZX      (AX), R10
-	MOVWQZX      (AX)(CX*1), R11
-	SHLQ         $0x10, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(CX*2), R11
-	SHLQ         $0x20, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(DX*1), R11
-	SHLQ         $0x30, R11
-	ORQ          R11, R10
-	VMOVQ        R10, X0
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	PREFETCHT0   192(R10)
+	ADDQ         $0x00000088, R10
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(BX)(SI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y4, Y2
+	VPUNPCKHDQ   Y1, Y4, Y1
+	VPADDD       Y2, Y1, Y4
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
 	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VPUNPCKLDQ   Y6, Y5, Y7
 	VPUNPCKHDQ   Y6, Y5, Y6
 	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLQDQ  Y5, Y3, Y6
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y6, Y5, Y3
+	VEXTRACTI128 $0x01, Y3, X5
+	VPADDD       X5, X3, X5
+	VCVTDQ2PS    X5, X5
+	VBROADCASTSS (DI), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X5, X5
+	VADDPS       (SP), X5, X5
+	VMOVUPS      X5, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
 	VMOVDQU      2(BX)(SI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y6, Y2
-	VPUNPCKHDQ   Y1, Y6, Y1
-	VPADDD       Y2, Y1, Y6
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VPUNPCKLDQ   Y8, Y7, Y9
-	VPUNPCKHDQ   Y8, Y7, Y8
-	VPADDD       Y9, Y8, Y7
-	VPUNPCKLQDQ  Y7, Y5, Y8
-	VPUNPCKHQDQ  Y7, Y5, Y7
-	VPADDD       Y8, Y7, Y5
-	VEXTRACTI128 $0x01, Y5, X7
-	VPADDD       X7, X5, X7
-	VCVTDQ2PS    X7, X7
-	VBROADCASTSS (DI), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X7, X7
-	VADDPS       (SP), X7, X7
-	VMOVUPS      X7, (SP)
-	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y5, Y2
-	VPUNPCKHDQ   Y1, Y5, Y1
-	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y1
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y1, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X1
-	VPADDD       X1, X6, X1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y1
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y1, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X1
+	VPADDD       X1, X4, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (DI)(R8*1), X2
 	VMULPS       X0, X2, X2
@@ -2052,7 +3639,7 @@ tileQ8_0_4x2AVX2_loop:
 	RET
 
 // func tileQ8_0_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2066,121 +3653,123 @@ TEXT ·tileQ8_0_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X0, (SP)
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileQ8_0_4x3AVX2_loop:
-	MOVWQZX      (AX), R10
-	MOVWQZX      (AX)(CX*1), R11
-	SHLQ         $0x10, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(CX*2), R11
-	SHLQ         $0x20, R11
-	ORQ          R11, R10
-	MOVWQZX      (AX)(DX*1), R11
-	SHLQ         $0x30, R11
-	ORQ          R11, R10
-	VMOVQ        R10, X0
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	PREFETCHT0   192(R10)
+	ADDQ         $0x00000088, R10
+	MOVWQZX      (AX), R11
+	MOVWQZX      (AX)(CX*1), R12
+	SHLQ         $0x10, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(CX*2), R12
+	SHLQ         $0x20, R12
+	ORQ          R12, R11
+	MOVWQZX      (AX)(DX*1), R12
+	SHLQ         $0x30, R12
+	ORQ          R12, R11
+	VMOVQ        R11, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ   Y6, Y5, Y7
-	VPUNPCKHDQ   Y6, Y5, Y6
-	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VMOVDQU      2(BX)(SI*1), Y7
-	VPSIGNB      Y3, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VPUNPCKLDQ   Y7, Y6, Y8
-	VPUNPCKHDQ   Y7, Y6, Y7
-	VPADDD       Y8, Y7, Y6
-	VMOVDQU      2(BX)(SI*2), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX)(SI*2), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y7, Y2
-	VPUNPCKHDQ   Y1, Y7, Y1
-	VPADDD       Y2, Y1, Y7
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y8
-	VPSIGNB      Y1, Y8, Y8
-	VPMADDUBSW   Y8, Y2, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VMOVDQU      2(BX), Y9
-	VPSIGNB      Y3, Y9, Y9
-	VPMADDUBSW   Y9, Y4, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VPUNPCKLDQ   Y9, Y8, Y10
-	VPUNPCKHDQ   Y9, Y8, Y9
-	VPADDD       Y10, Y9, Y8
-	VPUNPCKLQDQ  Y8, Y5, Y9
-	VPUNPCKHQDQ  Y8, Y5, Y8
-	VPADDD       Y9, Y8, Y5
-	VEXTRACTI128 $0x01, Y5, X8
-	VPADDD       X8, X5, X8
-	VCVTDQ2PS    X8, X8
-	VBROADCASTSS (DI), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X8, X8
-	VADDPS       (SP), X8, X8
-	VMOVUPS      X8, (SP)
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
 	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
 	VPMADDUBSW   Y5, Y2, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VPUNPCKLDQ   Y8, Y5, Y9
-	VPUNPCKHDQ   Y8, Y5, Y8
-	VPADDD       Y9, Y8, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y8
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y8, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X5
-	VPADDD       X5, X6, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (DI)(R8*1), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       16(SP), X5, X5
-	VMOVUPS      X5, 16(SP)
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
 	VMOVDQU      2(BX)(SI*2), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
 	VMOVDQU      2(BX)(SI*2), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
 	VPUNPCKLDQ   Y1, Y5, Y2
 	VPUNPCKHDQ   Y1, Y5, Y1
 	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y7, Y1
-	VPUNPCKHQDQ  Y5, Y7, Y5
-	VPADDD       Y1, Y5, Y7
-	VEXTRACTI128 $0x01, Y7, X1
-	VPADDD       X1, X7, X1
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(BX), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(BX), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y3, Y7
+	VPUNPCKHQDQ  Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VEXTRACTI128 $0x01, Y3, X6
+	VPADDD       X6, X3, X6
+	VCVTDQ2PS    X6, X6
+	VBROADCASTSS (DI), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X6, X6
+	VADDPS       (SP), X6, X6
+	VMOVUPS      X6, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*1), Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y3, Y7
+	VPUNPCKHDQ   Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y6
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y6, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X3
+	VPADDD       X3, X4, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (DI)(R8*1), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       16(SP), X3, X3
+	VMOVUPS      X3, 16(SP)
+	VMOVDQU      2(BX)(SI*2), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*2), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y5, Y1
+	VPUNPCKHQDQ  Y3, Y5, Y3
+	VPADDD       Y1, Y3, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X1, X5, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (DI)(R8*2), X2
 	VMULPS       X0, X2, X2
@@ -2207,7 +3796,7 @@ tileQ8_0_4x3AVX2_loop:
 	RET
 
 // func tileQ8_0_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2224,154 +3813,156 @@ TEXT ·tileQ8_0_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X0, 16(SP)
 	VMOVUPS X0, 32(SP)
 	VMOVUPS X0, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileQ8_0_4x4AVX2_loop:
-	MOVWQZX      (AX), R12
-	MOVWQZX      (AX)(CX*1), R13
-	SHLQ         $0x10, R13
-	ORQ          R13, R12
-	MOVWQZX      (AX)(CX*2), R13
-	SHLQ         $0x20, R13
-	ORQ          R13, R12
-	MOVWQZX      (AX)(DX*1), R13
-	SHLQ         $0x30, R13
-	ORQ          R13, R12
-	VMOVQ        R12, X0
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $0x00000088, R12
+	MOVWQZX      (AX), R13
+	MOVWQZX      (AX)(CX*1), R14
+	SHLQ         $0x10, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(CX*2), R14
+	SHLQ         $0x20, R14
+	ORQ          R14, R13
+	MOVWQZX      (AX)(DX*1), R14
+	SHLQ         $0x30, R14
+	ORQ          R14, R13
+	VMOVQ        R13, X0
 	VCVTPH2PS    X0, X0
-	VMOVDQU      2(AX), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(CX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y5
-	VPSIGNB      Y1, Y5, Y5
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(BX), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(BX)(SI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(BX)(SI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
 	VPMADDUBSW   Y5, Y2, Y5
 	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(BX)(SI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(BX)(SI*2), Y6
+	VPSIGNB      2(AX)(CX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VPUNPCKLDQ   Y6, Y5, Y7
 	VPUNPCKHDQ   Y6, Y5, Y6
 	VPADDD       Y7, Y6, Y5
-	VMOVDQU      2(BX)(SI*1), Y6
-	VPSIGNB      Y1, Y6, Y6
-	VPMADDUBSW   Y6, Y2, Y6
+	VMOVDQU      2(BX)(DI*1), Y6
+	VPSIGNB      2(AX), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VMOVDQU      2(BX)(SI*1), Y7
-	VPSIGNB      Y3, Y7, Y7
-	VPMADDUBSW   Y7, Y4, Y7
+	VMOVDQU      2(BX)(DI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(BX), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
 	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VPUNPCKLDQ   Y7, Y6, Y8
-	VPUNPCKHDQ   Y7, Y6, Y7
-	VPADDD       Y8, Y7, Y6
-	VMOVDQU      2(BX)(SI*2), Y7
-	VPSIGNB      Y1, Y7, Y7
-	VPMADDUBSW   Y7, Y2, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(BX)(SI*2), Y8
-	VPSIGNB      Y3, Y8, Y8
-	VPMADDUBSW   Y8, Y4, Y8
+	VMOVDQU      2(BX), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
 	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
 	VPUNPCKLDQ   Y8, Y7, Y9
 	VPUNPCKHDQ   Y8, Y7, Y8
 	VPADDD       Y9, Y8, Y7
-	VMOVDQU      2(BX)(DI*1), Y8
-	VPSIGNB      Y1, Y8, Y8
-	VPMADDUBSW   Y8, Y2, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLQDQ  Y7, Y3, Y8
+	VPUNPCKHQDQ  Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VEXTRACTI128 $0x01, Y3, X7
+	VPADDD       X7, X3, X7
+	VCVTDQ2PS    X7, X7
+	VBROADCASTSS (R8), X3
+	VMULPS       X0, X3, X3
+	VMULPS       X3, X7, X7
+	VADDPS       (SP), X7, X7
+	VMOVUPS      X7, (SP)
+	VMOVDQU      2(BX)(SI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*1), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y3, Y8
+	VPUNPCKHDQ   Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VPUNPCKLQDQ  Y3, Y4, Y7
+	VPUNPCKHQDQ  Y3, Y4, Y3
+	VPADDD       Y7, Y3, Y4
+	VEXTRACTI128 $0x01, Y4, X3
+	VPADDD       X3, X4, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (R8)(R9*1), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       16(SP), X3, X3
+	VMOVUPS      X3, 16(SP)
+	VMOVDQU      2(BX)(SI*2), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(BX)(SI*2), Y4
+	VPSIGNB      2(AX)(DX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y7
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y7, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y5, Y4
+	VPUNPCKHQDQ  Y3, Y5, Y3
+	VPADDD       Y4, Y3, Y5
+	VEXTRACTI128 $0x01, Y5, X3
+	VPADDD       X3, X5, X3
+	VCVTDQ2PS    X3, X3
+	VBROADCASTSS (R8)(R9*2), X4
+	VMULPS       X0, X4, X4
+	VMULPS       X4, X3, X3
+	VADDPS       32(SP), X3, X3
+	VMOVUPS      X3, 32(SP)
+	VMOVDQU      2(BX)(DI*1), Y3
+	VPSIGNB      2(AX)(CX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
 	VMOVDQU      2(BX)(DI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
 	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y8, Y2
-	VPUNPCKHDQ   Y1, Y8, Y1
-	VPADDD       Y2, Y1, Y8
-	VMOVDQU      2(AX)(CX*2), Y1
-	VPABSB       Y1, Y2
-	VMOVDQU      2(AX)(DX*1), Y3
-	VPABSB       Y3, Y4
-	VMOVDQU      2(BX), Y9
-	VPSIGNB      Y1, Y9, Y9
-	VPMADDUBSW   Y9, Y2, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VMOVDQU      2(BX), Y10
-	VPSIGNB      Y3, Y10, Y10
-	VPMADDUBSW   Y10, Y4, Y10
-	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
-	VPUNPCKLDQ   Y10, Y9, Y11
-	VPUNPCKHDQ   Y10, Y9, Y10
-	VPADDD       Y11, Y10, Y9
-	VPUNPCKLQDQ  Y9, Y5, Y10
-	VPUNPCKHQDQ  Y9, Y5, Y9
-	VPADDD       Y10, Y9, Y5
-	VEXTRACTI128 $0x01, Y5, X9
-	VPADDD       X9, X5, X9
-	VCVTDQ2PS    X9, X9
-	VBROADCASTSS (R8), X5
-	VMULPS       X0, X5, X5
-	VMULPS       X5, X9, X9
-	VADDPS       (SP), X9, X9
-	VMOVUPS      X9, (SP)
-	VMOVDQU      2(BX)(SI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*1), Y9
-	VPSIGNB      Y3, Y9, Y9
-	VPMADDUBSW   Y9, Y4, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VPUNPCKLDQ   Y9, Y5, Y10
-	VPUNPCKHDQ   Y9, Y5, Y9
-	VPADDD       Y10, Y9, Y5
-	VPUNPCKLQDQ  Y5, Y6, Y9
-	VPUNPCKHQDQ  Y5, Y6, Y5
-	VPADDD       Y9, Y5, Y6
-	VEXTRACTI128 $0x01, Y6, X5
-	VPADDD       X5, X6, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (R8)(R9*1), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       16(SP), X5, X5
-	VMOVUPS      X5, 16(SP)
-	VMOVDQU      2(BX)(SI*2), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(SI*2), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
-	VPUNPCKLDQ   Y6, Y5, Y9
-	VPUNPCKHDQ   Y6, Y5, Y6
-	VPADDD       Y9, Y6, Y5
-	VPUNPCKLQDQ  Y5, Y7, Y6
-	VPUNPCKHQDQ  Y5, Y7, Y5
-	VPADDD       Y6, Y5, Y7
-	VEXTRACTI128 $0x01, Y7, X5
-	VPADDD       X5, X7, X5
-	VCVTDQ2PS    X5, X5
-	VBROADCASTSS (R8)(R9*2), X6
-	VMULPS       X0, X6, X6
-	VMULPS       X6, X5, X5
-	VADDPS       32(SP), X5, X5
-	VMOVUPS      X5, 32(SP)
-	VMOVDQU      2(BX)(DI*1), Y5
-	VPSIGNB      Y1, Y5, Y5
-	VPMADDUBSW   Y5, Y2, Y5
-	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
-	VMOVDQU      2(BX)(DI*1), Y1
-	VPSIGNB      Y3, Y1, Y1
-	VPMADDUBSW   Y1, Y4, Y1
-	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
-	VPUNPCKLDQ   Y1, Y5, Y2
-	VPUNPCKHDQ   Y1, Y5, Y1
-	VPADDD       Y2, Y1, Y5
-	VPUNPCKLQDQ  Y5, Y8, Y1
-	VPUNPCKHQDQ  Y5, Y8, Y5
-	VPADDD       Y1, Y5, Y8
-	VEXTRACTI128 $0x01, Y8, X1
-	VPADDD       X1, X8, X1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y6, Y1
+	VPUNPCKHQDQ  Y3, Y6, Y3
+	VPADDD       Y1, Y3, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X1, X6, X1
 	VCVTDQ2PS    X1, X1
 	VBROADCASTSS (R8)(R10*1), X2
 	VMULPS       X0, X2, X2
@@ -2401,7 +3992,7 @@ tileQ8_0_4x4AVX2_loop:
 	RET
 
 // func tileQ8_0_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ8_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   w+0(FP), AX
 	MOVQ   ws+8(FP), CX
@@ -2412,100 +4003,100 @@ TEXT ·tileQ8_0_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ   aux+32(FP), DI
 	MOVQ   nb+48(FP), R8
 	VXORPS Y0, Y0, Y0
+	LEAQ   (AX)(CX*8), R9
 
 tileQ8_0_8x1AVX2_loop:
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X1
-	MOVWQZX      (AX)(CX*4), R9
-	MOVWQZX      (BX), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (BX)(CX*2), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X1, X1
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	ADDQ         $0x00000110, R9
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X1
+	MOVWQZX      (AX)(CX*4), R10
+	MOVWQZX      (BX), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (BX)(CX*2), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VCVTPH2PS    X1, Y1
-	VMOVDQU      2(AX), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(CX*1), Y4
-	VPABSB       Y4, Y5
+	VPABSB       2(AX), Y2
+	VPABSB       2(AX)(CX*1), Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(AX)(CX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y4, Y3
+	VPUNPCKHDQ   Y2, Y4, Y2
+	VPADDD       Y3, Y2, Y4
+	VPABSB       2(AX)(CX*2), Y2
+	VPABSB       2(AX)(DX*1), Y3
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(AX)(DX*1), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y2
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y2, Y5, Y4
+	VPABSB       2(AX)(CX*4), Y2
+	VPABSB       2(BX), Y3
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*4), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y2
+	VPSIGNB      2(BX), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ   Y2, Y5, Y3
+	VPUNPCKHDQ   Y2, Y5, Y2
+	VPADDD       Y3, Y2, Y5
+	VPABSB       2(AX)(DX*2), Y2
+	VPABSB       2(BX)(CX*2), Y3
 	VMOVDQU      2(SI), Y6
-	VPSIGNB      Y2, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
+	VPSIGNB      2(AX)(DX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
 	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
 	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
+	VPSIGNB      2(BX)(CX*2), Y2, Y2
+	VPMADDUBSW   Y2, Y3, Y2
 	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
 	VPUNPCKLDQ   Y2, Y6, Y3
 	VPUNPCKHDQ   Y2, Y6, Y2
 	VPADDD       Y3, Y2, Y6
-	VMOVDQU      2(AX)(CX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(AX)(DX*1), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y7
-	VPSIGNB      Y2, Y7, Y7
-	VPMADDUBSW   Y7, Y3, Y7
-	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y7, Y3
-	VPUNPCKHDQ   Y2, Y7, Y2
-	VPADDD       Y3, Y2, Y7
-	VMOVDQU      2(AX)(CX*4), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(BX), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y8
-	VPSIGNB      Y2, Y8, Y8
-	VPMADDUBSW   Y8, Y3, Y8
-	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y8, Y3
-	VPUNPCKHDQ   Y2, Y8, Y2
-	VPADDD       Y3, Y2, Y8
-	VMOVDQU      2(AX)(DX*2), Y2
-	VPABSB       Y2, Y3
-	VMOVDQU      2(BX)(CX*2), Y4
-	VPABSB       Y4, Y5
-	VMOVDQU      2(SI), Y9
-	VPSIGNB      Y2, Y9, Y9
-	VPMADDUBSW   Y9, Y3, Y9
-	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
-	VMOVDQU      2(SI), Y2
-	VPSIGNB      Y4, Y2, Y2
-	VPMADDUBSW   Y2, Y5, Y2
-	VPMADDWD     q_ones16<>+0(SB), Y2, Y2
-	VPUNPCKLDQ   Y2, Y9, Y3
-	VPUNPCKHDQ   Y2, Y9, Y2
-	VPADDD       Y3, Y2, Y9
-	VPUNPCKLQDQ  Y7, Y6, Y2
-	VPUNPCKHQDQ  Y7, Y6, Y7
-	VPADDD       Y2, Y7, Y6
-	VPUNPCKLQDQ  Y9, Y8, Y2
-	VPUNPCKHQDQ  Y9, Y8, Y9
-	VPADDD       Y2, Y9, Y8
-	VPERM2I128   $0x20, Y8, Y6, Y2
-	VPERM2I128   $0x31, Y8, Y6, Y3
-	VPADDD       Y3, Y2, Y2
+	VPUNPCKLQDQ  Y6, Y5, Y2
+	VPUNPCKHQDQ  Y6, Y5, Y6
+	VPADDD       Y2, Y6, Y5
+	VPERM2I128   $0x20, Y5, Y4, Y2
+	VPERM2I128   $0x31, Y5, Y4, Y5
+	VPADDD       Y5, Y2, Y2
 	VCVTDQ2PS    Y2, Y2
 	VBROADCASTSS (DI), Y3
 	VMULPS       Y1, Y3, Y3
@@ -2524,8 +4115,775 @@ tileQ8_0_8x1AVX2_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ8_0_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ8_0_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ8_0_8x2AVX2_loop:
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	PREFETCHT0   256(R11)
+	PREFETCHT0   320(R11)
+	ADDQ         $0x00000110, R11
+	MOVWQZX      (AX), R12
+	MOVWQZX      (AX)(CX*1), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(CX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*1), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VMOVQ        R12, X0
+	MOVWQZX      (AX)(CX*4), R12
+	MOVWQZX      (BX), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (BX)(CX*2), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VPINSRQ      $0x01, R12, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y4, Y2
+	VPUNPCKHDQ   Y1, Y4, Y1
+	VPADDD       Y2, Y1, Y4
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(DX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VPUNPCKLQDQ  Y5, Y3, Y6
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y6, Y5, Y3
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*2), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y5, Y2
+	VPUNPCKHDQ   Y1, Y5, Y1
+	VPADDD       Y2, Y1, Y5
+	VPUNPCKLQDQ  Y5, Y4, Y1
+	VPUNPCKHQDQ  Y5, Y4, Y5
+	VPADDD       Y1, Y5, Y4
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y5
+	VPSIGNB      2(AX)(CX*4), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(BX), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(AX)(CX*4), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(DX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(BX)(CX*2), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y5, Y8
+	VPUNPCKHQDQ  Y7, Y5, Y7
+	VPADDD       Y8, Y7, Y5
+	VPERM2I128   $0x20, Y5, Y3, Y7
+	VPERM2I128   $0x31, Y5, Y3, Y5
+	VPADDD       Y5, Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (R8), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y7, Y7
+	VADDPS       (SP), Y7, Y7
+	VMOVUPS      Y7, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y6, Y1
+	VPUNPCKHQDQ  Y3, Y6, Y3
+	VPADDD       Y1, Y3, Y6
+	VPERM2I128   $0x20, Y6, Y4, Y1
+	VPERM2I128   $0x31, Y6, Y4, Y6
+	VPADDD       Y6, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R8)(R9*1), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       32(SP), Y1, Y1
+	VMOVUPS      Y1, 32(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R8
+	DECQ         R10
+	JNZ          tileQ8_0_8x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ8_0_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ8_0_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileQ8_0_8x3AVX2_loop:
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	PREFETCHT0   256(R11)
+	PREFETCHT0   320(R11)
+	ADDQ         $0x00000110, R11
+	MOVWQZX      (AX), R12
+	MOVWQZX      (AX)(CX*1), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(CX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*1), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VMOVQ        R12, X0
+	MOVWQZX      (AX)(CX*4), R12
+	MOVWQZX      (BX), R13
+	SHLQ         $0x10, R13
+	ORQ          R13, R12
+	MOVWQZX      (AX)(DX*2), R13
+	SHLQ         $0x20, R13
+	ORQ          R13, R12
+	MOVWQZX      (BX)(CX*2), R13
+	SHLQ         $0x30, R13
+	ORQ          R13, R12
+	VPINSRQ      $0x01, R12, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(SI)(DI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y5, Y2
+	VPUNPCKHDQ   Y1, Y5, Y1
+	VPADDD       Y2, Y1, Y5
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y3, Y7
+	VPUNPCKHQDQ  Y6, Y3, Y6
+	VPADDD       Y7, Y6, Y3
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(DX*1), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VPUNPCKLQDQ  Y6, Y4, Y7
+	VPUNPCKHQDQ  Y6, Y4, Y6
+	VPADDD       Y7, Y6, Y4
+	VMOVDQU      2(SI)(DI*2), Y6
+	VPSIGNB      2(AX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPUNPCKLQDQ  Y6, Y5, Y1
+	VPUNPCKHQDQ  Y6, Y5, Y6
+	VPADDD       Y1, Y6, Y5
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y6
+	VPSIGNB      2(AX)(CX*4), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(BX), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y6, Y8
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y8, Y7, Y6
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(CX*4), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(BX), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VMOVDQU      2(SI)(DI*2), Y8
+	VPSIGNB      2(AX)(CX*4), Y8, Y8
+	VPMADDUBSW   Y8, Y1, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y8, Y2
+	VPUNPCKHDQ   Y1, Y8, Y1
+	VPADDD       Y2, Y1, Y8
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y9
+	VPSIGNB      2(AX)(DX*2), Y9, Y9
+	VPMADDUBSW   Y9, Y1, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU      2(SI), Y10
+	VPSIGNB      2(BX)(CX*2), Y10, Y10
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ   Y10, Y9, Y11
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y11, Y10, Y9
+	VPUNPCKLQDQ  Y9, Y6, Y10
+	VPUNPCKHQDQ  Y9, Y6, Y9
+	VPADDD       Y10, Y9, Y6
+	VPERM2I128   $0x20, Y6, Y3, Y9
+	VPERM2I128   $0x31, Y6, Y3, Y6
+	VPADDD       Y6, Y9, Y9
+	VCVTDQ2PS    Y9, Y9
+	VBROADCASTSS (R8), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y9, Y9
+	VADDPS       (SP), Y9, Y9
+	VMOVUPS      Y9, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y6
+	VPSIGNB      2(BX)(CX*2), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y3, Y9
+	VPUNPCKHDQ   Y6, Y3, Y6
+	VPADDD       Y9, Y6, Y3
+	VPUNPCKLQDQ  Y3, Y7, Y6
+	VPUNPCKHQDQ  Y3, Y7, Y3
+	VPADDD       Y6, Y3, Y7
+	VPERM2I128   $0x20, Y7, Y4, Y3
+	VPERM2I128   $0x31, Y7, Y4, Y7
+	VPADDD       Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R8)(R9*1), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       32(SP), Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      2(SI)(DI*2), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*2), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y8, Y1
+	VPUNPCKHQDQ  Y3, Y8, Y3
+	VPADDD       Y1, Y3, Y8
+	VPERM2I128   $0x20, Y8, Y5, Y1
+	VPERM2I128   $0x31, Y8, Y5, Y8
+	VPADDD       Y8, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R8)(R9*2), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       64(SP), Y1, Y1
+	VMOVUPS      Y1, 64(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R8
+	DECQ         R10
+	JNZ          tileQ8_0_8x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ8_0_8x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ8_0_8x4AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	LEAQ    (DI)(DI*2), R8
+	MOVQ    aux+32(FP), R9
+	MOVQ    as+40(FP), R10
+	LEAQ    (R10)(R10*2), R11
+	MOVQ    nb+48(FP), R12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+	LEAQ    (AX)(CX*8), R13
+
+tileQ8_0_8x4AVX2_loop:
+	PREFETCHT0   (R13)
+	PREFETCHT0   64(R13)
+	PREFETCHT0   128(R13)
+	PREFETCHT0   192(R13)
+	PREFETCHT0   256(R13)
+	PREFETCHT0   320(R13)
+	ADDQ         $0x00000110, R13
+	MOVWQZX      (AX), R14
+	MOVWQZX      (AX)(CX*1), R15
+	SHLQ         $0x10, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(CX*2), R15
+	SHLQ         $0x20, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(DX*1), R15
+	SHLQ         $0x30, R15
+	ORQ          R15, R14
+	VMOVQ        R14, X0
+	MOVWQZX      (AX)(CX*4), R14
+	MOVWQZX      (BX), R15
+	SHLQ         $0x10, R15
+	ORQ          R15, R14
+	MOVWQZX      (AX)(DX*2), R15
+	SHLQ         $0x20, R15
+	ORQ          R15, R14
+	MOVWQZX      (BX)(CX*2), R15
+	SHLQ         $0x30, R15
+	ORQ          R15, R14
+	VPINSRQ      $0x01, R14, X0, X0
+	VCVTPH2PS    X0, Y0
+	VPABSB       2(AX), Y1
+	VPABSB       2(AX)(CX*1), Y2
+	VMOVDQU      2(SI), Y3
+	VPSIGNB      2(AX), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI), Y4
+	VPSIGNB      2(AX)(CX*1), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y5
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y5, Y4, Y3
+	VMOVDQU      2(SI)(DI*1), Y4
+	VPSIGNB      2(AX), Y4, Y4
+	VPMADDUBSW   Y4, Y1, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VMOVDQU      2(SI)(DI*1), Y5
+	VPSIGNB      2(AX)(CX*1), Y5, Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VPUNPCKLDQ   Y5, Y4, Y6
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y6, Y5, Y4
+	VMOVDQU      2(SI)(DI*2), Y5
+	VPSIGNB      2(AX), Y5, Y5
+	VPMADDUBSW   Y5, Y1, Y5
+	VPMADDWD     q_ones16<>+0(SB), Y5, Y5
+	VMOVDQU      2(SI)(DI*2), Y6
+	VPSIGNB      2(AX)(CX*1), Y6, Y6
+	VPMADDUBSW   Y6, Y2, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VPUNPCKLDQ   Y6, Y5, Y7
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y7, Y6, Y5
+	VMOVDQU      2(SI)(R8*1), Y6
+	VPSIGNB      2(AX), Y6, Y6
+	VPMADDUBSW   Y6, Y1, Y6
+	VPMADDWD     q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(AX)(CX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y6, Y2
+	VPUNPCKHDQ   Y1, Y6, Y1
+	VPADDD       Y2, Y1, Y6
+	VPABSB       2(AX)(CX*2), Y1
+	VPABSB       2(AX)(DX*1), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y3, Y8
+	VPUNPCKHQDQ  Y7, Y3, Y7
+	VPADDD       Y8, Y7, Y3
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y4, Y8
+	VPUNPCKHQDQ  Y7, Y4, Y7
+	VPADDD       Y8, Y7, Y4
+	VMOVDQU      2(SI)(DI*2), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(DI*2), Y8
+	VPSIGNB      2(AX)(DX*1), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VPUNPCKLQDQ  Y7, Y5, Y8
+	VPUNPCKHQDQ  Y7, Y5, Y7
+	VPADDD       Y8, Y7, Y5
+	VMOVDQU      2(SI)(R8*1), Y7
+	VPSIGNB      2(AX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(AX)(DX*1), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y7, Y2
+	VPUNPCKHDQ   Y1, Y7, Y1
+	VPADDD       Y2, Y1, Y7
+	VPUNPCKLQDQ  Y7, Y6, Y1
+	VPUNPCKHQDQ  Y7, Y6, Y7
+	VPADDD       Y1, Y7, Y6
+	VPABSB       2(AX)(CX*4), Y1
+	VPABSB       2(BX), Y2
+	VMOVDQU      2(SI), Y7
+	VPSIGNB      2(AX)(CX*4), Y7, Y7
+	VPMADDUBSW   Y7, Y1, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU      2(SI), Y8
+	VPSIGNB      2(BX), Y8, Y8
+	VPMADDUBSW   Y8, Y2, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ   Y8, Y7, Y9
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y9, Y8, Y7
+	VMOVDQU      2(SI)(DI*1), Y8
+	VPSIGNB      2(AX)(CX*4), Y8, Y8
+	VPMADDUBSW   Y8, Y1, Y8
+	VPMADDWD     q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU      2(SI)(DI*1), Y9
+	VPSIGNB      2(BX), Y9, Y9
+	VPMADDUBSW   Y9, Y2, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ   Y9, Y8, Y10
+	VPUNPCKHDQ   Y9, Y8, Y9
+	VPADDD       Y10, Y9, Y8
+	VMOVDQU      2(SI)(DI*2), Y9
+	VPSIGNB      2(AX)(CX*4), Y9, Y9
+	VPMADDUBSW   Y9, Y1, Y9
+	VPMADDWD     q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU      2(SI)(DI*2), Y10
+	VPSIGNB      2(BX), Y10, Y10
+	VPMADDUBSW   Y10, Y2, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ   Y10, Y9, Y11
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y11, Y10, Y9
+	VMOVDQU      2(SI)(R8*1), Y10
+	VPSIGNB      2(AX)(CX*4), Y10, Y10
+	VPMADDUBSW   Y10, Y1, Y10
+	VPMADDWD     q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(BX), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y10, Y2
+	VPUNPCKHDQ   Y1, Y10, Y1
+	VPADDD       Y2, Y1, Y10
+	VPABSB       2(AX)(DX*2), Y1
+	VPABSB       2(BX)(CX*2), Y2
+	VMOVDQU      2(SI), Y11
+	VPSIGNB      2(AX)(DX*2), Y11, Y11
+	VPMADDUBSW   Y11, Y1, Y11
+	VPMADDWD     q_ones16<>+0(SB), Y11, Y11
+	VMOVDQU      2(SI), Y12
+	VPSIGNB      2(BX)(CX*2), Y12, Y12
+	VPMADDUBSW   Y12, Y2, Y12
+	VPMADDWD     q_ones16<>+0(SB), Y12, Y12
+	VPUNPCKLDQ   Y12, Y11, Y13
+	VPUNPCKHDQ   Y12, Y11, Y12
+	VPADDD       Y13, Y12, Y11
+	VPUNPCKLQDQ  Y11, Y7, Y12
+	VPUNPCKHQDQ  Y11, Y7, Y11
+	VPADDD       Y12, Y11, Y7
+	VPERM2I128   $0x20, Y7, Y3, Y11
+	VPERM2I128   $0x31, Y7, Y3, Y7
+	VPADDD       Y7, Y11, Y11
+	VCVTDQ2PS    Y11, Y11
+	VBROADCASTSS (R9), Y3
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y3, Y11, Y11
+	VADDPS       (SP), Y11, Y11
+	VMOVUPS      Y11, (SP)
+	VMOVDQU      2(SI)(DI*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*1), Y7
+	VPSIGNB      2(BX)(CX*2), Y7, Y7
+	VPMADDUBSW   Y7, Y2, Y7
+	VPMADDWD     q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ   Y7, Y3, Y11
+	VPUNPCKHDQ   Y7, Y3, Y7
+	VPADDD       Y11, Y7, Y3
+	VPUNPCKLQDQ  Y3, Y8, Y7
+	VPUNPCKHQDQ  Y3, Y8, Y3
+	VPADDD       Y7, Y3, Y8
+	VPERM2I128   $0x20, Y8, Y4, Y3
+	VPERM2I128   $0x31, Y8, Y4, Y8
+	VPADDD       Y8, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R9)(R10*1), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       32(SP), Y3, Y3
+	VMOVUPS      Y3, 32(SP)
+	VMOVDQU      2(SI)(DI*2), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(DI*2), Y4
+	VPSIGNB      2(BX)(CX*2), Y4, Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPMADDWD     q_ones16<>+0(SB), Y4, Y4
+	VPUNPCKLDQ   Y4, Y3, Y7
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y7, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y9, Y4
+	VPUNPCKHQDQ  Y3, Y9, Y3
+	VPADDD       Y4, Y3, Y9
+	VPERM2I128   $0x20, Y9, Y5, Y3
+	VPERM2I128   $0x31, Y9, Y5, Y9
+	VPADDD       Y9, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R9)(R10*2), Y4
+	VMULPS       Y0, Y4, Y4
+	VMULPS       Y4, Y3, Y3
+	VADDPS       64(SP), Y3, Y3
+	VMOVUPS      Y3, 64(SP)
+	VMOVDQU      2(SI)(R8*1), Y3
+	VPSIGNB      2(AX)(DX*2), Y3, Y3
+	VPMADDUBSW   Y3, Y1, Y3
+	VPMADDWD     q_ones16<>+0(SB), Y3, Y3
+	VMOVDQU      2(SI)(R8*1), Y1
+	VPSIGNB      2(BX)(CX*2), Y1, Y1
+	VPMADDUBSW   Y1, Y2, Y1
+	VPMADDWD     q_ones16<>+0(SB), Y1, Y1
+	VPUNPCKLDQ   Y1, Y3, Y2
+	VPUNPCKHDQ   Y1, Y3, Y1
+	VPADDD       Y2, Y1, Y3
+	VPUNPCKLQDQ  Y3, Y10, Y1
+	VPUNPCKHQDQ  Y3, Y10, Y3
+	VPADDD       Y1, Y3, Y10
+	VPERM2I128   $0x20, Y10, Y6, Y1
+	VPERM2I128   $0x31, Y10, Y6, Y10
+	VPADDD       Y10, Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (R9)(R11*1), Y2
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y2, Y1, Y1
+	VADDPS       96(SP), Y1, Y1
+	VMOVUPS      Y1, 96(SP)
+	ADDQ         $0x00000022, AX
+	ADDQ         $0x00000022, BX
+	ADDQ         $0x00000022, SI
+	ADDQ         $0x00000008, R9
+	DECQ         R12
+	JNZ          tileQ8_0_8x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      (SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      32(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      96(SP), Y0
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileIQ4_NL_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2535,19 +4893,24 @@ TEXT ·tileIQ4_NL_4x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_NL_4x1AVX2_loop:
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X2
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	ADDQ           $0x00000048, R8
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X2
 	VCVTPH2PS      X2, X2
 	VBROADCASTI128 2(AX), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
@@ -2614,7 +4977,7 @@ tileIQ4_NL_4x1AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x2AVX2(SB), NOSPLIT, $32-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2628,19 +4991,24 @@ TEXT ·tileIQ4_NL_4x2AVX2(SB), NOSPLIT, $32-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, (SP)
 	VMOVUPS X1, 16(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileIQ4_NL_4x2AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X1
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -2745,7 +5113,7 @@ tileIQ4_NL_4x2AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x3AVX2(SB), NOSPLIT, $48-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2760,19 +5128,24 @@ TEXT ·tileIQ4_NL_4x3AVX2(SB), NOSPLIT, $48-72
 	VMOVUPS X1, (SP)
 	VMOVUPS X1, 16(SP)
 	VMOVUPS X1, 32(SP)
+	LEAQ    (AX)(CX*4), R10
 
 tileIQ4_NL_4x3AVX2_loop:
-	MOVWQZX        (AX), R10
-	MOVWQZX        (AX)(CX*1), R11
-	SHLQ           $0x10, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(CX*2), R11
-	SHLQ           $0x20, R11
-	ORQ            R11, R10
-	MOVWQZX        (AX)(DX*1), R11
-	SHLQ           $0x30, R11
-	ORQ            R11, R10
-	VMOVQ          R10, X1
+	PREFETCHT0     (R10)
+	PREFETCHT0     64(R10)
+	PREFETCHT0     128(R10)
+	ADDQ           $0x00000048, R10
+	MOVWQZX        (AX), R11
+	MOVWQZX        (AX)(CX*1), R12
+	SHLQ           $0x10, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(CX*2), R12
+	SHLQ           $0x20, R12
+	ORQ            R12, R11
+	MOVWQZX        (AX)(DX*1), R12
+	SHLQ           $0x30, R12
+	ORQ            R12, R11
+	VMOVQ          R11, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -2913,7 +5286,7 @@ tileIQ4_NL_4x3AVX2_loop:
 	RET
 
 // func tileIQ4_NL_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_4x4AVX2(SB), NOSPLIT, $64-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -2931,19 +5304,24 @@ TEXT ·tileIQ4_NL_4x4AVX2(SB), NOSPLIT, $64-72
 	VMOVUPS X1, 16(SP)
 	VMOVUPS X1, 32(SP)
 	VMOVUPS X1, 48(SP)
+	LEAQ    (AX)(CX*4), R12
 
 tileIQ4_NL_4x4AVX2_loop:
-	MOVWQZX        (AX), R12
-	MOVWQZX        (AX)(CX*1), R13
-	SHLQ           $0x10, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(CX*2), R13
-	SHLQ           $0x20, R13
-	ORQ            R13, R12
-	MOVWQZX        (AX)(DX*1), R13
-	SHLQ           $0x30, R13
-	ORQ            R13, R12
-	VMOVQ          R12, X1
+	PREFETCHT0     (R12)
+	PREFETCHT0     64(R12)
+	PREFETCHT0     128(R12)
+	ADDQ           $0x00000048, R12
+	MOVWQZX        (AX), R13
+	MOVWQZX        (AX)(CX*1), R14
+	SHLQ           $0x10, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(CX*2), R14
+	SHLQ           $0x20, R14
+	ORQ            R14, R13
+	MOVWQZX        (AX)(DX*1), R14
+	SHLQ           $0x30, R14
+	ORQ            R14, R13
+	VMOVQ          R13, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTI128 2(AX), Y2
 	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
@@ -3120,7 +5498,7 @@ tileIQ4_NL_4x4AVX2_loop:
 	RET
 
 // func tileIQ4_NL_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_NL_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -3132,30 +5510,36 @@ TEXT ·tileIQ4_NL_8x1AVX2(SB), NOSPLIT, $0-72
 	MOVQ    nb+48(FP), R8
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R9
 
 tileIQ4_NL_8x1AVX2_loop:
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X2
-	MOVWQZX        (AX)(CX*4), R9
-	MOVWQZX        (BX), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (BX)(CX*2), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VPINSRQ        $0x01, R9, X2, X2
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	ADDQ           $0x00000090, R9
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X2
+	MOVWQZX        (AX)(CX*4), R10
+	MOVWQZX        (BX), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (BX)(CX*2), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VPINSRQ        $0x01, R10, X2, X2
 	VCVTPH2PS      X2, Y2
 	VBROADCASTI128 2(AX), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
@@ -3199,12 +5583,36 @@ tileIQ4_NL_8x1AVX2_loop:
 	VPUNPCKLDQ     Y3, Y8, Y4
 	VPUNPCKHDQ     Y3, Y8, Y3
 	VPADDD         Y4, Y3, Y8
+	VPUNPCKLQDQ    Y8, Y7, Y3
+	VPUNPCKHQDQ    Y8, Y7, Y8
+	VPADDD         Y3, Y8, Y7
 	VBROADCASTI128 2(AX)(CX*4), Y3
 	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
 	VPAND          q_nib<>+0(SB), Y3, Y3
 	VPSHUFB        Y3, Y0, Y3
 	VPABSB         Y3, Y4
 	VBROADCASTI128 2(BX), Y5
+	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
+	VPAND          q_nib<>+0(SB), Y5, Y5
+	VPSHUFB        Y5, Y0, Y5
+	VPABSB         Y5, Y6
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y3, Y8, Y8
+	VPMADDUBSW     Y8, Y4, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y3
+	VPSIGNB        Y5, Y3, Y3
+	VPMADDUBSW     Y3, Y6, Y3
+	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
+	VPUNPCKLDQ     Y3, Y8, Y4
+	VPUNPCKHDQ     Y3, Y8, Y3
+	VPADDD         Y4, Y3, Y8
+	VBROADCASTI128 2(AX)(DX*2), Y3
+	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
+	VPAND          q_nib<>+0(SB), Y3, Y3
+	VPSHUFB        Y3, Y0, Y3
+	VPABSB         Y3, Y4
+	VBROADCASTI128 2(BX)(CX*2), Y5
 	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
 	VPAND          q_nib<>+0(SB), Y5, Y5
 	VPSHUFB        Y5, Y0, Y5
@@ -3220,36 +5628,12 @@ tileIQ4_NL_8x1AVX2_loop:
 	VPUNPCKLDQ     Y3, Y9, Y4
 	VPUNPCKHDQ     Y3, Y9, Y3
 	VPADDD         Y4, Y3, Y9
-	VBROADCASTI128 2(AX)(DX*2), Y3
-	VPSRLVQ        q_shift04<>+0(SB), Y3, Y3
-	VPAND          q_nib<>+0(SB), Y3, Y3
-	VPSHUFB        Y3, Y0, Y3
-	VPABSB         Y3, Y4
-	VBROADCASTI128 2(BX)(CX*2), Y5
-	VPSRLVQ        q_shift04<>+0(SB), Y5, Y5
-	VPAND          q_nib<>+0(SB), Y5, Y5
-	VPSHUFB        Y5, Y0, Y5
-	VPABSB         Y5, Y6
-	VMOVDQU        2(SI), Y10
-	VPSIGNB        Y3, Y10, Y10
-	VPMADDUBSW     Y10, Y4, Y10
-	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
-	VMOVDQU        2(SI), Y3
-	VPSIGNB        Y5, Y3, Y3
-	VPMADDUBSW     Y3, Y6, Y3
-	VPMADDWD       q_ones16<>+0(SB), Y3, Y3
-	VPUNPCKLDQ     Y3, Y10, Y4
-	VPUNPCKHDQ     Y3, Y10, Y3
-	VPADDD         Y4, Y3, Y10
-	VPUNPCKLQDQ    Y8, Y7, Y3
-	VPUNPCKHQDQ    Y8, Y7, Y8
-	VPADDD         Y3, Y8, Y7
-	VPUNPCKLQDQ    Y10, Y9, Y3
-	VPUNPCKHQDQ    Y10, Y9, Y10
-	VPADDD         Y3, Y10, Y9
-	VPERM2I128     $0x20, Y9, Y7, Y3
-	VPERM2I128     $0x31, Y9, Y7, Y4
-	VPADDD         Y4, Y3, Y3
+	VPUNPCKLQDQ    Y9, Y8, Y3
+	VPUNPCKHQDQ    Y9, Y8, Y9
+	VPADDD         Y3, Y9, Y8
+	VPERM2I128     $0x20, Y8, Y7, Y3
+	VPERM2I128     $0x31, Y8, Y7, Y8
+	VPADDD         Y8, Y3, Y3
 	VCVTDQ2PS      Y3, Y3
 	VBROADCASTSS   (DI), Y4
 	VMULPS         Y2, Y4, Y4
@@ -3265,6 +5649,515 @@ tileIQ4_NL_8x1AVX2_loop:
 	MOVQ           ldo+64(FP), CX
 	SHLQ           $0x02, CX
 	VMOVUPS        Y1, (AX)
+	VZEROUPPER
+	RET
+
+// func tileIQ4_NL_8x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileIQ4_NL_8x2AVX2(SB), NOSPLIT, $64-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VMOVDQU q_iq4nl<>+0(SB), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileIQ4_NL_8x2AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X1
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X1, X1
+	VCVTPH2PS      X1, Y1
+	VBROADCASTI128 2(AX), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI), Y7
+	VPSIGNB        Y4, Y7, Y7
+	VPMADDUBSW     Y7, Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VMOVDQU        2(SI)(DI*1), Y7
+	VPSIGNB        Y2, Y7, Y7
+	VPMADDUBSW     Y7, Y3, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y7, Y3
+	VPUNPCKHDQ     Y2, Y7, Y2
+	VPADDD         Y3, Y2, Y7
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VPUNPCKLQDQ    Y8, Y6, Y9
+	VPUNPCKHQDQ    Y8, Y6, Y8
+	VPADDD         Y9, Y8, Y6
+	VMOVDQU        2(SI)(DI*1), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y8, Y3
+	VPUNPCKHDQ     Y2, Y8, Y2
+	VPADDD         Y3, Y2, Y8
+	VPUNPCKLQDQ    Y8, Y7, Y2
+	VPUNPCKHQDQ    Y8, Y7, Y8
+	VPADDD         Y2, Y8, Y7
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y8, Y10
+	VPUNPCKHDQ     Y9, Y8, Y9
+	VPADDD         Y10, Y9, Y8
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y9, Y3
+	VPUNPCKHDQ     Y2, Y9, Y2
+	VPADDD         Y3, Y2, Y9
+	VBROADCASTI128 2(AX)(DX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX)(CX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y2, Y10, Y10
+	VPMADDUBSW     Y10, Y3, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU        2(SI), Y11
+	VPSIGNB        Y4, Y11, Y11
+	VPMADDUBSW     Y11, Y5, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPUNPCKLDQ     Y11, Y10, Y12
+	VPUNPCKHDQ     Y11, Y10, Y11
+	VPADDD         Y12, Y11, Y10
+	VPUNPCKLQDQ    Y10, Y8, Y11
+	VPUNPCKHQDQ    Y10, Y8, Y10
+	VPADDD         Y11, Y10, Y8
+	VPERM2I128     $0x20, Y8, Y6, Y10
+	VPERM2I128     $0x31, Y8, Y6, Y8
+	VPADDD         Y8, Y10, Y10
+	VCVTDQ2PS      Y10, Y10
+	VBROADCASTSS   (R8), Y6
+	VMULPS         Y1, Y6, Y6
+	VMULPS         Y6, Y10, Y10
+	VADDPS         (SP), Y10, Y10
+	VMOVUPS        Y10, (SP)
+	VMOVDQU        2(SI)(DI*1), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*1), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y6, Y3
+	VPUNPCKHDQ     Y2, Y6, Y2
+	VPADDD         Y3, Y2, Y6
+	VPUNPCKLQDQ    Y6, Y9, Y2
+	VPUNPCKHQDQ    Y6, Y9, Y6
+	VPADDD         Y2, Y6, Y9
+	VPERM2I128     $0x20, Y9, Y7, Y2
+	VPERM2I128     $0x31, Y9, Y7, Y9
+	VPADDD         Y9, Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VBROADCASTSS   (R8)(R9*1), Y3
+	VMULPS         Y1, Y3, Y3
+	VMULPS         Y3, Y2, Y2
+	VADDPS         32(SP), Y2, Y2
+	VMOVUPS        Y2, 32(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileIQ4_NL_8x2AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileIQ4_NL_8x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileIQ4_NL_8x3AVX2(SB), NOSPLIT, $96-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    xs+24(FP), DI
+	MOVQ    aux+32(FP), R8
+	MOVQ    as+40(FP), R9
+	MOVQ    nb+48(FP), R10
+	VMOVDQU q_iq4nl<>+0(SB), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	VMOVUPS Y1, 64(SP)
+	LEAQ    (AX)(CX*8), R11
+
+tileIQ4_NL_8x3AVX2_loop:
+	PREFETCHT0     (R11)
+	PREFETCHT0     64(R11)
+	PREFETCHT0     128(R11)
+	PREFETCHT0     192(R11)
+	ADDQ           $0x00000090, R11
+	MOVWQZX        (AX), R12
+	MOVWQZX        (AX)(CX*1), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(CX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*1), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VMOVQ          R12, X1
+	MOVWQZX        (AX)(CX*4), R12
+	MOVWQZX        (BX), R13
+	SHLQ           $0x10, R13
+	ORQ            R13, R12
+	MOVWQZX        (AX)(DX*2), R13
+	SHLQ           $0x20, R13
+	ORQ            R13, R12
+	MOVWQZX        (BX)(CX*2), R13
+	SHLQ           $0x30, R13
+	ORQ            R13, R12
+	VPINSRQ        $0x01, R12, X1, X1
+	VCVTPH2PS      X1, Y1
+	VBROADCASTI128 2(AX), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(CX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI), Y7
+	VPSIGNB        Y4, Y7, Y7
+	VPMADDUBSW     Y7, Y5, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VPUNPCKLDQ     Y7, Y6, Y8
+	VPUNPCKHDQ     Y7, Y6, Y7
+	VPADDD         Y8, Y7, Y6
+	VMOVDQU        2(SI)(DI*1), Y7
+	VPSIGNB        Y2, Y7, Y7
+	VPMADDUBSW     Y7, Y3, Y7
+	VPMADDWD       q_ones16<>+0(SB), Y7, Y7
+	VMOVDQU        2(SI)(DI*1), Y8
+	VPSIGNB        Y4, Y8, Y8
+	VPMADDUBSW     Y8, Y5, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VPUNPCKLDQ     Y8, Y7, Y9
+	VPUNPCKHDQ     Y8, Y7, Y8
+	VPADDD         Y9, Y8, Y7
+	VMOVDQU        2(SI)(DI*2), Y8
+	VPSIGNB        Y2, Y8, Y8
+	VPMADDUBSW     Y8, Y3, Y8
+	VPMADDWD       q_ones16<>+0(SB), Y8, Y8
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y8, Y3
+	VPUNPCKHDQ     Y2, Y8, Y2
+	VPADDD         Y3, Y2, Y8
+	VBROADCASTI128 2(AX)(CX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(AX)(DX*1), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y6, Y10
+	VPUNPCKHQDQ    Y9, Y6, Y9
+	VPADDD         Y10, Y9, Y6
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*1), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VPUNPCKLQDQ    Y9, Y7, Y10
+	VPUNPCKHQDQ    Y9, Y7, Y9
+	VPADDD         Y10, Y9, Y7
+	VMOVDQU        2(SI)(DI*2), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y9, Y3
+	VPUNPCKHDQ     Y2, Y9, Y2
+	VPADDD         Y3, Y2, Y9
+	VPUNPCKLQDQ    Y9, Y8, Y2
+	VPUNPCKHQDQ    Y9, Y8, Y9
+	VPADDD         Y2, Y9, Y8
+	VBROADCASTI128 2(AX)(CX*4), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y9
+	VPSIGNB        Y2, Y9, Y9
+	VPMADDUBSW     Y9, Y3, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VMOVDQU        2(SI), Y10
+	VPSIGNB        Y4, Y10, Y10
+	VPMADDUBSW     Y10, Y5, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VPUNPCKLDQ     Y10, Y9, Y11
+	VPUNPCKHDQ     Y10, Y9, Y10
+	VPADDD         Y11, Y10, Y9
+	VMOVDQU        2(SI)(DI*1), Y10
+	VPSIGNB        Y2, Y10, Y10
+	VPMADDUBSW     Y10, Y3, Y10
+	VPMADDWD       q_ones16<>+0(SB), Y10, Y10
+	VMOVDQU        2(SI)(DI*1), Y11
+	VPSIGNB        Y4, Y11, Y11
+	VPMADDUBSW     Y11, Y5, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VPUNPCKLDQ     Y11, Y10, Y12
+	VPUNPCKHDQ     Y11, Y10, Y11
+	VPADDD         Y12, Y11, Y10
+	VMOVDQU        2(SI)(DI*2), Y11
+	VPSIGNB        Y2, Y11, Y11
+	VPMADDUBSW     Y11, Y3, Y11
+	VPMADDWD       q_ones16<>+0(SB), Y11, Y11
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y11, Y3
+	VPUNPCKHDQ     Y2, Y11, Y2
+	VPADDD         Y3, Y2, Y11
+	VBROADCASTI128 2(AX)(DX*2), Y2
+	VPSRLVQ        q_shift04<>+0(SB), Y2, Y2
+	VPAND          q_nib<>+0(SB), Y2, Y2
+	VPSHUFB        Y2, Y0, Y2
+	VPABSB         Y2, Y3
+	VBROADCASTI128 2(BX)(CX*2), Y4
+	VPSRLVQ        q_shift04<>+0(SB), Y4, Y4
+	VPAND          q_nib<>+0(SB), Y4, Y4
+	VPSHUFB        Y4, Y0, Y4
+	VPABSB         Y4, Y5
+	VMOVDQU        2(SI), Y12
+	VPSIGNB        Y2, Y12, Y12
+	VPMADDUBSW     Y12, Y3, Y12
+	VPMADDWD       q_ones16<>+0(SB), Y12, Y12
+	VMOVDQU        2(SI), Y13
+	VPSIGNB        Y4, Y13, Y13
+	VPMADDUBSW     Y13, Y5, Y13
+	VPMADDWD       q_ones16<>+0(SB), Y13, Y13
+	VPUNPCKLDQ     Y13, Y12, Y14
+	VPUNPCKHDQ     Y13, Y12, Y13
+	VPADDD         Y14, Y13, Y12
+	VPUNPCKLQDQ    Y12, Y9, Y13
+	VPUNPCKHQDQ    Y12, Y9, Y12
+	VPADDD         Y13, Y12, Y9
+	VPERM2I128     $0x20, Y9, Y6, Y12
+	VPERM2I128     $0x31, Y9, Y6, Y9
+	VPADDD         Y9, Y12, Y12
+	VCVTDQ2PS      Y12, Y12
+	VBROADCASTSS   (R8), Y6
+	VMULPS         Y1, Y6, Y6
+	VMULPS         Y6, Y12, Y12
+	VADDPS         (SP), Y12, Y12
+	VMOVUPS        Y12, (SP)
+	VMOVDQU        2(SI)(DI*1), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*1), Y9
+	VPSIGNB        Y4, Y9, Y9
+	VPMADDUBSW     Y9, Y5, Y9
+	VPMADDWD       q_ones16<>+0(SB), Y9, Y9
+	VPUNPCKLDQ     Y9, Y6, Y12
+	VPUNPCKHDQ     Y9, Y6, Y9
+	VPADDD         Y12, Y9, Y6
+	VPUNPCKLQDQ    Y6, Y10, Y9
+	VPUNPCKHQDQ    Y6, Y10, Y6
+	VPADDD         Y9, Y6, Y10
+	VPERM2I128     $0x20, Y10, Y7, Y6
+	VPERM2I128     $0x31, Y10, Y7, Y10
+	VPADDD         Y10, Y6, Y6
+	VCVTDQ2PS      Y6, Y6
+	VBROADCASTSS   (R8)(R9*1), Y7
+	VMULPS         Y1, Y7, Y7
+	VMULPS         Y7, Y6, Y6
+	VADDPS         32(SP), Y6, Y6
+	VMOVUPS        Y6, 32(SP)
+	VMOVDQU        2(SI)(DI*2), Y6
+	VPSIGNB        Y2, Y6, Y6
+	VPMADDUBSW     Y6, Y3, Y6
+	VPMADDWD       q_ones16<>+0(SB), Y6, Y6
+	VMOVDQU        2(SI)(DI*2), Y2
+	VPSIGNB        Y4, Y2, Y2
+	VPMADDUBSW     Y2, Y5, Y2
+	VPMADDWD       q_ones16<>+0(SB), Y2, Y2
+	VPUNPCKLDQ     Y2, Y6, Y3
+	VPUNPCKHDQ     Y2, Y6, Y2
+	VPADDD         Y3, Y2, Y6
+	VPUNPCKLQDQ    Y6, Y11, Y2
+	VPUNPCKHQDQ    Y6, Y11, Y6
+	VPADDD         Y2, Y6, Y11
+	VPERM2I128     $0x20, Y11, Y8, Y2
+	VPERM2I128     $0x31, Y11, Y8, Y11
+	VPADDD         Y11, Y2, Y2
+	VCVTDQ2PS      Y2, Y2
+	VBROADCASTSS   (R8)(R9*2), Y3
+	VMULPS         Y1, Y3, Y3
+	VMULPS         Y3, Y2, Y2
+	VADDPS         64(SP), Y2, Y2
+	VMOVUPS        Y2, 64(SP)
+	ADDQ           $0x00000012, AX
+	ADDQ           $0x00000012, BX
+	ADDQ           $0x00000022, SI
+	ADDQ           $0x00000008, R8
+	DECQ           R10
+	JNZ            tileIQ4_NL_8x3AVX2_loop
+	MOVQ           out+56(FP), AX
+	MOVQ           ldo+64(FP), CX
+	SHLQ           $0x02, CX
+	VMOVUPS        (SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        32(SP), Y0
+	VMOVUPS        Y0, (AX)
+	ADDQ           CX, AX
+	VMOVUPS        64(SP), Y0
+	VMOVUPS        Y0, (AX)
 	VZEROUPPER
 	RET
 
@@ -4008,6 +6901,74 @@ DATA q_bc0<>+30(SB)/1, $0xc0
 DATA q_bc0<>+31(SB)/1, $0xc0
 GLOBL q_bc0<>(SB), RODATA|NOPTR, $32
 
+DATA q_low4w<>+0(SB)/1, $0x0f
+DATA q_low4w<>+1(SB)/1, $0x00
+DATA q_low4w<>+2(SB)/1, $0x0f
+DATA q_low4w<>+3(SB)/1, $0x00
+DATA q_low4w<>+4(SB)/1, $0x0f
+DATA q_low4w<>+5(SB)/1, $0x00
+DATA q_low4w<>+6(SB)/1, $0x0f
+DATA q_low4w<>+7(SB)/1, $0x00
+DATA q_low4w<>+8(SB)/1, $0x0f
+DATA q_low4w<>+9(SB)/1, $0x00
+DATA q_low4w<>+10(SB)/1, $0x0f
+DATA q_low4w<>+11(SB)/1, $0x00
+DATA q_low4w<>+12(SB)/1, $0x0f
+DATA q_low4w<>+13(SB)/1, $0x00
+DATA q_low4w<>+14(SB)/1, $0x0f
+DATA q_low4w<>+15(SB)/1, $0x00
+DATA q_low4w<>+16(SB)/1, $0x0f
+DATA q_low4w<>+17(SB)/1, $0x00
+DATA q_low4w<>+18(SB)/1, $0x0f
+DATA q_low4w<>+19(SB)/1, $0x00
+DATA q_low4w<>+20(SB)/1, $0x0f
+DATA q_low4w<>+21(SB)/1, $0x00
+DATA q_low4w<>+22(SB)/1, $0x0f
+DATA q_low4w<>+23(SB)/1, $0x00
+DATA q_low4w<>+24(SB)/1, $0x0f
+DATA q_low4w<>+25(SB)/1, $0x00
+DATA q_low4w<>+26(SB)/1, $0x0f
+DATA q_low4w<>+27(SB)/1, $0x00
+DATA q_low4w<>+28(SB)/1, $0x0f
+DATA q_low4w<>+29(SB)/1, $0x00
+DATA q_low4w<>+30(SB)/1, $0x0f
+DATA q_low4w<>+31(SB)/1, $0x00
+GLOBL q_low4w<>(SB), RODATA|NOPTR, $32
+
+DATA q_32w<>+0(SB)/1, $0x20
+DATA q_32w<>+1(SB)/1, $0x00
+DATA q_32w<>+2(SB)/1, $0x20
+DATA q_32w<>+3(SB)/1, $0x00
+DATA q_32w<>+4(SB)/1, $0x20
+DATA q_32w<>+5(SB)/1, $0x00
+DATA q_32w<>+6(SB)/1, $0x20
+DATA q_32w<>+7(SB)/1, $0x00
+DATA q_32w<>+8(SB)/1, $0x20
+DATA q_32w<>+9(SB)/1, $0x00
+DATA q_32w<>+10(SB)/1, $0x20
+DATA q_32w<>+11(SB)/1, $0x00
+DATA q_32w<>+12(SB)/1, $0x20
+DATA q_32w<>+13(SB)/1, $0x00
+DATA q_32w<>+14(SB)/1, $0x20
+DATA q_32w<>+15(SB)/1, $0x00
+DATA q_32w<>+16(SB)/1, $0x20
+DATA q_32w<>+17(SB)/1, $0x00
+DATA q_32w<>+18(SB)/1, $0x20
+DATA q_32w<>+19(SB)/1, $0x00
+DATA q_32w<>+20(SB)/1, $0x20
+DATA q_32w<>+21(SB)/1, $0x00
+DATA q_32w<>+22(SB)/1, $0x20
+DATA q_32w<>+23(SB)/1, $0x00
+DATA q_32w<>+24(SB)/1, $0x20
+DATA q_32w<>+25(SB)/1, $0x00
+DATA q_32w<>+26(SB)/1, $0x20
+DATA q_32w<>+27(SB)/1, $0x00
+DATA q_32w<>+28(SB)/1, $0x20
+DATA q_32w<>+29(SB)/1, $0x00
+DATA q_32w<>+30(SB)/1, $0x20
+DATA q_32w<>+31(SB)/1, $0x00
+GLOBL q_32w<>(SB), RODATA|NOPTR, $32
+
 // func quantActQ8_KAVX2(x *float32, nb int, dst *byte)
 // Requires: AVX, AVX2, BMI
 TEXT ·quantActQ8_KAVX2(SB), NOSPLIT, $0-24
@@ -4408,7 +7369,7 @@ quantActQ8_KAVX2_next:
 	RET
 
 // func tileQ4_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4417,39 +7378,50 @@ TEXT ·tileQ4_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
 
 tileQ4_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	ADDQ         $0x00000240, DI
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(BX), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
-	MOVL         4(AX), DI
-	MOVL         8(AX), R8
-	MOVL         12(AX), R9
-	MOVL         R9, R10
+	MOVL         4(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -4505,32 +7477,31 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), DI
-	MOVL         8(AX)(CX*1), R8
-	MOVL         12(AX)(CX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -4586,32 +7557,31 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), DI
-	MOVL         8(AX)(CX*2), R8
-	MOVL         12(AX)(CX*2), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -4667,32 +7637,31 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), DI
-	MOVL         8(AX)(DX*1), R8
-	MOVL         12(AX)(DX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -4748,28 +7717,28 @@ tileQ4_K_4x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVWQZX      (AX), DI
-	MOVWQZX      (AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X1
-	MOVWQZX      2(AX), DI
-	MOVWQZX      2(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VPINSRQ      $0x01, DI, X1, X1
+	MOVWQZX      (AX), R8
+	MOVWQZX      (AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      2(AX), R8
+	MOVWQZX      2(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
 	VCVTPH2PS    X1, Y1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      32(SP), Y3
@@ -4803,7 +7772,7 @@ tileQ4_K_4x1AVX2_loop:
 	RET
 
 // func tileQ4_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x2AVX2(SB), NOSPLIT, $320-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -4815,8 +7784,20 @@ TEXT ·tileQ4_K_4x2AVX2(SB), NOSPLIT, $320-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, 288(SP)
 	VMOVUPS X0, 304(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ4_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	ADDQ         $0x00000240, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -4826,32 +7807,31 @@ tileQ4_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -4935,32 +7915,31 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5044,32 +8023,31 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5153,32 +8131,31 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5262,28 +8239,28 @@ tileQ4_K_4x2AVX2_loop:
 	VPADDD       X3, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      64(SP), Y2
@@ -5343,7 +8320,7 @@ tileQ4_K_4x2AVX2_loop:
 	RET
 
 // func tileQ4_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x3AVX2(SB), NOSPLIT, $480-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -5356,8 +8333,20 @@ TEXT ·tileQ4_K_4x3AVX2(SB), NOSPLIT, $480-72
 	VMOVUPS X0, 432(SP)
 	VMOVUPS X0, 448(SP)
 	VMOVUPS X0, 464(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ4_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	ADDQ         $0x00000240, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -5371,32 +8360,31 @@ tileQ4_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5508,32 +8496,31 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5645,32 +8632,31 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5782,32 +8768,31 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -5919,28 +8904,28 @@ tileQ4_K_4x3AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      96(SP), Y2
@@ -6024,7 +9009,7 @@ tileQ4_K_4x3AVX2_loop:
 	RET
 
 // func tileQ4_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_4x4AVX2(SB), NOSPLIT, $640-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -6039,8 +9024,20 @@ TEXT ·tileQ4_K_4x4AVX2(SB), NOSPLIT, $640-72
 	VMOVUPS X0, 592(SP)
 	VMOVUPS X0, 608(SP)
 	VMOVUPS X0, 624(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ4_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	ADDQ         $0x00000240, R9
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -6058,32 +9055,31 @@ tileQ4_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
-	MOVL         4(AX), R9
-	MOVL         8(AX), R10
-	MOVL         12(AX), R11
-	MOVL         R11, R12
+	MOVL         4(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -6223,32 +9219,31 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
-	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -6388,32 +9383,31 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
-	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -6553,32 +9547,31 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
-	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -6718,28 +9711,28 @@ tileQ4_K_4x4AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 480(SP)
 	VMOVDQU      X0, 496(SP)
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X0
-	MOVWQZX      2(AX), R9
-	MOVWQZX      2(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X0, X0
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      2(AX), R10
+	MOVWQZX      2(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      128(SP), Y2
@@ -6847,7 +9840,7 @@ tileQ4_K_4x4AVX2_loop:
 	RET
 
 // func tileQ4_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ4_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -6858,39 +9851,59 @@ TEXT ·tileQ4_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
 
 tileQ4_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	ADDQ         $0x00000480, R8
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(SI), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -6946,32 +9959,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7027,32 +10039,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7108,32 +10119,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7189,32 +10199,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVL         4(AX)(CX*4), R8
-	MOVL         8(AX)(CX*4), R9
-	MOVL         12(AX)(CX*4), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7270,32 +10279,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
-	MOVL         4(BX), R8
-	MOVL         8(BX), R9
-	MOVL         12(BX), R10
-	MOVL         R10, R11
+	MOVL         4(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7351,32 +10359,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
-	MOVL         4(AX)(DX*2), R8
-	MOVL         8(AX)(DX*2), R9
-	MOVL         12(AX)(DX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7432,32 +10439,31 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
-	MOVL         4(BX)(CX*2), R8
-	MOVL         8(BX)(CX*2), R9
-	MOVL         12(BX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7513,51 +10519,51 @@ tileQ4_K_8x1AVX2_loop:
 	VPADDD       X3, X2, X2
 	VMOVDQU      X2, 224(SP)
 	VMOVDQU      X1, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
-	MOVWQZX      (AX)(CX*4), R8
-	MOVWQZX      (BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X1, X1
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      (AX)(CX*4), R9
+	MOVWQZX      (BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VCVTPH2PS    X1, Y1
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      2(AX)(CX*4), R8
-	MOVWQZX      2(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      2(AX)(CX*4), R9
+	MOVWQZX      2(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -7609,7 +10615,7 @@ tileQ4_K_8x1AVX2_loop:
 	RET
 
 // func tileQ5_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -7618,39 +10624,52 @@ TEXT ·tileQ5_K_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
 
 tileQ5_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	PREFETCHT0   640(DI)
+	PREFETCHT0   704(DI)
+	ADDQ         $0x000002c0, DI
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(BX), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 128(SP)
-	MOVL         4(AX), DI
-	MOVL         8(AX), R8
-	MOVL         12(AX), R9
-	MOVL         R9, R10
+	MOVL         4(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7734,32 +10753,31 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), DI
-	MOVL         8(AX)(CX*1), R8
-	MOVL         12(AX)(CX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7843,32 +10861,31 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), DI
-	MOVL         8(AX)(CX*2), R8
-	MOVL         12(AX)(CX*2), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(CX*2), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(CX*2), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -7952,32 +10969,31 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), DI
-	MOVL         8(AX)(DX*1), R8
-	MOVL         12(AX)(DX*1), R9
-	MOVL         R9, R10
+	MOVL         4(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
 	ANDL         $0x0f0f0f0f, R10
-	MOVL         DI, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R10
-	SHRL         $0x04, R9
-	ANDL         $0x0f0f0f0f, R9
-	MOVL         R8, R11
-	SHRL         $0x06, R11
-	ANDL         $0x03030303, R11
-	SHLL         $0x04, R11
-	ORL          R11, R9
-	ANDL         $0x3f3f3f3f, DI
+	ORL          R10, R9
 	ANDL         $0x3f3f3f3f, R8
-	SHLQ         $0x20, R10
-	ORQ          DI, R10
-	MOVL         R9, DI
-	SHLQ         $0x20, DI
-	ORQ          R8, DI
-	VMOVQ        R10, X1
-	VPINSRQ      $0x01, DI, X1, X1
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VMOVQ        R9, X1
+	MOVL         8(AX)(DX*1), R8
+	MOVL         R8, R9
+	SHRL         $0x06, R9
+	ANDL         $0x03030303, R9
+	SHLL         $0x04, R9
+	MOVL         12(AX)(DX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	ORL          R10, R9
+	ANDL         $0x3f3f3f3f, R8
+	SHLQ         $0x20, R9
+	ORQ          R8, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -8061,28 +11077,28 @@ tileQ5_K_4x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVWQZX      (AX), DI
-	MOVWQZX      (AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      (AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X1
-	MOVWQZX      2(AX), DI
-	MOVWQZX      2(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      2(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VPINSRQ      $0x01, DI, X1, X1
+	MOVWQZX      (AX), R8
+	MOVWQZX      (AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      (AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      2(AX), R8
+	MOVWQZX      2(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      2(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
 	VCVTPH2PS    X1, Y1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      32(SP), Y3
@@ -8116,7 +11132,7 @@ tileQ5_K_4x1AVX2_loop:
 	RET
 
 // func tileQ5_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x2AVX2(SB), NOSPLIT, $320-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -8128,8 +11144,22 @@ TEXT ·tileQ5_K_4x2AVX2(SB), NOSPLIT, $320-72
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS X0, 288(SP)
 	VMOVUPS X0, 304(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ5_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002c0, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -8139,32 +11169,31 @@ tileQ5_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 272(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8276,32 +11305,31 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 32(SP)
 	VMOVDQU      X0, 48(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8413,32 +11441,31 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8550,32 +11577,31 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8687,28 +11713,28 @@ tileQ5_K_4x2AVX2_loop:
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      64(SP), Y2
@@ -8768,7 +11794,7 @@ tileQ5_K_4x2AVX2_loop:
 	RET
 
 // func tileQ5_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x3AVX2(SB), NOSPLIT, $480-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -8781,8 +11807,22 @@ TEXT ·tileQ5_K_4x3AVX2(SB), NOSPLIT, $480-72
 	VMOVUPS X0, 432(SP)
 	VMOVUPS X0, 448(SP)
 	VMOVUPS X0, 464(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ5_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002c0, R8
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -8796,32 +11836,31 @@ tileQ5_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 416(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -8961,32 +12000,31 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 64(SP)
 	VMOVDQU      X0, 80(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9126,32 +12164,31 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 160(SP)
 	VMOVDQU      X0, 176(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9291,32 +12328,31 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 256(SP)
 	VMOVDQU      X0, 272(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X0
-	VPINSRQ      $0x01, R8, X0, X0
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X0
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9456,28 +12492,28 @@ tileQ5_K_4x3AVX2_loop:
 	VPADDD       X5, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X0
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X0, X0
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      96(SP), Y2
@@ -9561,7 +12597,7 @@ tileQ5_K_4x3AVX2_loop:
 	RET
 
 // func tileQ5_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_4x4AVX2(SB), NOSPLIT, $640-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -9576,8 +12612,22 @@ TEXT ·tileQ5_K_4x4AVX2(SB), NOSPLIT, $640-72
 	VMOVUPS X0, 592(SP)
 	VMOVUPS X0, 608(SP)
 	VMOVUPS X0, 624(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ5_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	PREFETCHT0   640(R9)
+	PREFETCHT0   704(R9)
+	ADDQ         $0x000002c0, R9
 	VMOVDQU      q_ones16<>+0(SB), Y0
 	VPMADDWD     260(BX), Y0, Y1
 	VEXTRACTI128 $0x01, Y1, X2
@@ -9595,32 +12645,31 @@ tileQ5_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y0, X1
 	VPACKSSDW    X1, X0, X1
 	VMOVDQU      X1, 560(SP)
-	MOVL         4(AX), R9
-	MOVL         8(AX), R10
-	MOVL         12(AX), R11
-	MOVL         R11, R12
+	MOVL         4(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9788,32 +12837,31 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 96(SP)
 	VMOVDQU      X0, 112(SP)
-	MOVL         4(AX)(CX*1), R9
-	MOVL         8(AX)(CX*1), R10
-	MOVL         12(AX)(CX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -9981,32 +13029,31 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 224(SP)
 	VMOVDQU      X0, 240(SP)
-	MOVL         4(AX)(CX*2), R9
-	MOVL         8(AX)(CX*2), R10
-	MOVL         12(AX)(CX*2), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(CX*2), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(CX*2), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -10174,32 +13221,31 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 352(SP)
 	VMOVDQU      X0, 368(SP)
-	MOVL         4(AX)(DX*1), R9
-	MOVL         8(AX)(DX*1), R10
-	MOVL         12(AX)(DX*1), R11
-	MOVL         R11, R12
+	MOVL         4(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
 	ANDL         $0x0f0f0f0f, R12
-	MOVL         R9, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R12
-	SHRL         $0x04, R11
-	ANDL         $0x0f0f0f0f, R11
-	MOVL         R10, R13
-	SHRL         $0x06, R13
-	ANDL         $0x03030303, R13
-	SHLL         $0x04, R13
-	ORL          R13, R11
-	ANDL         $0x3f3f3f3f, R9
+	ORL          R12, R11
 	ANDL         $0x3f3f3f3f, R10
-	SHLQ         $0x20, R12
-	ORQ          R9, R12
-	MOVL         R11, R9
-	SHLQ         $0x20, R9
-	ORQ          R10, R9
-	VMOVQ        R12, X0
-	VPINSRQ      $0x01, R9, X0, X0
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VMOVQ        R11, X0
+	MOVL         8(AX)(DX*1), R10
+	MOVL         R10, R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	MOVL         12(AX)(DX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x0f0f0f0f, R12
+	ORL          R12, R11
+	ANDL         $0x3f3f3f3f, R10
+	SHLQ         $0x20, R11
+	ORQ          R10, R11
+	VPINSRQ      $0x01, R11, X0, X0
 	VPMOVZXBW    X0, Y0
 	VPERMQ       $0x44, Y0, Y1
 	VEXTRACTI128 $0x01, Y0, X0
@@ -10367,28 +13413,28 @@ tileQ5_K_4x4AVX2_loop:
 	VPADDD       X6, X1, X1
 	VMOVDQU      X1, 480(SP)
 	VMOVDQU      X0, 496(SP)
-	MOVWQZX      (AX), R9
-	MOVWQZX      (AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      (AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X0
-	MOVWQZX      2(AX), R9
-	MOVWQZX      2(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      2(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VPINSRQ      $0x01, R9, X0, X0
+	MOVWQZX      (AX), R10
+	MOVWQZX      (AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      (AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      2(AX), R10
+	MOVWQZX      2(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      2(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
 	VCVTPH2PS    X0, Y0
 	VMOVDQU      (SP), Y1
 	VMOVDQU      128(SP), Y2
@@ -10496,7 +13542,7 @@ tileQ5_K_4x4AVX2_loop:
 	RET
 
 // func tileQ5_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ5_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -10507,39 +13553,63 @@ TEXT ·tileQ5_K_8x1AVX2(SB), NOSPLIT, $272-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
 
 tileQ5_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	PREFETCHT0   1216(R8)
+	PREFETCHT0   1280(R8)
+	PREFETCHT0   1344(R8)
+	PREFETCHT0   1408(R8)
+	ADDQ         $0x00000580, R8
 	VMOVDQU      q_ones16<>+0(SB), Y1
 	VPMADDWD     260(SI), Y1, Y1
 	VEXTRACTI128 $0x01, Y1, X2
 	VPACKSSDW    X2, X1, X2
 	VMOVDQU      X2, 256(SP)
-	MOVL         4(AX), R8
-	MOVL         8(AX), R9
-	MOVL         12(AX), R10
-	MOVL         R10, R11
+	MOVL         4(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10623,32 +13693,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, (SP)
 	VMOVDQU      X1, 16(SP)
-	MOVL         4(AX)(CX*1), R8
-	MOVL         8(AX)(CX*1), R9
-	MOVL         12(AX)(CX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10732,32 +13801,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 32(SP)
 	VMOVDQU      X1, 48(SP)
-	MOVL         4(AX)(CX*2), R8
-	MOVL         8(AX)(CX*2), R9
-	MOVL         12(AX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10841,32 +13909,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 64(SP)
 	VMOVDQU      X1, 80(SP)
-	MOVL         4(AX)(DX*1), R8
-	MOVL         8(AX)(DX*1), R9
-	MOVL         12(AX)(DX*1), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*1), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -10950,32 +14017,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 96(SP)
 	VMOVDQU      X1, 112(SP)
-	MOVL         4(AX)(CX*4), R8
-	MOVL         8(AX)(CX*4), R9
-	MOVL         12(AX)(CX*4), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(CX*4), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(CX*4), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -11059,32 +14125,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 128(SP)
 	VMOVDQU      X1, 144(SP)
-	MOVL         4(BX), R8
-	MOVL         8(BX), R9
-	MOVL         12(BX), R10
-	MOVL         R10, R11
+	MOVL         4(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -11168,32 +14233,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 160(SP)
 	VMOVDQU      X1, 176(SP)
-	MOVL         4(AX)(DX*2), R8
-	MOVL         8(AX)(DX*2), R9
-	MOVL         12(AX)(DX*2), R10
-	MOVL         R10, R11
+	MOVL         4(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(AX)(DX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(AX)(DX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -11277,32 +14341,31 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 192(SP)
 	VMOVDQU      X1, 208(SP)
-	MOVL         4(BX)(CX*2), R8
-	MOVL         8(BX)(CX*2), R9
-	MOVL         12(BX)(CX*2), R10
-	MOVL         R10, R11
+	MOVL         4(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
 	ANDL         $0x0f0f0f0f, R11
-	MOVL         R8, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R11
-	SHRL         $0x04, R10
-	ANDL         $0x0f0f0f0f, R10
-	MOVL         R9, R12
-	SHRL         $0x06, R12
-	ANDL         $0x03030303, R12
-	SHLL         $0x04, R12
-	ORL          R12, R10
-	ANDL         $0x3f3f3f3f, R8
+	ORL          R11, R10
 	ANDL         $0x3f3f3f3f, R9
-	SHLQ         $0x20, R11
-	ORQ          R8, R11
-	MOVL         R10, R8
-	SHLQ         $0x20, R8
-	ORQ          R9, R8
-	VMOVQ        R11, X1
-	VPINSRQ      $0x01, R8, X1, X1
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VMOVQ        R10, X1
+	MOVL         8(BX)(CX*2), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	MOVL         12(BX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	ORL          R11, R10
+	ANDL         $0x3f3f3f3f, R9
+	SHLQ         $0x20, R10
+	ORQ          R9, R10
+	VPINSRQ      $0x01, R10, X1, X1
 	VPMOVZXBW    X1, Y1
 	VPERMQ       $0x44, Y1, Y2
 	VEXTRACTI128 $0x01, Y1, X1
@@ -11386,51 +14449,51 @@ tileQ5_K_8x1AVX2_loop:
 	VPADDD       X4, X2, X2
 	VMOVDQU      X2, 224(SP)
 	VMOVDQU      X1, 240(SP)
-	MOVWQZX      (AX), R8
-	MOVWQZX      (AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
-	MOVWQZX      (AX)(CX*4), R8
-	MOVWQZX      (BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      (AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      (BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X1, X1
+	MOVWQZX      (AX), R9
+	MOVWQZX      (AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      (AX)(CX*4), R9
+	MOVWQZX      (BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      (AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      (BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
 	VCVTPH2PS    X1, Y1
-	MOVWQZX      2(AX), R8
-	MOVWQZX      2(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      2(AX)(CX*4), R8
-	MOVWQZX      2(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      2(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      2(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      2(AX), R9
+	MOVWQZX      2(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      2(AX)(CX*4), R9
+	MOVWQZX      2(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      2(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      2(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -11482,7 +14545,7 @@ tileQ5_K_8x1AVX2_loop:
 	RET
 
 // func tileQ6_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x1AVX2(SB), NOSPLIT, $128-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -11491,8 +14554,25 @@ TEXT ·tileQ6_K_4x1AVX2(SB), NOSPLIT, $128-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), DI
 
 tileQ6_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	PREFETCHT0   512(DI)
+	PREFETCHT0   576(DI)
+	PREFETCHT0   640(DI)
+	PREFETCHT0   704(DI)
+	PREFETCHT0   768(DI)
+	PREFETCHT0   832(DI)
+	PREFETCHT0   896(DI)
+	ADDQ         $0x00000348, DI
 	VPMOVSXBW    192(AX), Y2
 	VPERMQ       $0x44, Y2, Y3
 	VMOVDQU      128(AX), Y4
@@ -11813,17 +14893,17 @@ tileQ6_K_4x1AVX2_loop:
 	VEXTRACTI128 $0x01, Y5, X2
 	VPADDD       X5, X2, X2
 	VMOVDQU      X2, 96(SP)
-	MOVWQZX      208(AX), DI
-	MOVWQZX      208(AX)(CX*1), R8
-	SHLQ         $0x10, R8
-	ORQ          R8, DI
-	MOVWQZX      208(AX)(CX*2), R8
-	SHLQ         $0x20, R8
-	ORQ          R8, DI
-	MOVWQZX      208(AX)(DX*1), R8
-	SHLQ         $0x30, R8
-	ORQ          R8, DI
-	VMOVQ        DI, X2
+	MOVWQZX      208(AX), R8
+	MOVWQZX      208(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      208(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      208(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X2
 	VCVTPH2PS    X2, X2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -11855,7 +14935,7 @@ tileQ6_K_4x1AVX2_loop:
 	RET
 
 // func tileQ6_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x2AVX2(SB), NOSPLIT, $288-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -11867,8 +14947,25 @@ TEXT ·tileQ6_K_4x2AVX2(SB), NOSPLIT, $288-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, 256(SP)
 	VMOVUPS X1, 272(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ6_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000348, R8
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -12305,17 +15402,17 @@ tileQ6_K_4x2AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 224(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      64(SP), Y3
@@ -12371,7 +15468,7 @@ tileQ6_K_4x2AVX2_loop:
 	RET
 
 // func tileQ6_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x3AVX2(SB), NOSPLIT, $432-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -12384,8 +15481,25 @@ TEXT ·tileQ6_K_4x3AVX2(SB), NOSPLIT, $432-72
 	VMOVUPS X1, 384(SP)
 	VMOVUPS X1, 400(SP)
 	VMOVUPS X1, 416(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileQ6_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000348, R8
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -12938,17 +16052,17 @@ tileQ6_K_4x3AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 352(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X1
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      96(SP), Y3
@@ -13026,7 +16140,7 @@ tileQ6_K_4x3AVX2_loop:
 	RET
 
 // func tileQ6_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_4x4AVX2(SB), NOSPLIT, $576-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -13041,8 +16155,25 @@ TEXT ·tileQ6_K_4x4AVX2(SB), NOSPLIT, $576-72
 	VMOVUPS X1, 528(SP)
 	VMOVUPS X1, 544(SP)
 	VMOVUPS X1, 560(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileQ6_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	PREFETCHT0   512(R9)
+	PREFETCHT0   576(R9)
+	PREFETCHT0   640(R9)
+	PREFETCHT0   704(R9)
+	PREFETCHT0   768(R9)
+	PREFETCHT0   832(R9)
+	PREFETCHT0   896(R9)
+	ADDQ         $0x00000348, R9
 	VPMOVSXBW    192(AX), Y1
 	VPERMQ       $0x44, Y1, Y2
 	VMOVDQU      128(AX), Y3
@@ -13711,17 +16842,17 @@ tileQ6_K_4x4AVX2_loop:
 	VEXTRACTI128 $0x01, Y4, X1
 	VPADDD       X4, X1, X1
 	VMOVDQU      X1, 480(SP)
-	MOVWQZX      208(AX), R9
-	MOVWQZX      208(AX)(CX*1), R10
-	SHLQ         $0x10, R10
-	ORQ          R10, R9
-	MOVWQZX      208(AX)(CX*2), R10
-	SHLQ         $0x20, R10
-	ORQ          R10, R9
-	MOVWQZX      208(AX)(DX*1), R10
-	SHLQ         $0x30, R10
-	ORQ          R10, R9
-	VMOVQ        R9, X1
+	MOVWQZX      208(AX), R10
+	MOVWQZX      208(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      208(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      208(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X1
 	VCVTPH2PS    X1, X1
 	VMOVDQU      (SP), Y2
 	VMOVDQU      128(SP), Y3
@@ -13821,7 +16952,7 @@ tileQ6_K_4x4AVX2_loop:
 	RET
 
 // func tileQ6_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileQ6_K_8x1AVX2(SB), NOSPLIT, $256-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -13832,8 +16963,38 @@ TEXT ·tileQ6_K_8x1AVX2(SB), NOSPLIT, $256-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_nib<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R8
 
 tileQ6_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	PREFETCHT0   960(R8)
+	PREFETCHT0   1024(R8)
+	PREFETCHT0   1088(R8)
+	PREFETCHT0   1152(R8)
+	PREFETCHT0   1216(R8)
+	PREFETCHT0   1280(R8)
+	PREFETCHT0   1344(R8)
+	PREFETCHT0   1408(R8)
+	PREFETCHT0   1472(R8)
+	PREFETCHT0   1536(R8)
+	PREFETCHT0   1600(R8)
+	PREFETCHT0   1664(R8)
+	PREFETCHT0   1728(R8)
+	ADDQ         $0x00000690, R8
 	VPMOVSXBW    192(AX), Y2
 	VPERMQ       $0x44, Y2, Y3
 	VMOVDQU      128(AX), Y4
@@ -14474,28 +17635,28 @@ tileQ6_K_8x1AVX2_loop:
 	VEXTRACTI128 $0x01, Y5, X2
 	VPADDD       X5, X2, X2
 	VMOVDQU      X2, 224(SP)
-	MOVWQZX      208(AX), R8
-	MOVWQZX      208(AX)(CX*1), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(CX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*1), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VMOVQ        R8, X2
-	MOVWQZX      208(AX)(CX*4), R8
-	MOVWQZX      208(BX), R9
-	SHLQ         $0x10, R9
-	ORQ          R9, R8
-	MOVWQZX      208(AX)(DX*2), R9
-	SHLQ         $0x20, R9
-	ORQ          R9, R8
-	MOVWQZX      208(BX)(CX*2), R9
-	SHLQ         $0x30, R9
-	ORQ          R9, R8
-	VPINSRQ      $0x01, R8, X2, X2
+	MOVWQZX      208(AX), R9
+	MOVWQZX      208(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      208(AX)(CX*4), R9
+	MOVWQZX      208(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      208(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      208(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
 	VCVTPH2PS    X2, Y2
 	VMOVDQU      (SP), Y3
 	VMOVDQU      32(SP), Y4
@@ -14541,8 +17702,6855 @@ tileQ6_K_8x1AVX2_loop:
 	VZEROUPPER
 	RET
 
+// func tileQ2_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x1AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+48(FP), SI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
+
+tileQ2_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	ADDQ         $0x00000150, DI
+	VPMOVZXBW    (AX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, (SP)
+	VMOVDQU      X3, 16(SP)
+	VPMOVZXBW    (AX)(CX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 32(SP)
+	VMOVDQU      X3, 48(SP)
+	VPMOVZXBW    (AX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VPMOVZXBW    (AX)(DX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(BX), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(BX), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(BX), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	MOVWQZX      80(AX), R8
+	MOVWQZX      80(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      80(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      80(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	MOVWQZX      82(AX), R8
+	MOVWQZX      82(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      82(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      82(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VPINSRQ      $0x01, R8, X1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VPUNPCKLDQ   Y3, Y2, Y6
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y6, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VBROADCASTSS (BX), Y3
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VSUBPS       X1, X2, X2
+	VADDPS       X2, X0, X0
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         SI
+	JNZ          tileQ2_K_4x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x2AVX2(SB), NOSPLIT, $288-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 256(SP)
+	VMOVUPS X0, 272(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ2_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	ADDQ         $0x00000150, R8
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X2, 48(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X2, 112(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X2, 176(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y1, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y4
+	VPMADDWD     Y0, Y4, Y4
+	VPADDD       Y4, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X2, 240(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      64(SP), Y2
+	VMOVDQU      128(SP), Y3
+	VMOVDQU      192(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       256(SP), X1, X1
+	VMOVUPS      X1, 256(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      160(SP), Y3
+	VMOVDQU      224(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       272(SP), X1, X1
+	VMOVUPS      X1, 272(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ2_K_4x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      256(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      272(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x3AVX2(SB), NOSPLIT, $432-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 384(SP)
+	VMOVUPS X0, 400(SP)
+	VMOVUPS X0, 416(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ2_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	ADDQ         $0x00000150, R8
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X4, 48(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X2, 80(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X4, 144(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X2, 176(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X4, 240(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VMOVDQU      X2, 272(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y7
+	VPMADDUBSW   4(BX), Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*1), Y6, Y9
+	VPMADDWD     Y7, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y10
+	VPMADDUBSW   36(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y10
+	VPMADDUBSW   68(BX), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*1), Y7, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*2), Y7, Y7
+	VPMADDWD     Y10, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*1), Y5, Y7
+	VPMADDWD     Y1, Y7, Y7
+	VPADDD       Y7, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y1, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y7
+	VPMADDUBSW   132(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y7
+	VPMADDUBSW   164(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y7
+	VPMADDUBSW   196(BX), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*1), Y5, Y10
+	VPMADDWD     Y7, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y5
+	VPMADDWD     Y0, Y5, Y5
+	VPADDD       Y5, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VMOVDQU      X3, 304(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VMOVDQU      X4, 336(SP)
+	VEXTRACTI128 $0x01, Y6, X0
+	VPADDD       X6, X0, X0
+	VMOVDQU      X0, 352(SP)
+	VMOVDQU      X2, 368(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      192(SP), Y3
+	VMOVDQU      288(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       384(SP), X1, X1
+	VMOVUPS      X1, 384(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      224(SP), Y3
+	VMOVDQU      320(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       400(SP), X1, X1
+	VMOVUPS      X1, 400(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      352(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       416(SP), X1, X1
+	VMOVUPS      X1, 416(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ2_K_4x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      384(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      400(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      416(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_4x4AVX2(SB), NOSPLIT, $576-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nb+48(FP), R8
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 512(SP)
+	VMOVUPS X0, 528(SP)
+	VMOVUPS X0, 544(SP)
+	VMOVUPS X0, 560(SP)
+	LEAQ    (AX)(CX*4), R9
+
+tileQ2_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	ADDQ         $0x00000150, R9
+	VPMOVZXBW    (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, (SP)
+	VMOVDQU      X3, 16(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VMOVDQU      X4, 48(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VMOVDQU      X5, 80(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VMOVDQU      X2, 112(SP)
+	VPMOVZXBW    (AX)(CX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*1), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(CX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VMOVDQU      X4, 176(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VMOVDQU      X5, 208(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VMOVDQU      X2, 240(SP)
+	VPMOVZXBW    (AX)(CX*2), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(CX*2), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(CX*2), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VMOVDQU      X3, 272(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VMOVDQU      X4, 304(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VMOVDQU      X5, 336(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 352(SP)
+	VMOVDQU      X2, 368(SP)
+	VPMOVZXBW    (AX)(DX*1), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        q_low4w<>+0(SB), Y0, Y0
+	VPMADDWD     260(BX), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPMADDWD     260(BX)(SI*1), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X4
+	VPADDD       X2, X4, X4
+	VPMADDWD     260(BX)(SI*2), Y1, Y2
+	VEXTRACTI128 $0x01, Y2, X5
+	VPADDD       X2, X5, X5
+	VPMADDWD     260(BX)(DI*1), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPERMQ       $0x44, Y0, Y1
+	VPERMQ       $0xee, Y0, Y0
+	VMOVDQU      16(AX)(DX*1), Y6
+	VPAND        q_b03<>+0(SB), Y6, Y7
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y8
+	VPMADDUBSW   4(BX), Y7, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPMADDUBSW   4(BX)(SI*1), Y7, Y10
+	VPMADDWD     Y8, Y10, Y10
+	VPMADDUBSW   4(BX)(SI*2), Y7, Y11
+	VPMADDWD     Y8, Y11, Y11
+	VPMADDUBSW   4(BX)(DI*1), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPSRLW       $0x02, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y12
+	VPMADDUBSW   36(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   36(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   36(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   36(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x04, Y6, Y8
+	VPAND        q_b03<>+0(SB), Y8, Y8
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y12
+	VPMADDUBSW   68(BX), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y9, Y9
+	VPMADDUBSW   68(BX)(SI*1), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y10, Y10
+	VPMADDUBSW   68(BX)(SI*2), Y8, Y13
+	VPMADDWD     Y12, Y13, Y13
+	VPADDD       Y13, Y11, Y11
+	VPMADDUBSW   68(BX)(DI*1), Y8, Y8
+	VPMADDWD     Y12, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPSRLW       $0x06, Y6, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   100(BX), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y9, Y9
+	VPMADDUBSW   100(BX)(SI*1), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y10, Y10
+	VPMADDUBSW   100(BX)(SI*2), Y6, Y8
+	VPMADDWD     Y1, Y8, Y8
+	VPADDD       Y8, Y11, Y11
+	VPMADDUBSW   100(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y1, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VMOVDQU      48(AX)(DX*1), Y1
+	VPAND        q_b03<>+0(SB), Y1, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y0, Y8
+	VPMADDUBSW   132(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   132(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   132(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   132(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x02, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y0, Y8
+	VPMADDUBSW   164(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   164(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   164(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   164(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y0, Y8
+	VPMADDUBSW   196(BX), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y9, Y9
+	VPMADDUBSW   196(BX)(SI*1), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y10, Y10
+	VPMADDUBSW   196(BX)(SI*2), Y6, Y12
+	VPMADDWD     Y8, Y12, Y12
+	VPADDD       Y12, Y11, Y11
+	VPMADDUBSW   196(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPSRLW       $0x06, Y1, Y1
+	VPAND        q_b03<>+0(SB), Y1, Y1
+	VPSHUFB      q_k6ctl<>+96(SB), Y0, Y0
+	VPMADDUBSW   228(BX), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   228(BX)(SI*1), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y10, Y10
+	VPMADDUBSW   228(BX)(SI*2), Y1, Y6
+	VPMADDWD     Y0, Y6, Y6
+	VPADDD       Y6, Y11, Y11
+	VPMADDUBSW   228(BX)(DI*1), Y1, Y1
+	VPMADDWD     Y0, Y1, Y1
+	VPADDD       Y1, Y7, Y7
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 384(SP)
+	VMOVDQU      X3, 400(SP)
+	VEXTRACTI128 $0x01, Y10, X0
+	VPADDD       X10, X0, X0
+	VMOVDQU      X0, 416(SP)
+	VMOVDQU      X4, 432(SP)
+	VEXTRACTI128 $0x01, Y11, X0
+	VPADDD       X11, X0, X0
+	VMOVDQU      X0, 448(SP)
+	VMOVDQU      X5, 464(SP)
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 480(SP)
+	VMOVDQU      X2, 496(SP)
+	MOVWQZX      80(AX), R10
+	MOVWQZX      80(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      80(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      80(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	MOVWQZX      82(AX), R10
+	MOVWQZX      82(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      82(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      82(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VPINSRQ      $0x01, R10, X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      384(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       512(SP), X1, X1
+	VMOVUPS      X1, 512(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      288(SP), Y3
+	VMOVDQU      416(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       528(SP), X1, X1
+	VMOVUPS      X1, 528(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      192(SP), Y2
+	VMOVDQU      320(SP), Y3
+	VMOVDQU      448(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y2
+	VMULPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VSUBPS       X2, X1, X1
+	VADDPS       544(SP), X1, X1
+	VMOVUPS      X1, 544(SP)
+	VMOVDQU      96(SP), Y1
+	VMOVDQU      224(SP), Y2
+	VMOVDQU      352(SP), Y3
+	VMOVDQU      480(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(DI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y2, Y0, Y0
+	VMULPS       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VSUBPS       X0, X1, X1
+	VADDPS       560(SP), X1, X1
+	VMOVUPS      X1, 560(SP)
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000124, BX
+	DECQ         R8
+	JNZ          tileQ2_K_4x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      512(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      528(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      544(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      560(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ2_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ2_K_8x1AVX2(SB), NOSPLIT, $256-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
+
+tileQ2_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	ADDQ         $0x000002a0, R8
+	VPMOVZXBW    (AX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, (SP)
+	VMOVDQU      X3, 16(SP)
+	VPMOVZXBW    (AX)(CX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 32(SP)
+	VMOVDQU      X3, 48(SP)
+	VPMOVZXBW    (AX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 64(SP)
+	VMOVDQU      X3, 80(SP)
+	VPMOVZXBW    (AX)(DX*1), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 96(SP)
+	VMOVDQU      X3, 112(SP)
+	VPMOVZXBW    (AX)(CX*4), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(CX*4), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(CX*4), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 128(SP)
+	VMOVDQU      X3, 144(SP)
+	VPMOVZXBW    (BX), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(BX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(BX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 160(SP)
+	VMOVDQU      X3, 176(SP)
+	VPMOVZXBW    (AX)(DX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(AX)(DX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(AX)(DX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 192(SP)
+	VMOVDQU      X3, 208(SP)
+	VPMOVZXBW    (BX)(CX*2), Y1
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        q_low4w<>+0(SB), Y1, Y1
+	VPMADDWD     260(SI), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPADDD       X2, X3, X3
+	VPERMQ       $0x44, Y1, Y2
+	VPERMQ       $0xee, Y1, Y1
+	VMOVDQU      16(BX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(SI), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y7
+	VPMADDUBSW   36(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y7
+	VPMADDUBSW   68(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(SI), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      48(BX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y1, Y6
+	VPMADDUBSW   132(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y1, Y6
+	VPMADDUBSW   164(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y1, Y6
+	VPMADDUBSW   196(SI), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y1, Y1
+	VPMADDUBSW   228(SI), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X1
+	VPADDD       X5, X1, X1
+	VMOVDQU      X1, 224(SP)
+	VMOVDQU      X3, 240(SP)
+	MOVWQZX      80(AX), R9
+	MOVWQZX      80(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      80(AX)(CX*4), R9
+	MOVWQZX      80(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      80(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      80(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
+	VCVTPH2PS    X1, Y1
+	MOVWQZX      82(AX), R9
+	MOVWQZX      82(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X2
+	MOVWQZX      82(AX)(CX*4), R9
+	MOVWQZX      82(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      82(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      82(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X2, X2
+	VCVTPH2PS    X2, Y2
+	VMOVDQU      (SP), Y3
+	VMOVDQU      32(SP), Y4
+	VMOVDQU      64(SP), Y5
+	VMOVDQU      96(SP), Y6
+	VMOVDQU      128(SP), Y7
+	VMOVDQU      160(SP), Y8
+	VMOVDQU      192(SP), Y9
+	VMOVDQU      224(SP), Y10
+	VPUNPCKLDQ   Y4, Y3, Y11
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y11, Y4, Y3
+	VPUNPCKLDQ   Y6, Y5, Y4
+	VPUNPCKHDQ   Y6, Y5, Y6
+	VPADDD       Y4, Y6, Y5
+	VPUNPCKLQDQ  Y5, Y3, Y4
+	VPUNPCKHQDQ  Y5, Y3, Y5
+	VPADDD       Y4, Y5, Y3
+	VPUNPCKLDQ   Y8, Y7, Y4
+	VPUNPCKHDQ   Y8, Y7, Y8
+	VPADDD       Y4, Y8, Y7
+	VPUNPCKLDQ   Y10, Y9, Y4
+	VPUNPCKHDQ   Y10, Y9, Y10
+	VPADDD       Y4, Y10, Y9
+	VPUNPCKLQDQ  Y9, Y7, Y4
+	VPUNPCKHQDQ  Y9, Y7, Y9
+	VPADDD       Y4, Y9, Y7
+	VBROADCASTSS (SI), Y4
+	VPERM2I128   $0x20, Y7, Y3, Y5
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       Y4, Y1, Y1
+	VMULPS       Y1, Y5, Y5
+	VPERM2I128   $0x31, Y7, Y3, Y3
+	VCVTDQ2PS    Y3, Y3
+	VMULPS       Y4, Y2, Y1
+	VMULPS       Y1, Y3, Y3
+	VSUBPS       Y3, Y5, Y5
+	VADDPS       Y5, Y0, Y0
+	ADDQ         $0x00000054, AX
+	ADDQ         $0x00000054, BX
+	ADDQ         $0x00000124, SI
+	DECQ         DI
+	JNZ          tileQ2_K_8x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x1AVX2(SB), NOSPLIT, $128-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    nb+48(FP), SI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  X0, X0, X0
+	LEAQ    (AX)(CX*4), DI
+
+tileQ3_K_4x1AVX2_loop:
+	PREFETCHT0   (DI)
+	PREFETCHT0   64(DI)
+	PREFETCHT0   128(DI)
+	PREFETCHT0   192(DI)
+	PREFETCHT0   256(DI)
+	PREFETCHT0   320(DI)
+	PREFETCHT0   384(DI)
+	PREFETCHT0   448(DI)
+	ADDQ         $0x000001b8, DI
+	MOVL         96(AX), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, (SP)
+	MOVL         96(AX)(CX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*1), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(CX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 32(SP)
+	MOVL         96(AX)(CX*2), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*2), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(CX*2), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 64(SP)
+	MOVL         96(AX)(DX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(DX*1), R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x04, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VMOVD        R8, X1
+	VPINSRD      $0x02, R9, X1, X1
+	MOVL         100(AX)(DX*1), R8
+	MOVL         R8, R9
+	ANDL         $0x0f0f0f0f, R8
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x02, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R8
+	SHRL         $0x04, R9
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R10
+	SHRL         $0x06, R10
+	ANDL         $0x03030303, R10
+	SHLL         $0x04, R10
+	ORL          R10, R9
+	VPINSRD      $0x01, R8, X1, X1
+	VPINSRD      $0x03, R9, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(BX), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(BX), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(BX), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(BX), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(BX), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(BX), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 96(SP)
+	MOVWQZX      108(AX), R8
+	MOVWQZX      108(AX)(CX*1), R9
+	SHLQ         $0x10, R9
+	ORQ          R9, R8
+	MOVWQZX      108(AX)(CX*2), R9
+	SHLQ         $0x20, R9
+	ORQ          R9, R8
+	MOVWQZX      108(AX)(DX*1), R9
+	SHLQ         $0x30, R9
+	ORQ          R9, R8
+	VMOVQ        R8, X1
+	VCVTPH2PS    X1, X1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VPUNPCKLDQ   Y3, Y2, Y6
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y6, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VBROADCASTSS (BX), Y3
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       X3, X1, X1
+	VMULPS       X1, X2, X2
+	VADDPS       X2, X0, X0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         SI
+	JNZ          tileQ3_K_4x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x2AVX2(SB), NOSPLIT, $288-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 256(SP)
+	VMOVUPS X0, 272(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ3_K_4x2AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	ADDQ         $0x000001b8, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 32(SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y8
+	VPMADDUBSW   36(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y8
+	VPMADDUBSW   68(BX), Y6, Y9
+	VPMADDWD     Y8, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y6
+	VPMADDWD     Y8, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPADDD       Y8, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      64(SP), Y2
+	VMOVDQU      128(SP), Y3
+	VMOVDQU      192(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       256(SP), X1, X1
+	VMOVUPS      X1, 256(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      160(SP), Y3
+	VMOVDQU      224(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       272(SP), X1, X1
+	VMOVUPS      X1, 272(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ3_K_4x2AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      256(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      272(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x3AVX2(SB), NOSPLIT, $432-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 384(SP)
+	VMOVUPS X0, 400(SP)
+	VMOVUPS X0, 416(SP)
+	LEAQ    (AX)(CX*4), R8
+
+tileQ3_K_4x3AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	ADDQ         $0x000001b8, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 64(SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 96(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 160(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 224(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 256(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X0
+	VPINSRD      $0x02, R10, X0, X0
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X0, X0
+	VPINSRD      $0x03, R10, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y9
+	VPMADDUBSW   36(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y9
+	VPAND        q_ones8<>+0(SB), Y9, Y9
+	VPSLLW       $0x02, Y9, Y9
+	VPOR         Y9, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y9
+	VPMADDUBSW   68(BX), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y10
+	VPMADDWD     Y9, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y6
+	VPMADDWD     Y9, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPADDD       Y9, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 352(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      96(SP), Y2
+	VMOVDQU      192(SP), Y3
+	VMOVDQU      288(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       384(SP), X1, X1
+	VMOVUPS      X1, 384(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      224(SP), Y3
+	VMOVDQU      320(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       400(SP), X1, X1
+	VMOVUPS      X1, 400(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      352(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       416(SP), X1, X1
+	VMOVUPS      X1, 416(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         DI
+	JNZ          tileQ3_K_4x3AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      384(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      400(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      416(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_4x4AVX2(SB), NOSPLIT, $576-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	MOVQ    x+16(FP), BX
+	MOVQ    xs+24(FP), SI
+	LEAQ    (SI)(SI*2), DI
+	MOVQ    nb+48(FP), R8
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS X0, 512(SP)
+	VMOVUPS X0, 528(SP)
+	VMOVUPS X0, 544(SP)
+	VMOVUPS X0, 560(SP)
+	LEAQ    (AX)(CX*4), R9
+
+tileQ3_K_4x4AVX2_loop:
+	PREFETCHT0   (R9)
+	PREFETCHT0   64(R9)
+	PREFETCHT0   128(R9)
+	PREFETCHT0   192(R9)
+	PREFETCHT0   256(R9)
+	PREFETCHT0   320(R9)
+	PREFETCHT0   384(R9)
+	PREFETCHT0   448(R9)
+	ADDQ         $0x000001b8, R9
+	MOVL         96(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, (SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 32(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 64(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 96(SP)
+	MOVL         96(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(CX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*1), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 128(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 160(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 192(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 224(SP)
+	MOVL         96(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(CX*2), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(CX*2), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(CX*2), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(CX*2), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(CX*2), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 256(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 288(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 320(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 352(SP)
+	MOVL         96(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x04, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VMOVD        R10, X0
+	VPINSRD      $0x02, R11, X0, X0
+	MOVL         100(AX)(DX*1), R10
+	MOVL         R10, R11
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x02, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R10
+	SHRL         $0x04, R11
+	ANDL         $0x0f0f0f0f, R11
+	MOVL         104(AX)(DX*1), R12
+	SHRL         $0x06, R12
+	ANDL         $0x03030303, R12
+	SHLL         $0x04, R12
+	ORL          R12, R11
+	VPINSRD      $0x01, R10, X0, X0
+	VPINSRD      $0x03, R11, X0, X0
+	VPMOVZXBW    X0, Y0
+	VPSUBW       q_32w<>+0(SB), Y0, Y0
+	VMOVDQU      (AX)(DX*1), Y1
+	VPERMQ       $0x44, Y0, Y2
+	VPERMQ       $0xee, Y0, Y3
+	VMOVDQU      32(AX)(DX*1), Y4
+	VPAND        q_b03<>+0(SB), Y4, Y5
+	VPAND        q_ones8<>+0(SB), Y1, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y2, Y6
+	VPMADDUBSW   4(BX), Y5, Y7
+	VPMADDWD     Y6, Y7, Y7
+	VPMADDUBSW   4(BX)(SI*1), Y5, Y8
+	VPMADDWD     Y6, Y8, Y8
+	VPMADDUBSW   4(BX)(SI*2), Y5, Y9
+	VPMADDWD     Y6, Y9, Y9
+	VPMADDUBSW   4(BX)(DI*1), Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
+	VPSRLW       $0x02, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x01, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+32(SB), Y2, Y10
+	VPMADDUBSW   36(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   36(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   36(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   36(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        q_b03<>+0(SB), Y6, Y6
+	VPSRLW       $0x02, Y1, Y10
+	VPAND        q_ones8<>+0(SB), Y10, Y10
+	VPSLLW       $0x02, Y10, Y10
+	VPOR         Y10, Y6, Y6
+	VPSHUFB      q_k6ctl<>+64(SB), Y2, Y10
+	VPMADDUBSW   68(BX), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPMADDUBSW   68(BX)(SI*1), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y8, Y8
+	VPMADDUBSW   68(BX)(SI*2), Y6, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y9, Y9
+	VPMADDUBSW   68(BX)(DI*1), Y6, Y6
+	VPMADDWD     Y10, Y6, Y6
+	VPADDD       Y6, Y5, Y5
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x03, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+96(SB), Y2, Y2
+	VPMADDUBSW   100(BX), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y7, Y7
+	VPMADDUBSW   100(BX)(SI*1), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y8, Y8
+	VPMADDUBSW   100(BX)(SI*2), Y4, Y6
+	VPMADDWD     Y2, Y6, Y6
+	VPADDD       Y6, Y9, Y9
+	VPMADDUBSW   100(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y2, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VMOVDQU      64(AX)(DX*1), Y2
+	VPAND        q_b03<>+0(SB), Y2, Y4
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y6
+	VPMADDUBSW   132(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   132(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   132(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   132(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x02, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x05, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y6
+	VPMADDUBSW   164(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   164(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   164(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   164(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        q_b03<>+0(SB), Y4, Y4
+	VPSRLW       $0x06, Y1, Y6
+	VPAND        q_ones8<>+0(SB), Y6, Y6
+	VPSLLW       $0x02, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y6
+	VPMADDUBSW   196(BX), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y7, Y7
+	VPMADDUBSW   196(BX)(SI*1), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y8, Y8
+	VPMADDUBSW   196(BX)(SI*2), Y4, Y10
+	VPMADDWD     Y6, Y10, Y10
+	VPADDD       Y10, Y9, Y9
+	VPMADDUBSW   196(BX)(DI*1), Y4, Y4
+	VPMADDWD     Y6, Y4, Y4
+	VPADDD       Y4, Y5, Y5
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        q_b03<>+0(SB), Y2, Y2
+	VPSRLW       $0x07, Y1, Y1
+	VPAND        q_ones8<>+0(SB), Y1, Y1
+	VPSLLW       $0x02, Y1, Y1
+	VPOR         Y1, Y2, Y2
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y1
+	VPMADDUBSW   228(BX), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y7, Y7
+	VPMADDUBSW   228(BX)(SI*1), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y8, Y8
+	VPMADDUBSW   228(BX)(SI*2), Y2, Y3
+	VPMADDWD     Y1, Y3, Y3
+	VPADDD       Y3, Y9, Y9
+	VPMADDUBSW   228(BX)(DI*1), Y2, Y2
+	VPMADDWD     Y1, Y2, Y2
+	VPADDD       Y2, Y5, Y5
+	VPMADDWD     260(BX), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y7, Y7
+	VPMADDWD     260(BX)(SI*1), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y8, Y8
+	VPMADDWD     260(BX)(SI*2), Y0, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y9, Y9
+	VPMADDWD     260(BX)(DI*1), Y0, Y0
+	VPSLLD       $0x02, Y0, Y0
+	VPSUBD       Y0, Y5, Y5
+	VEXTRACTI128 $0x01, Y7, X0
+	VPADDD       X7, X0, X0
+	VMOVDQU      X0, 384(SP)
+	VEXTRACTI128 $0x01, Y8, X0
+	VPADDD       X8, X0, X0
+	VMOVDQU      X0, 416(SP)
+	VEXTRACTI128 $0x01, Y9, X0
+	VPADDD       X9, X0, X0
+	VMOVDQU      X0, 448(SP)
+	VEXTRACTI128 $0x01, Y5, X0
+	VPADDD       X5, X0, X0
+	VMOVDQU      X0, 480(SP)
+	MOVWQZX      108(AX), R10
+	MOVWQZX      108(AX)(CX*1), R11
+	SHLQ         $0x10, R11
+	ORQ          R11, R10
+	MOVWQZX      108(AX)(CX*2), R11
+	SHLQ         $0x20, R11
+	ORQ          R11, R10
+	MOVWQZX      108(AX)(DX*1), R11
+	SHLQ         $0x30, R11
+	ORQ          R11, R10
+	VMOVQ        R10, X0
+	VCVTPH2PS    X0, X0
+	VMOVDQU      (SP), Y1
+	VMOVDQU      128(SP), Y2
+	VMOVDQU      256(SP), Y3
+	VMOVDQU      384(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       512(SP), X1, X1
+	VMOVUPS      X1, 512(SP)
+	VMOVDQU      32(SP), Y1
+	VMOVDQU      160(SP), Y2
+	VMOVDQU      288(SP), Y3
+	VMOVDQU      416(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       528(SP), X1, X1
+	VMOVUPS      X1, 528(SP)
+	VMOVDQU      64(SP), Y1
+	VMOVDQU      192(SP), Y2
+	VMOVDQU      320(SP), Y3
+	VMOVDQU      448(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(SI*2), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X2
+	VMULPS       X2, X1, X1
+	VADDPS       544(SP), X1, X1
+	VMOVUPS      X1, 544(SP)
+	VMOVDQU      96(SP), Y1
+	VMOVDQU      224(SP), Y2
+	VMOVDQU      352(SP), Y3
+	VMOVDQU      480(SP), Y4
+	VPUNPCKLDQ   Y2, Y1, Y5
+	VPUNPCKHDQ   Y2, Y1, Y2
+	VPADDD       Y5, Y2, Y1
+	VPUNPCKLDQ   Y4, Y3, Y2
+	VPUNPCKHDQ   Y4, Y3, Y4
+	VPADDD       Y2, Y4, Y3
+	VPUNPCKLQDQ  Y3, Y1, Y2
+	VPUNPCKHQDQ  Y3, Y1, Y3
+	VPADDD       Y2, Y3, Y1
+	VBROADCASTSS (BX)(DI*1), Y2
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       X2, X0, X0
+	VMULPS       X0, X1, X1
+	VADDPS       560(SP), X1, X1
+	VMOVUPS      X1, 560(SP)
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x00000124, BX
+	DECQ         R8
+	JNZ          tileQ3_K_4x4AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      512(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      528(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      544(SP), X0
+	VMOVUPS      X0, (AX)
+	ADDQ         CX, AX
+	VMOVUPS      560(SP), X0
+	VMOVUPS      X0, (AX)
+	VZEROUPPER
+	RET
+
+// func tileQ3_K_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
+// Requires: AVX, AVX2, F16C, MMX+
+TEXT ·tileQ3_K_8x1AVX2(SB), NOSPLIT, $256-72
+	MOVQ    w+0(FP), AX
+	MOVQ    ws+8(FP), CX
+	LEAQ    (CX)(CX*2), DX
+	LEAQ    (AX)(CX*4), BX
+	ADDQ    CX, BX
+	MOVQ    x+16(FP), SI
+	MOVQ    nb+48(FP), DI
+	VMOVDQU q_nib<>+0(SB), Y0
+	VXORPS  Y0, Y0, Y0
+	LEAQ    (AX)(CX*8), R8
+
+tileQ3_K_8x1AVX2_loop:
+	PREFETCHT0   (R8)
+	PREFETCHT0   64(R8)
+	PREFETCHT0   128(R8)
+	PREFETCHT0   192(R8)
+	PREFETCHT0   256(R8)
+	PREFETCHT0   320(R8)
+	PREFETCHT0   384(R8)
+	PREFETCHT0   448(R8)
+	PREFETCHT0   512(R8)
+	PREFETCHT0   576(R8)
+	PREFETCHT0   640(R8)
+	PREFETCHT0   704(R8)
+	PREFETCHT0   768(R8)
+	PREFETCHT0   832(R8)
+	PREFETCHT0   896(R8)
+	ADDQ         $0x00000370, R8
+	MOVL         96(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, (SP)
+	MOVL         96(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 32(SP)
+	MOVL         96(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 64(SP)
+	MOVL         96(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(DX*1), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*1), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*1), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*1), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*1), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 96(SP)
+	MOVL         96(AX)(CX*4), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*4), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(CX*4), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(CX*4), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(CX*4), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(CX*4), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(CX*4), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 128(SP)
+	MOVL         96(BX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(BX), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (BX), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(BX), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(BX), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 160(SP)
+	MOVL         96(AX)(DX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(AX)(DX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(AX)(DX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (AX)(DX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(AX)(DX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(AX)(DX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 192(SP)
+	MOVL         96(BX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX)(CX*2), R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x04, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VMOVD        R9, X1
+	VPINSRD      $0x02, R10, X1, X1
+	MOVL         100(BX)(CX*2), R9
+	MOVL         R9, R10
+	ANDL         $0x0f0f0f0f, R9
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x02, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R9
+	SHRL         $0x04, R10
+	ANDL         $0x0f0f0f0f, R10
+	MOVL         104(BX)(CX*2), R11
+	SHRL         $0x06, R11
+	ANDL         $0x03030303, R11
+	SHLL         $0x04, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, R9, X1, X1
+	VPINSRD      $0x03, R10, X1, X1
+	VPMOVZXBW    X1, Y1
+	VPSUBW       q_32w<>+0(SB), Y1, Y1
+	VMOVDQU      (BX)(CX*2), Y2
+	VPERMQ       $0x44, Y1, Y3
+	VPERMQ       $0xee, Y1, Y4
+	VMOVDQU      32(BX)(CX*2), Y5
+	VPAND        q_b03<>+0(SB), Y5, Y6
+	VPAND        q_ones8<>+0(SB), Y2, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y6, Y6
+	VPSHUFB      q_k6ctl<>+0(SB), Y3, Y7
+	VPMADDUBSW   4(SI), Y6, Y6
+	VPMADDWD     Y7, Y6, Y6
+	VPSRLW       $0x02, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x01, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+32(SB), Y3, Y8
+	VPMADDUBSW   36(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        q_b03<>+0(SB), Y7, Y7
+	VPSRLW       $0x02, Y2, Y8
+	VPAND        q_ones8<>+0(SB), Y8, Y8
+	VPSLLW       $0x02, Y8, Y8
+	VPOR         Y8, Y7, Y7
+	VPSHUFB      q_k6ctl<>+64(SB), Y3, Y8
+	VPMADDUBSW   68(SI), Y7, Y7
+	VPMADDWD     Y8, Y7, Y7
+	VPADDD       Y7, Y6, Y6
+	VPSRLW       $0x06, Y5, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x03, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+96(SB), Y3, Y3
+	VPMADDUBSW   100(SI), Y5, Y5
+	VPMADDWD     Y3, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VMOVDQU      64(BX)(CX*2), Y3
+	VPAND        q_b03<>+0(SB), Y3, Y5
+	VPSRLW       $0x04, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+0(SB), Y4, Y7
+	VPMADDUBSW   132(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x02, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x05, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+32(SB), Y4, Y7
+	VPMADDUBSW   164(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        q_b03<>+0(SB), Y5, Y5
+	VPSRLW       $0x06, Y2, Y7
+	VPAND        q_ones8<>+0(SB), Y7, Y7
+	VPSLLW       $0x02, Y7, Y7
+	VPOR         Y7, Y5, Y5
+	VPSHUFB      q_k6ctl<>+64(SB), Y4, Y7
+	VPMADDUBSW   196(SI), Y5, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       Y5, Y6, Y6
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        q_b03<>+0(SB), Y3, Y3
+	VPSRLW       $0x07, Y2, Y2
+	VPAND        q_ones8<>+0(SB), Y2, Y2
+	VPSLLW       $0x02, Y2, Y2
+	VPOR         Y2, Y3, Y3
+	VPSHUFB      q_k6ctl<>+96(SB), Y4, Y2
+	VPMADDUBSW   228(SI), Y3, Y3
+	VPMADDWD     Y2, Y3, Y3
+	VPADDD       Y3, Y6, Y6
+	VPMADDWD     260(SI), Y1, Y1
+	VPSLLD       $0x02, Y1, Y1
+	VPSUBD       Y1, Y6, Y6
+	VEXTRACTI128 $0x01, Y6, X1
+	VPADDD       X6, X1, X1
+	VMOVDQU      X1, 224(SP)
+	MOVWQZX      108(AX), R9
+	MOVWQZX      108(AX)(CX*1), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(CX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*1), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VMOVQ        R9, X1
+	MOVWQZX      108(AX)(CX*4), R9
+	MOVWQZX      108(BX), R10
+	SHLQ         $0x10, R10
+	ORQ          R10, R9
+	MOVWQZX      108(AX)(DX*2), R10
+	SHLQ         $0x20, R10
+	ORQ          R10, R9
+	MOVWQZX      108(BX)(CX*2), R10
+	SHLQ         $0x30, R10
+	ORQ          R10, R9
+	VPINSRQ      $0x01, R9, X1, X1
+	VCVTPH2PS    X1, Y1
+	VMOVDQU      (SP), Y2
+	VMOVDQU      32(SP), Y3
+	VMOVDQU      64(SP), Y4
+	VMOVDQU      96(SP), Y5
+	VMOVDQU      128(SP), Y6
+	VMOVDQU      160(SP), Y7
+	VMOVDQU      192(SP), Y8
+	VMOVDQU      224(SP), Y9
+	VPUNPCKLDQ   Y3, Y2, Y10
+	VPUNPCKHDQ   Y3, Y2, Y3
+	VPADDD       Y10, Y3, Y2
+	VPUNPCKLDQ   Y5, Y4, Y3
+	VPUNPCKHDQ   Y5, Y4, Y5
+	VPADDD       Y3, Y5, Y4
+	VPUNPCKLQDQ  Y4, Y2, Y3
+	VPUNPCKHQDQ  Y4, Y2, Y4
+	VPADDD       Y3, Y4, Y2
+	VPUNPCKLDQ   Y7, Y6, Y3
+	VPUNPCKHDQ   Y7, Y6, Y7
+	VPADDD       Y3, Y7, Y6
+	VPUNPCKLDQ   Y9, Y8, Y3
+	VPUNPCKHDQ   Y9, Y8, Y9
+	VPADDD       Y3, Y9, Y8
+	VPUNPCKLQDQ  Y8, Y6, Y3
+	VPUNPCKHQDQ  Y8, Y6, Y8
+	VPADDD       Y3, Y8, Y6
+	VBROADCASTSS (SI), Y3
+	VPERM2I128   $0x20, Y6, Y2, Y2
+	VCVTDQ2PS    Y2, Y2
+	VMULPS       Y3, Y1, Y1
+	VMULPS       Y1, Y2, Y1
+	VADDPS       Y1, Y0, Y0
+	ADDQ         $0x0000006e, AX
+	ADDQ         $0x0000006e, BX
+	ADDQ         $0x00000124, SI
+	DECQ         DI
+	JNZ          tileQ3_K_8x1AVX2_loop
+	MOVQ         out+56(FP), AX
+	MOVQ         ldo+64(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VZEROUPPER
+	RET
+
 // func tileIQ4_XS_4x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -14551,339 +24559,351 @@ TEXT ·tileIQ4_XS_4x1AVX2(SB), NOSPLIT, $144-72
 	MOVQ    nb+48(FP), SI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  X1, X1, X1
+	LEAQ    (AX)(CX*4), DI
 
 tileIQ4_XS_4x1AVX2_loop:
-	MOVWLZX        2(AX), DI
-	MOVL           4(AX), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, (SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 16(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	PREFETCHT0     (DI)
+	PREFETCHT0     64(DI)
+	PREFETCHT0     128(DI)
+	PREFETCHT0     192(DI)
+	PREFETCHT0     256(DI)
+	PREFETCHT0     320(DI)
+	PREFETCHT0     384(DI)
+	PREFETCHT0     448(DI)
+	PREFETCHT0     512(DI)
+	PREFETCHT0     576(DI)
+	ADDQ           $0x00000220, DI
+	MOVWLZX        2(AX), R8
+	MOVL           4(AX), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, (SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 32(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 48(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 16(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 64(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 80(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 32(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 96(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 112(SP)
-	MOVWLZX        2(AX)(CX*1), DI
-	MOVL           4(AX)(CX*1), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 4(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 20(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 48(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 64(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 80(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 96(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R8
+	MOVL           4(AX)(CX*1), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 4(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 36(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 52(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 20(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 68(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 84(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 36(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 100(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 116(SP)
-	MOVWLZX        2(AX)(CX*2), DI
-	MOVL           4(AX)(CX*2), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 8(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 24(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 52(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 68(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 84(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 100(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R8
+	MOVL           4(AX)(CX*2), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 8(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 40(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 56(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 24(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 72(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 88(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 40(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 104(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 120(SP)
-	MOVWLZX        2(AX)(DX*1), DI
-	MOVL           4(AX)(DX*1), R8
-	MOVL           R8, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 12(SP)
-	MOVL           R8, R9
-	SHRL           $0x04, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x02, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 28(SP)
-	MOVL           R8, R9
-	SHRL           $0x08, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 56(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 72(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 88(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 104(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R8
+	MOVL           4(AX)(DX*1), R9
+	MOVL           R9, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 12(SP)
+	MOVL           R9, R10
 	SHRL           $0x04, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 44(SP)
-	MOVL           R8, R9
-	SHRL           $0x0c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x06, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 60(SP)
-	MOVL           R8, R9
-	SHRL           $0x10, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x02, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 28(SP)
+	MOVL           R9, R10
 	SHRL           $0x08, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 76(SP)
-	MOVL           R8, R9
-	SHRL           $0x14, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0a, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 92(SP)
-	MOVL           R8, R9
-	SHRL           $0x18, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x04, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 44(SP)
+	MOVL           R9, R10
 	SHRL           $0x0c, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 108(SP)
-	MOVL           R8, R9
-	SHRL           $0x1c, R9
-	ANDL           $0x0000000f, R9
-	MOVL           DI, R10
-	SHRL           $0x0e, R10
-	ANDL           $0x00000003, R10
-	SHLL           $0x04, R10
-	ORL            R10, R9
-	SUBL           $0x00000020, R9
-	MOVL           R9, 124(SP)
-	MOVWQZX        (AX), DI
-	MOVWQZX        (AX)(CX*1), R8
-	SHLQ           $0x10, R8
-	ORQ            R8, DI
-	MOVWQZX        (AX)(CX*2), R8
-	SHLQ           $0x20, R8
-	ORQ            R8, DI
-	MOVWQZX        (AX)(DX*1), R8
-	SHLQ           $0x30, R8
-	ORQ            R8, DI
-	VMOVQ          DI, X2
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x06, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 60(SP)
+	MOVL           R9, R10
+	SHRL           $0x10, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x08, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 76(SP)
+	MOVL           R9, R10
+	SHRL           $0x14, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0a, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 92(SP)
+	MOVL           R9, R10
+	SHRL           $0x18, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0c, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 108(SP)
+	MOVL           R9, R10
+	SHRL           $0x1c, R10
+	ANDL           $0x0000000f, R10
+	MOVL           R8, R11
+	SHRL           $0x0e, R11
+	ANDL           $0x00000003, R11
+	SHLL           $0x04, R11
+	ORL            R11, R10
+	SUBL           $0x00000020, R10
+	MOVL           R10, 124(SP)
+	MOVWQZX        (AX), R8
+	MOVWQZX        (AX)(CX*1), R9
+	SHLQ           $0x10, R9
+	ORQ            R9, R8
+	MOVWQZX        (AX)(CX*2), R9
+	SHLQ           $0x20, R9
+	ORQ            R9, R8
+	MOVWQZX        (AX)(DX*1), R9
+	SHLQ           $0x30, R9
+	ORQ            R9, R8
+	VMOVQ          R8, X2
 	VCVTPH2PS      X2, X2
 	VBROADCASTSS   (BX), X3
 	VMULPS         X3, X2, X3
@@ -15316,7 +25336,7 @@ tileIQ4_XS_4x1AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x2AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x2AVX2(SB), NOSPLIT, $192-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -15328,339 +25348,351 @@ TEXT ·tileIQ4_XS_4x2AVX2(SB), NOSPLIT, $192-72
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS X1, 128(SP)
 	VMOVUPS X1, 144(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_XS_4x2AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	ADDQ           $0x00000220, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -16364,7 +26396,7 @@ tileIQ4_XS_4x2AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x3AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x3AVX2(SB), NOSPLIT, $224-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -16377,339 +26409,351 @@ TEXT ·tileIQ4_XS_4x3AVX2(SB), NOSPLIT, $224-72
 	VMOVUPS X1, 128(SP)
 	VMOVUPS X1, 144(SP)
 	VMOVUPS X1, 160(SP)
+	LEAQ    (AX)(CX*4), R8
 
 tileIQ4_XS_4x3AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	ADDQ           $0x00000220, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X1
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -17675,7 +27719,7 @@ tileIQ4_XS_4x3AVX2_loop:
 	RET
 
 // func tileIQ4_XS_4x4AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_4x4AVX2(SB), NOSPLIT, $256-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -17690,339 +27734,351 @@ TEXT ·tileIQ4_XS_4x4AVX2(SB), NOSPLIT, $256-72
 	VMOVUPS X1, 144(SP)
 	VMOVUPS X1, 160(SP)
 	VMOVUPS X1, 176(SP)
+	LEAQ    (AX)(CX*4), R9
 
 tileIQ4_XS_4x4AVX2_loop:
-	MOVWLZX        2(AX), R9
-	MOVL           4(AX), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, (SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 16(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	PREFETCHT0     (R9)
+	PREFETCHT0     64(R9)
+	PREFETCHT0     128(R9)
+	PREFETCHT0     192(R9)
+	PREFETCHT0     256(R9)
+	PREFETCHT0     320(R9)
+	PREFETCHT0     384(R9)
+	PREFETCHT0     448(R9)
+	PREFETCHT0     512(R9)
+	PREFETCHT0     576(R9)
+	ADDQ           $0x00000220, R9
+	MOVWLZX        2(AX), R10
+	MOVL           4(AX), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, (SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 32(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 48(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 16(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 64(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 80(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 32(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 96(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 112(SP)
-	MOVWLZX        2(AX)(CX*1), R9
-	MOVL           4(AX)(CX*1), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 4(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 20(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 48(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 64(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 80(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 96(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 112(SP)
+	MOVWLZX        2(AX)(CX*1), R10
+	MOVL           4(AX)(CX*1), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 4(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 36(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 52(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 20(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 68(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 84(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 36(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 100(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 116(SP)
-	MOVWLZX        2(AX)(CX*2), R9
-	MOVL           4(AX)(CX*2), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 8(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 24(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 52(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 68(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 84(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 100(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 116(SP)
+	MOVWLZX        2(AX)(CX*2), R10
+	MOVL           4(AX)(CX*2), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 8(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 40(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 56(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 24(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 72(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 88(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 40(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 104(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 120(SP)
-	MOVWLZX        2(AX)(DX*1), R9
-	MOVL           4(AX)(DX*1), R10
-	MOVL           R10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 12(SP)
-	MOVL           R10, R11
-	SHRL           $0x04, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x02, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 28(SP)
-	MOVL           R10, R11
-	SHRL           $0x08, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 56(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 72(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 88(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 104(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 120(SP)
+	MOVWLZX        2(AX)(DX*1), R10
+	MOVL           4(AX)(DX*1), R11
+	MOVL           R11, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 12(SP)
+	MOVL           R11, R12
 	SHRL           $0x04, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 44(SP)
-	MOVL           R10, R11
-	SHRL           $0x0c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x06, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 60(SP)
-	MOVL           R10, R11
-	SHRL           $0x10, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x02, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 28(SP)
+	MOVL           R11, R12
 	SHRL           $0x08, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 76(SP)
-	MOVL           R10, R11
-	SHRL           $0x14, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0a, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 92(SP)
-	MOVL           R10, R11
-	SHRL           $0x18, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x04, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 44(SP)
+	MOVL           R11, R12
 	SHRL           $0x0c, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 108(SP)
-	MOVL           R10, R11
-	SHRL           $0x1c, R11
-	ANDL           $0x0000000f, R11
-	MOVL           R9, R12
-	SHRL           $0x0e, R12
-	ANDL           $0x00000003, R12
-	SHLL           $0x04, R12
-	ORL            R12, R11
-	SUBL           $0x00000020, R11
-	MOVL           R11, 124(SP)
-	MOVWQZX        (AX), R9
-	MOVWQZX        (AX)(CX*1), R10
-	SHLQ           $0x10, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(CX*2), R10
-	SHLQ           $0x20, R10
-	ORQ            R10, R9
-	MOVWQZX        (AX)(DX*1), R10
-	SHLQ           $0x30, R10
-	ORQ            R10, R9
-	VMOVQ          R9, X1
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x06, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 60(SP)
+	MOVL           R11, R12
+	SHRL           $0x10, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x08, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 76(SP)
+	MOVL           R11, R12
+	SHRL           $0x14, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0a, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 92(SP)
+	MOVL           R11, R12
+	SHRL           $0x18, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0c, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 108(SP)
+	MOVL           R11, R12
+	SHRL           $0x1c, R12
+	ANDL           $0x0000000f, R12
+	MOVL           R10, R13
+	SHRL           $0x0e, R13
+	ANDL           $0x00000003, R13
+	SHLL           $0x04, R13
+	ORL            R13, R12
+	SUBL           $0x00000020, R12
+	MOVL           R12, 124(SP)
+	MOVWQZX        (AX), R10
+	MOVWQZX        (AX)(CX*1), R11
+	SHLQ           $0x10, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(CX*2), R11
+	SHLQ           $0x20, R11
+	ORQ            R11, R10
+	MOVWQZX        (AX)(DX*1), R11
+	SHLQ           $0x30, R11
+	ORQ            R11, R10
+	VMOVQ          R10, X1
 	VCVTPH2PS      X1, X1
 	VBROADCASTSS   (BX), X2
 	VMULPS         X2, X1, X2
@@ -19250,7 +29306,7 @@ tileIQ4_XS_4x4AVX2_loop:
 	RET
 
 // func tileIQ4_XS_8x1AVX2(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX2, F16C
+// Requires: AVX, AVX2, F16C, MMX+
 TEXT ·tileIQ4_XS_8x1AVX2(SB), NOSPLIT, $288-72
 	MOVQ    w+0(FP), AX
 	MOVQ    ws+8(FP), CX
@@ -19261,670 +29317,690 @@ TEXT ·tileIQ4_XS_8x1AVX2(SB), NOSPLIT, $288-72
 	MOVQ    nb+48(FP), DI
 	VMOVDQU q_iq4nl<>+0(SB), Y0
 	VXORPS  Y1, Y1, Y1
+	LEAQ    (AX)(CX*8), R8
 
 tileIQ4_XS_8x1AVX2_loop:
-	MOVWLZX        2(AX), R8
-	MOVL           4(AX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, (SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 32(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	PREFETCHT0     (R8)
+	PREFETCHT0     64(R8)
+	PREFETCHT0     128(R8)
+	PREFETCHT0     192(R8)
+	PREFETCHT0     256(R8)
+	PREFETCHT0     320(R8)
+	PREFETCHT0     384(R8)
+	PREFETCHT0     448(R8)
+	PREFETCHT0     512(R8)
+	PREFETCHT0     576(R8)
+	PREFETCHT0     640(R8)
+	PREFETCHT0     704(R8)
+	PREFETCHT0     768(R8)
+	PREFETCHT0     832(R8)
+	PREFETCHT0     896(R8)
+	PREFETCHT0     960(R8)
+	PREFETCHT0     1024(R8)
+	PREFETCHT0     1088(R8)
+	ADDQ           $0x00000440, R8
+	MOVWLZX        2(AX), R9
+	MOVL           4(AX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, (SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 64(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 96(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 32(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 128(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 160(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 64(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 192(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 224(SP)
-	MOVWLZX        2(AX)(CX*1), R8
-	MOVL           4(AX)(CX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 4(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 36(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 96(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 128(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 160(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 192(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 224(SP)
+	MOVWLZX        2(AX)(CX*1), R9
+	MOVL           4(AX)(CX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 4(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 68(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 100(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 36(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 132(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 164(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 68(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 196(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 228(SP)
-	MOVWLZX        2(AX)(CX*2), R8
-	MOVL           4(AX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 8(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 40(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 100(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 132(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 164(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 196(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 228(SP)
+	MOVWLZX        2(AX)(CX*2), R9
+	MOVL           4(AX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 8(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 72(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 104(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 40(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 136(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 168(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 72(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 200(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 232(SP)
-	MOVWLZX        2(AX)(DX*1), R8
-	MOVL           4(AX)(DX*1), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 12(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 44(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 104(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 136(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 168(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 200(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 232(SP)
+	MOVWLZX        2(AX)(DX*1), R9
+	MOVL           4(AX)(DX*1), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 12(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 76(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 108(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 44(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 140(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 172(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 76(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 204(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 236(SP)
-	MOVWLZX        2(AX)(CX*4), R8
-	MOVL           4(AX)(CX*4), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 16(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 48(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 108(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 140(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 172(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 204(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 236(SP)
+	MOVWLZX        2(AX)(CX*4), R9
+	MOVL           4(AX)(CX*4), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 16(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 80(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 112(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 48(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 144(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 176(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 80(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 208(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 240(SP)
-	MOVWLZX        2(BX), R8
-	MOVL           4(BX), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 20(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 52(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 112(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 144(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 176(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 208(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 240(SP)
+	MOVWLZX        2(BX), R9
+	MOVL           4(BX), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 20(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 84(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 116(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 52(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 148(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 180(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 84(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 212(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 244(SP)
-	MOVWLZX        2(AX)(DX*2), R8
-	MOVL           4(AX)(DX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 24(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 56(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 116(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 148(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 180(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 212(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 244(SP)
+	MOVWLZX        2(AX)(DX*2), R9
+	MOVL           4(AX)(DX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 24(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 88(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 120(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 56(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 152(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 184(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 88(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 216(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 248(SP)
-	MOVWLZX        2(BX)(CX*2), R8
-	MOVL           4(BX)(CX*2), R9
-	MOVL           R9, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 28(SP)
-	MOVL           R9, R10
-	SHRL           $0x04, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x02, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 60(SP)
-	MOVL           R9, R10
-	SHRL           $0x08, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 120(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 152(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 184(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 216(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 248(SP)
+	MOVWLZX        2(BX)(CX*2), R9
+	MOVL           4(BX)(CX*2), R10
+	MOVL           R10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 28(SP)
+	MOVL           R10, R11
 	SHRL           $0x04, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 92(SP)
-	MOVL           R9, R10
-	SHRL           $0x0c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x06, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 124(SP)
-	MOVL           R9, R10
-	SHRL           $0x10, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x02, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 60(SP)
+	MOVL           R10, R11
 	SHRL           $0x08, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 156(SP)
-	MOVL           R9, R10
-	SHRL           $0x14, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0a, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 188(SP)
-	MOVL           R9, R10
-	SHRL           $0x18, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x04, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 92(SP)
+	MOVL           R10, R11
 	SHRL           $0x0c, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 220(SP)
-	MOVL           R9, R10
-	SHRL           $0x1c, R10
-	ANDL           $0x0000000f, R10
-	MOVL           R8, R11
-	SHRL           $0x0e, R11
-	ANDL           $0x00000003, R11
-	SHLL           $0x04, R11
-	ORL            R11, R10
-	SUBL           $0x00000020, R10
-	MOVL           R10, 252(SP)
-	MOVWQZX        (AX), R8
-	MOVWQZX        (AX)(CX*1), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(CX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*1), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VMOVQ          R8, X2
-	MOVWQZX        (AX)(CX*4), R8
-	MOVWQZX        (BX), R9
-	SHLQ           $0x10, R9
-	ORQ            R9, R8
-	MOVWQZX        (AX)(DX*2), R9
-	SHLQ           $0x20, R9
-	ORQ            R9, R8
-	MOVWQZX        (BX)(CX*2), R9
-	SHLQ           $0x30, R9
-	ORQ            R9, R8
-	VPINSRQ        $0x01, R8, X2, X2
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x06, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 124(SP)
+	MOVL           R10, R11
+	SHRL           $0x10, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x08, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 156(SP)
+	MOVL           R10, R11
+	SHRL           $0x14, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0a, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 188(SP)
+	MOVL           R10, R11
+	SHRL           $0x18, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0c, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 220(SP)
+	MOVL           R10, R11
+	SHRL           $0x1c, R11
+	ANDL           $0x0000000f, R11
+	MOVL           R9, R12
+	SHRL           $0x0e, R12
+	ANDL           $0x00000003, R12
+	SHLL           $0x04, R12
+	ORL            R12, R11
+	SUBL           $0x00000020, R11
+	MOVL           R11, 252(SP)
+	MOVWQZX        (AX), R9
+	MOVWQZX        (AX)(CX*1), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(CX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*1), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VMOVQ          R9, X2
+	MOVWQZX        (AX)(CX*4), R9
+	MOVWQZX        (BX), R10
+	SHLQ           $0x10, R10
+	ORQ            R10, R9
+	MOVWQZX        (AX)(DX*2), R10
+	SHLQ           $0x20, R10
+	ORQ            R10, R9
+	MOVWQZX        (BX)(CX*2), R10
+	SHLQ           $0x30, R10
+	ORQ            R10, R9
+	VPINSRQ        $0x01, R9, X2, X2
 	VCVTPH2PS      X2, Y2
 	VBROADCASTSS   (SI), Y3
 	VMULPS         Y3, Y2, Y3

@@ -16,15 +16,17 @@ type rowBlockFunc func(w *tensor.Tensor, r0, r1 int, x []float32, T int, y []flo
 type Variant struct {
 	Name     string
 	rowBlock map[tensor.DType]rowBlockFunc
-	// kvDot4 and kvAxpy4 are attention's inner loops over four cache
-	// positions: scores q·k, and the weighted sum of values.
-	kvDot4  func(kv *KVLayer, offs *[4]int, q []float32, out *[4]float32)
-	kvAxpy4 func(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32)
 	// quant holds the block-quantized matrix kernels by weight type and
 	// act the activation quantizers by vec_dot type; a type missing from
 	// either runs the internal/quant reference.
 	quant map[tensor.DType]*quantKernels
 	act   map[tensor.DType]actFunc
+	// siluMul is SiLUMul's body.
+	siluMul func(out, gate, up []float32)
+	// attnHead is one attention head's work for one token: scores of q
+	// against positions [first, last] of kv (buf is score scratch of at
+	// least last−first+9 values), softmax, and the weighted values in out.
+	attnHead func(a *Attention, kv *KVLayer, q, out []float32, kvOff, first, last int, buf []float32, g *kvGroup)
 }
 
 var (
@@ -34,7 +36,7 @@ var (
 
 var goVariant = &Variant{Name: "go", rowBlock: map[tensor.DType]rowBlockFunc{
 	tensor.F32: rowBlockGo, tensor.F16: rowBlockGo, tensor.BF16: rowBlockGo,
-}, kvDot4: kvDot4Go, kvAxpy4: kvAxpy4Go}
+}, siluMul: siluMulGo, attnHead: attnHeadGo}
 
 // register adds a variant and makes it the active one.
 func register(v *Variant) {

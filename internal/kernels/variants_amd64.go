@@ -13,9 +13,17 @@ import (
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C {
 		q, a := avx2Quant()
-		register(&Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
+		v := &Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
 			tensor.F32: rowBlockAVX2, tensor.F16: rowBlockAVX2, tensor.BF16: rowBlockAVX2,
-		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a})
+		}, quant: q, act: a, siluMul: siluMulAVX2Go, attnHead: attnHeadAVX2}
+		register(v)
+		x := cpu.X86
+		if x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512VNNI {
+			v512 := *v
+			v512.Name = "avx512"
+			v512.quant = avx512Quant()
+			register(&v512)
+		}
 	}
 }
 
@@ -123,72 +131,63 @@ func rowBlockAVX2(w *tensor.Tensor, lo, hi int, x []float32, T int, y []float32,
 	}
 }
 
-// kvDot4AVX2 is kvDot4 with the assembly dot kernel; the head dimension's
-// tail (len mod 8) is finished in Go.
-func kvDot4AVX2(kv *KVLayer, offs *[4]int, q []float32, out *[4]float32) {
-	n := len(q)
-	main := n &^ 7
-	if main == 0 {
-		kvDot4Go(kv, offs, q, out)
-		return
-	}
-	if kv.K != nil {
-		k := kv.K
-		for _, off := range offs {
-			_ = k[off+n-1]
-		}
-		dot4x1F32AVX2(f32Byte(&k[offs[0]]), f32Byte(&k[offs[1]]), f32Byte(&k[offs[2]]), f32Byte(&k[offs[3]]), &q[0], 0, main, out)
-		if main < n {
-			for j, off := range offs {
-				out[j] += Dot(q[main:], k[off+main:off+n])
-			}
-		}
-		return
-	}
-	k := kv.K16
-	for _, off := range offs {
-		_ = k[off+n-1]
-	}
-	dot4x1F16AVX2(u16Byte(&k[offs[0]]), u16Byte(&k[offs[1]]), u16Byte(&k[offs[2]]), u16Byte(&k[offs[3]]), &q[0], 0, main, out)
-	if main < n {
-		for j, off := range offs {
-			out[j] += dotF16(q[main:], k[off+main:off+n])
-		}
-	}
-}
-
-// kvAxpy4AVX2 is kvAxpy4 with the assembly kernel.
-func kvAxpy4AVX2(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32) {
-	n := len(dst)
-	main := n &^ 7
-	if main == 0 {
-		kvAxpy4Go(kv, offs, ws, dst)
-		return
-	}
-	if kv.V != nil {
-		v := kv.V
-		for _, off := range offs {
-			_ = v[off+n-1]
-		}
-		axpy4F32AVX2(f32Byte(&v[offs[0]]), f32Byte(&v[offs[1]]), f32Byte(&v[offs[2]]), f32Byte(&v[offs[3]]), ws, &dst[0], main)
-		if main < n {
-			for j, off := range offs {
-				AddScaled(dst[main:], v[off+main:off+n], ws[j])
-			}
-		}
-		return
-	}
-	v := kv.V16
-	for _, off := range offs {
-		_ = v[off+n-1]
-	}
-	axpy4F16AVX2(u16Byte(&v[offs[0]]), u16Byte(&v[offs[1]]), u16Byte(&v[offs[2]]), u16Byte(&v[offs[3]]), ws, &dst[0], main)
-	if main < n {
-		for j, off := range offs {
-			addScaledF16(dst[main:], v[off+main:off+n], ws[j])
-		}
-	}
-}
-
 func f32Byte(p *float32) *byte { return (*byte)(unsafe.Pointer(p)) }
 func u16Byte(p *uint16) *byte  { return (*byte)(unsafe.Pointer(p)) }
+
+// siluMulAVX2Go runs the assembly SiLU over the multiple-of-8 prefix and
+// the Go body over the rest (both give the same bits).
+func siluMulAVX2Go(out, gate, up []float32) {
+	n := len(gate)
+	main := n &^ 7
+	if main > 0 {
+		_, _ = out[n-1], up[n-1]
+		siluMulAVX2(&out[0], &gate[0], &up[0], main)
+	}
+	if main < n {
+		siluMulGo(out[main:n], gate[main:], up[main:n])
+	}
+}
+
+// attnHeadAVX2 is one head's attention with the assembly kernels: all
+// scores in one call (four positions at a time), float32 exponentials
+// (exp32, bit-identical in Go and assembly), the weighted sum of values in
+// one call. Heads whose dimension is not a multiple of 8 use the Go body.
+func attnHeadAVX2(a *Attention, kv *KVLayer, q, out []float32, kvOff, first, last int, buf []float32, g *kvGroup) {
+	hd := a.HeadDim
+	if hd%8 != 0 {
+		attnHeadGo(a, kv, q, out, kvOff, first, last, buf, g)
+		return
+	}
+	n := last - first + 1
+	scores := buf[:n]
+	_ = buf[(n+3)&^3-1]
+	stride := a.KVStride
+	if kv.K != nil {
+		_ = kv.K[last*stride+kvOff+hd-1]
+		attnScoresF32AVX2(&q[0], f32Byte(&kv.K[first*stride+kvOff]), 4*stride, n, hd, &buf[0])
+	} else {
+		_ = kv.K16[last*stride+kvOff+hd-1]
+		attnScoresF16AVX2(&q[0], u16Byte(&kv.K16[first*stride+kvOff]), 2*stride, n, hd, &buf[0])
+	}
+	m := a.scaleMax(scores)
+	main := n &^ 7
+	if main > 0 {
+		expMinusAVX2(&scores[0], main, m)
+	}
+	expMinusGo(scores[main:], m)
+	var sum float64
+	for _, e := range scores {
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for i := range scores {
+		scores[i] *= inv
+	}
+	if kv.V != nil {
+		_ = kv.V[last*stride+kvOff+hd-1]
+		attnOutF32AVX2(&scores[0], f32Byte(&kv.V[first*stride+kvOff]), 4*stride, n, hd, &out[0])
+	} else {
+		_ = kv.V16[last*stride+kvOff+hd-1]
+		attnOutF16AVX2(&scores[0], u16Byte(&kv.V16[first*stride+kvOff]), 2*stride, n, hd, &out[0])
+	}
+}

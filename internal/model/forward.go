@@ -33,6 +33,7 @@ type Scratch struct {
 	seqBuf                []*Seq
 	flagBuf               []bool
 	attn                  kernels.Attention
+	jobs                  [3]kernels.MatJob // projections of a shared input
 	res                   *ledger.Reservation
 }
 
@@ -203,9 +204,9 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
 		q, k, v := sc.q[:T*qd], sc.k[:T*kvd], sc.v[:T*kvd]
-		ops.MatMul(&L.q, h, T, q, qd)
-		ops.MatMul(&L.k, h, T, k, kvd)
-		ops.MatMul(&L.v, h, T, v, kvd)
+		sc.jobs = [3]kernels.MatJob{{W: &L.q, Y: q, LDY: qd}, {W: &L.k, Y: k, LDY: kvd}, {W: &L.v, Y: v, LDY: kvd}}
+		ops.MatMuls(h, T, sc.jobs[:])
+		sc.jobs = [3]kernels.MatJob{}
 		half := len(m.ropes[L.rope])
 		for t := 0; t < T; t++ {
 			qt, kt, vt := q[t*qd:(t+1)*qd], k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd]
@@ -301,8 +302,9 @@ func addBias(v, b []float32) {
 func (m *Model) mlp(st *Scratch, gate, up, down *tensor.Tensor, h, out []float32, T int) {
 	ffn := gate.NumRows()
 	g, u, a := st.gate[:T*ffn], st.up[:T*ffn], st.act[:T*ffn]
-	m.ops.MatMul(gate, h, T, g, ffn)
-	m.ops.MatMul(up, h, T, u, ffn)
+	st.jobs = [3]kernels.MatJob{{W: gate, Y: g, LDY: ffn}, {W: up, Y: u, LDY: ffn}}
+	m.ops.MatMuls(h, T, st.jobs[:2])
+	st.jobs = [3]kernels.MatJob{}
 	if m.Spec.Act == arch.GELUTanh {
 		kernels.GELUTanhMul(a, g, u)
 	} else {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/attr"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -151,6 +153,34 @@ func (a strided) advance(n int) {
 	}
 }
 
+// prefetcher streams the next tile (the R rows after the current ones,
+// which follow them in memory) into the cache in step with the loop: per
+// iteration it touches the next step bytes.
+type prefetcher struct {
+	p    Register
+	step int
+}
+
+func newPrefetcher(w strided, R, blockBytes int) prefetcher {
+	p := GP64()
+	switch R {
+	case 4:
+		LEAQ(Mem{Base: w.p, Index: w.s, Scale: 4}, p)
+	case 8:
+		LEAQ(Mem{Base: w.p, Index: w.s, Scale: 8}, p)
+	default:
+		panic("prefetcher: R must be 4 or 8")
+	}
+	return prefetcher{p: p, step: R * blockBytes}
+}
+
+func (f prefetcher) next() {
+	for off := 0; off < f.step+63; off += 64 {
+		PREFETCHT0(Mem{Base: f.p, Disp: off})
+	}
+	ADDQ(U32(f.step), f.p)
+}
+
 // gatherF16 loads the fp16 at byte disp of each of R rows (4 or 8) and
 // returns them as float32 lanes (an XMM for 4 rows, a YMM for 8).
 func gatherF16(w strided, R, disp int) VecVirtual {
@@ -208,6 +238,7 @@ type legacy struct {
 	// S·(dw·dx).
 	scaleFirst bool
 	table      bool // IQ4_NL: nibbles index kvalues_iq4nl
+	inPlace    bool // signed weights used straight from memory (Q8_0)
 	// unpack returns the block's 32 weights as bytes (element j in byte j).
 	unpack func(k *legacy, b Mem) VecVirtual
 }
@@ -244,7 +275,7 @@ var legacyKinds = []*legacy{
 		VPOR(highBits(b.Offset(2)), w, w)
 		return w
 	}},
-	{name: "Q8_0", bytes: 34, shift: -1, unpack: func(k *legacy, b Mem) VecVirtual {
+	{name: "Q8_0", bytes: 34, shift: -1, inPlace: true, unpack: func(k *legacy, b Mem) VecVirtual {
 		w := YMM()
 		VMOVDQU(b.Offset(2), w)
 		return w
@@ -256,12 +287,27 @@ var legacyKinds = []*legacy{
 	}},
 }
 
+// maxM8 is the most tokens an 8-row tile of k takes within 16 registers.
+func (k *legacy) maxM8() int {
+	if k.table {
+		return 3
+	}
+	return 4
+}
+
 // unpacked is one row's block ready for dot products with tokens.
 type unpacked struct {
 	w, abs VecVirtual // weights; |weights| for signed kinds
+	mem    *Mem       // signed weights read in place (Q8_0): w is unused
 }
 
 func (k *legacy) load(b Mem) unpacked {
+	if k.inPlace {
+		m := b.Offset(2)
+		u := unpacked{abs: YMM(), mem: &m}
+		VPABSB(m, u.abs)
+		return u
+	}
 	u := unpacked{w: k.unpack(k, b)}
 	if k.shift < 0 {
 		u.abs = YMM()
@@ -274,9 +320,14 @@ func (k *legacy) load(b Mem) unpacked {
 // token's 32 activation bytes at y.
 func (k *legacy) dot(u unpacked, y Mem) VecVirtual {
 	p := YMM()
-	if k.shift >= 0 {
+	switch {
+	case k.shift >= 0:
 		VPMADDUBSW(y, u.w, p)
-	} else {
+	case u.mem != nil:
+		VMOVDQU(y, p)
+		VPSIGNB(*u.mem, p, p)
+		VPMADDUBSW(p, u.abs, p)
+	default:
 		VMOVDQU(y, p)
 		VPSIGNB(u.w, p, p)
 		VPMADDUBSW(p, u.abs, p)
@@ -325,7 +376,9 @@ func legacyTile(k *legacy, R, M int) {
 			}
 		}
 	}
+	pf := newPrefetcher(W, R, k.bytes)
 	Label(name + "_loop")
+	pf.next()
 	dw := gatherF16(W, R, 0)
 	y := func(t int) Mem { return X.at(t, 2) }
 	// finish takes the R row sums of token t (an XMM for 4 rows, a YMM
@@ -375,35 +428,39 @@ func legacyTile(k *legacy, R, M int) {
 		}
 		return out
 	}
-	if R == 4 {
-		s01 := pair(0)
-		u2 := k.load(W.at(2, 0))
-		u3 := k.load(W.at(3, 0))
+	// quad returns per token the sums of rows a..a+3, [r0..r3] per 128-bit
+	// half; with last set it hands each token's sums to last instead.
+	quad := func(a int, last func(e VecVirtual, t int)) []VecVirtual {
+		s01 := pair(a)
+		u2 := k.load(W.at(a+2, 0))
+		u3 := k.load(W.at(a+3, 0))
 		for t := 0; t < M; t++ {
 			p2 := k.dot(u2, y(t))
 			p3 := k.dot(u3, y(t))
 			pairSum(p2, p3)
 			quadSum(s01[t], p2)
+			if last != nil {
+				last(s01[t], t)
+			}
+		}
+		return s01
+	}
+	if R == 4 {
+		quad(0, func(e VecVirtual, t int) {
 			x := XMM()
-			VEXTRACTI128(Imm(1), s01[t], x)
-			VPADDD(x, s01[t].AsX(), x)
+			VEXTRACTI128(Imm(1), e, x)
+			VPADDD(x, e.AsX(), x)
 			finish(x, t)
-		}
+		})
 	} else {
-		if M != 1 {
-			panic("legacyTile: 8 rows take one token")
-		}
-		q := make([]VecVirtual, 4)
-		for i := range q {
-			q[i] = pair(2 * i)[0]
-		}
-		quadSum(q[0], q[1])
-		quadSum(q[2], q[3])
-		g, h := YMM(), YMM()
-		VPERM2I128(Imm(0x20), q[2], q[0], g)
-		VPERM2I128(Imm(0x31), q[2], q[0], h)
-		VPADDD(h, g, g)
-		finish(g, 0)
+		e0 := quad(0, nil)
+		quad(4, func(e VecVirtual, t int) {
+			g := YMM()
+			VPERM2I128(Imm(0x20), e, e0[t], g)
+			VPERM2I128(Imm(0x31), e, e0[t], e)
+			VPADDD(e, g, g)
+			finish(g, t)
+		})
 	}
 	W.advance(k.bytes)
 	X.advance(34)
@@ -436,17 +493,21 @@ func legacyTile(k *legacy, R, M int) {
 
 // quantActQ8_0 generates quantActQ8_0AVX2(x *float32, nb int, dst, aux
 // *byte): ggml-cpu's x86 AVX2 quantize_row_q8_0 of nb blocks of x into dst
-// (byte-exact with quant's reference), and per block into aux the float32
-// value of the stored fp16 scale and the int32 sum of the stored quants.
+// (byte-exact with quant's reference), and into aux per block the float32
+// value of the stored fp16 scale and the int32 sum of the stored quants
+// (8 bytes per block), followed by the quants of all blocks back to back
+// (32 bytes per block), the layout the 512-bit kernels read.
 func quantActQ8_0() {
 	name := "quantActQ8_0AVX2"
 	TEXT(name, NOSPLIT, "func(x *float32, nb int, dst *byte, aux *byte)")
 	Pragma("noescape")
-	Doc(name + " quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing Σq and the scale as float32 per block to aux.")
+	Doc(name + " quantizes nb 32-value blocks of x to Q8_0 as ggml-cpu's AVX2 code does, writing the scale as float32 and Σq per block to aux, then the quants back to back.")
 	x := Load(Param("x"), GP64())
 	n := Load(Param("nb"), GP64())
 	dst := Load(Param("dst"), GP64())
 	aux := Load(Param("aux"), GP64())
+	plain := GP64()
+	LEAQ(Mem{Base: aux, Index: n, Scale: 8}, plain)
 	Label(name + "_loop")
 	v := make([]VecVirtual, 4)
 	for i := range v {
@@ -493,6 +554,7 @@ func quantActQ8_0() {
 	VMOVDQU(cPerm, perm)
 	VPERMD(v[0], perm, v[0])
 	VMOVDQU(v[0], Mem{Base: dst, Disp: 2})
+	VMOVDQU(v[0], Mem{Base: plain})
 	// fp16 scale, and its float32 value.
 	VCVTPS2PH(Imm(0), d, d)
 	VPEXTRW(Imm(0), d, Mem{Base: dst})
@@ -516,6 +578,7 @@ func quantActQ8_0() {
 	ADDQ(U32(128), x)
 	ADDQ(Imm(34), dst)
 	ADDQ(Imm(8), aux)
+	ADDQ(Imm(32), plain)
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 	VZEROUPPER()
@@ -529,7 +592,9 @@ func quantKernels() {
 		for m := 1; m <= 4; m++ {
 			legacyTile(k, 4, m)
 		}
-		legacyTile(k, 8, 1)
+		for m := 1; m <= k.maxM8(); m++ {
+			legacyTile(k, 8, m)
+		}
 	}
 	kKernels()
 }
@@ -552,6 +617,8 @@ var (
 	cB0C    Mem // 32 × 0x0c
 	cB30    Mem // 32 × 0x30
 	cBC0    Mem // 32 × 0xc0
+	cLow4W  Mem // 16 × int16 0x000f
+	c32W    Mem // 16 × int16 32
 	kConsts bool
 )
 
@@ -589,6 +656,13 @@ func kquantConsts() {
 	cB0C = bytesConst("q_b0c", repeat(0x0c, 32))
 	cB30 = bytesConst("q_b30", repeat(0x30, 32))
 	cBC0 = bytesConst("q_bc0", repeat(0xc0, 32))
+	var l4, w32 []byte
+	for i := 0; i < 16; i++ {
+		l4 = append(l4, 0x0f, 0)
+		w32 = append(w32, 32, 0)
+	}
+	cLow4W = bytesConst("q_low4w", l4)
+	c32W = bytesConst("q_32w", w32)
 }
 
 // quantActQ8_K generates quantActQ8_KAVX2(x *float32, nb int, dst *byte):
@@ -715,8 +789,11 @@ func quantActQ8_K() {
 type kquant struct {
 	name  string
 	bytes int
-	mins  bool // Q4_K, Q5_K: d·isum − dmin·Σ(bsums·mins)
-	dOff  int  // offset of the fp16 d (dmin follows it when mins)
+	mins  bool // Q2_K, Q4_K, Q5_K: d·isum − dmin·Σ(bsums·mins)
+	// pairs: the row work takes the bsums summed in pairs (one per 32
+	// values: Q4_K, Q5_K).
+	pairs bool
+	dOff  int // offset of the fp16 d (dmin follows it when mins)
 	// row emits the integer work of one row's super-block at b for M
 	// tokens (y(t) addresses token t's Q8_K block) and returns per token
 	// the 8 int32 lanes of isum and, with mins, 4 lanes of Σ bsums·mins.
@@ -724,41 +801,35 @@ type kquant struct {
 }
 
 // q4kScales unpacks the 12 scale bytes at b+4 into [sc0..7 | m0..7] as
-// int16 and returns the scales duplicated in both lanes and the mins.
+// int16 and returns the scales duplicated in both lanes and the mins. It
+// needs three general registers.
 func q4kScales(b Mem) (sc VecVirtual, mn VecVirtual) {
-	u0, u1, u2 := GP32(), GP32(), GP32()
-	MOVL(b.Offset(4), u0)
-	MOVL(b.Offset(8), u1)
-	MOVL(b.Offset(12), u2)
-	scHi, t := GP32(), GP32()
-	// sc4..7 = (u2 & 0x0f0f0f0f) | ((u0 >> 6) & 0x03030303) << 4
-	MOVL(u2, scHi)
-	ANDL(U32(0x0f0f0f0f), scHi)
-	MOVL(u0, t)
-	SHRL(Imm(6), t)
-	ANDL(U32(0x03030303), t)
-	SHLL(Imm(4), t)
-	ORL(t, scHi)
-	// m4..7 = ((u2 >> 4) & 0x0f0f0f0f) | ((u1 >> 6) & 0x03030303) << 4
-	SHRL(Imm(4), u2)
-	ANDL(U32(0x0f0f0f0f), u2)
-	MOVL(u1, t)
-	SHRL(Imm(6), t)
-	ANDL(U32(0x03030303), t)
-	SHLL(Imm(4), t)
-	ORL(t, u2)
-	ANDL(U32(0x3f3f3f3f), u0) // sc0..3
-	ANDL(U32(0x3f3f3f3f), u1) // m0..3
-	q1, q2 := GP64(), GP64()
-	MOVL(scHi, q1.As32())
-	SHLQ(Imm(32), q1)
-	ORQ(u0.As64(), q1)
-	MOVL(u2, q2.As32())
-	SHLQ(Imm(32), q2)
-	ORQ(u1.As64(), q2)
 	x := XMM()
-	VMOVQ(q1, x)
-	VPINSRQ(Imm(1), q2, x, x)
+	// lo: u0 (sc0..3) or u1 (m0..3); hi: sc4..7 = (u2 & 0x0f0f0f0f) |
+	// ((u0 >> 6) & 0x03030303) << 4, m4..7 = ((u2 >> 4) & 0x0f0f0f0f) |
+	// ((u1 >> 6) & 0x03030303) << 4.
+	for h, off := range []int{4, 8} {
+		lo, hi, u2 := GP64(), GP64(), GP64()
+		MOVL(b.Offset(off), lo.As32())
+		MOVL(lo.As32(), hi.As32())
+		SHRL(Imm(6), hi.As32())
+		ANDL(U32(0x03030303), hi.As32())
+		SHLL(Imm(4), hi.As32())
+		MOVL(b.Offset(12), u2.As32())
+		if h == 1 {
+			SHRL(Imm(4), u2.As32())
+		}
+		ANDL(U32(0x0f0f0f0f), u2.As32())
+		ORL(u2.As32(), hi.As32())
+		ANDL(U32(0x3f3f3f3f), lo.As32())
+		SHLQ(Imm(32), hi)
+		ORQ(lo, hi)
+		if h == 0 {
+			VMOVQ(hi, x)
+		} else {
+			VPINSRQ(Imm(1), hi, x, x)
+		}
+	}
 	all := YMM()
 	VPMOVZXBW(x, all)
 	sc = YMM()
@@ -892,28 +963,192 @@ var nibReg VecVirtual
 func cNibReg() VecVirtual { return nibReg }
 
 var kquantKinds = []*kquant{
-	{name: "Q4_K", bytes: 144, mins: true, dOff: 0, row: q45kRow(false)},
-	{name: "Q5_K", bytes: 176, mins: true, dOff: 0, row: q45kRow(true)},
+	{name: "Q4_K", bytes: 144, mins: true, pairs: true, dOff: 0, row: q45kRow(false)},
+	{name: "Q5_K", bytes: 176, mins: true, pairs: true, dOff: 0, row: q45kRow(true)},
 	{name: "Q6_K", bytes: 210, dOff: 208, row: q6kRow},
+	{name: "Q2_K", bytes: 84, mins: true, dOff: 80, row: q2kRow},
+	{name: "Q3_K", bytes: 110, dOff: 108, row: q3kRow},
+}
+
+// q2kRow is the row work of Q2_K: per 16 values a 4-bit scale and a 4-bit
+// min; isum = Σ scale·Σq·y, summs = Σ min·bsum.
+func q2kRow(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecVirtual, []VecVirtual) {
+	raw := YMM()
+	VPMOVZXBW(b, raw) // sc[0..15] as words
+	mn := YMM()
+	VPSRLW(Imm(4), raw, mn)
+	d := YMM()
+	VPAND(cLow4W, raw, d)
+	summs := make([]VecVirtual, M)
+	for t := 0; t < M; t++ {
+		s := YMM()
+		VPMADDWD(y(t, 260), mn, s)
+		hx := XMM()
+		vextracti128(Imm(1), s, hx)
+		VPADDD(s.AsX(), hx, hx)
+		summs[t] = hx
+	}
+	dLo, dHi := YMM(), YMM()
+	VPERMQ(Imm(0x44), d, dLo)
+	VPERMQ(Imm(0xee), d, dHi)
+	isum := make([]VecVirtual, M)
+	for k := 0; k < 2; k++ {
+		qv := YMM()
+		VMOVDQU(b.Offset(16+32*k), qv)
+		for sh := 0; sh < 4; sh++ {
+			g := 4*k + sh
+			q := YMM()
+			if sh == 0 {
+				VPAND(cB03, qv, q)
+			} else {
+				VPSRLW(Imm(uint64(2*sh)), qv, q)
+				VPAND(cB03, q, q)
+			}
+			src := dLo
+			if g >= 4 {
+				src = dHi
+			}
+			sv := YMM()
+			VPSHUFB(cK6Ctl.Offset(32*(g%4)), src, sv)
+			for t := 0; t < M; t++ {
+				p := YMM()
+				VPMADDUBSW(y(t, 4+128*k+32*sh), q, p)
+				VPMADDWD(sv, p, p)
+				if g == 0 {
+					isum[t] = p
+				} else {
+					VPADDD(p, isum[t], isum[t])
+				}
+			}
+		}
+	}
+	return isum, summs
+}
+
+// q3kRow is the row work of Q3_K: v = q + 4·hbit − 4 in [−4, 3] with a
+// signed 6-bit scale (−32) per 16 values; with u = v + 4 in [0, 7],
+// isum = Σ sc·Σu·y − 4·Σ sc·bsum.
+func q3kRow(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecVirtual, []VecVirtual) {
+	x := XMM()
+	for h := 0; h < 2; h++ {
+		// aux[h] = a_h & k2 | ((tmp >> 2h) & k1) << 4;
+		// aux[2+h] = (a_h >> 4) & k2 | ((tmp >> (4+2h)) & k1) << 4.
+		lo, hi, t := GP64(), GP64(), GP64()
+		MOVL(b.Offset(96+4*h), lo.As32())
+		MOVL(lo.As32(), hi.As32())
+		ANDL(U32(0x0f0f0f0f), lo.As32())
+		MOVL(b.Offset(104), t.As32())
+		if h > 0 {
+			SHRL(Imm(uint64(2*h)), t.As32())
+		}
+		ANDL(U32(0x03030303), t.As32())
+		SHLL(Imm(4), t.As32())
+		ORL(t.As32(), lo.As32())
+		SHRL(Imm(4), hi.As32())
+		ANDL(U32(0x0f0f0f0f), hi.As32())
+		MOVL(b.Offset(104), t.As32())
+		SHRL(Imm(uint64(4+2*h)), t.As32())
+		ANDL(U32(0x03030303), t.As32())
+		SHLL(Imm(4), t.As32())
+		ORL(t.As32(), hi.As32())
+		// Bytes 0..3 = aux[h], 8..11 = aux[2+h]: x holds aux[0], aux[1],
+		// aux[2], aux[3] as dwords 0..3.
+		if h == 0 {
+			VMOVD(lo.As32(), x)
+			VPINSRD(Imm(2), hi.As32(), x, x)
+		} else {
+			VPINSRD(Imm(1), lo.As32(), x, x)
+			VPINSRD(Imm(3), hi.As32(), x, x)
+		}
+	}
+	sc := YMM()
+	VPMOVZXBW(x, sc)
+	VPSUBW(c32W, sc, sc)
+	hm := YMM()
+	VMOVDQU(b, hm)
+	scLo, scHi := YMM(), YMM()
+	VPERMQ(Imm(0x44), sc, scLo)
+	VPERMQ(Imm(0xee), sc, scHi)
+	isum := make([]VecVirtual, M)
+	for c := 0; c < 2; c++ {
+		qv := YMM()
+		VMOVDQU(b.Offset(32+32*c), qv)
+		for sh := 0; sh < 4; sh++ {
+			g := 4*c + sh
+			u, h := YMM(), YMM()
+			if sh == 0 {
+				VPAND(cB03, qv, u)
+			} else {
+				VPSRLW(Imm(uint64(2*sh)), qv, u)
+				VPAND(cB03, u, u)
+			}
+			if g == 0 {
+				VPAND(cOnes8, hm, h)
+			} else {
+				VPSRLW(Imm(uint64(g)), hm, h)
+				VPAND(cOnes8, h, h)
+			}
+			VPSLLW(Imm(2), h, h)
+			VPOR(h, u, u)
+			src := scLo
+			if g >= 4 {
+				src = scHi
+			}
+			sv := YMM()
+			VPSHUFB(cK6Ctl.Offset(32*(g%4)), src, sv)
+			for t := 0; t < M; t++ {
+				p := YMM()
+				VPMADDUBSW(y(t, 4+128*c+32*sh), u, p)
+				VPMADDWD(sv, p, p)
+				if g == 0 {
+					isum[t] = p
+				} else {
+					VPADDD(p, isum[t], isum[t])
+				}
+			}
+		}
+	}
+	for t := 0; t < M; t++ {
+		corr := YMM()
+		VPMADDWD(y(t, 260), sc, corr)
+		VPSLLD(Imm(2), corr, corr)
+		VPSUBD(corr, isum[t], isum[t])
+	}
+	return isum, nil
 }
 
 // kquantTile generates tile<K>_<R>x<M>AVX2 for a super-block type: each
 // row's integer sums per token go to the stack, then per token the R rows
 // are reduced into lanes and the float update runs as the reference's.
-func kquantTile(k *kquant, R, M int) {
-	name := fmt.Sprintf("tile%s_%dx%dAVX2", k.name, R, M)
-	TEXT(name, NOSPLIT, "func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)")
+func kquantTile(k *kquant, R, M int) { kquantTileSuffix(k, R, M, "AVX2") }
+
+// kquantTileSuffix is kquantTile for the row work of k, naming the kernel
+// with suffix (the instruction set its row work uses).
+func kquantTileSuffix(k *kquant, R, M int, suffix string) {
+	name := fmt.Sprintf("tile%s_%dx%d%s", k.name, R, M, suffix)
+	evex = suffix == "AVX512"
+	defer func() { evex = false }()
+	// Large frames (per (row, token) slots) cannot be NOSPLIT.
+	var a attr.Attribute = NOSPLIT
+	if R*M > 16 {
+		a = 0
+	}
+	TEXT(name, a, "func(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s computes %d rows × %d tokens of %s weights with Q8_K activations, as quant's reference dot product.", name, R, M, k.name))
 	W := loadStrided(R, "w", "ws")
 	X := loadStrided(M, "x", "xs")
 	n := Load(Param("nb"), GP64())
 	nibReg = YMM()
-	VMOVDQU(cNib, nibReg)
+	vmovdqu(cNib, nibReg)
+	if suffix == "AVX512" {
+		zero512 = ZMM()
+		VPXORD(zero512, zero512, zero512)
+	}
 	slots := AllocLocal(32 * R * M) // per (r, t): [isum 4 lanes | summs 4 lanes]
 	slot := func(r, t int) Mem { return slots.Offset(32 * (r*M + t)) }
 	var bsm Mem
-	if k.mins {
+	if k.pairs {
 		bsm = AllocLocal(16 * M)
 	}
 	width := 16 * (R / 4)
@@ -938,29 +1173,31 @@ func kquantTile(k *kquant, R, M int) {
 		}
 	}
 	y := func(t, disp int) Mem { return X.at(t, disp) }
+	pf := newPrefetcher(W, R, k.bytes)
 	Label(name + "_loop")
-	if k.mins {
+	pf.next()
+	if k.pairs {
 		ones16 := YMM()
-		VMOVDQU(cOnes16, ones16)
+		vmovdqu(cOnes16, ones16)
 		// Per token: the 8 sums of pairs of bsums (one per 32 values).
 		for t := 0; t < M; t++ {
 			s := YMM()
 			VPMADDWD(X.at(t, 260), ones16, s)
 			hx := XMM()
-			VEXTRACTI128(Imm(1), s, hx)
+			vextracti128(Imm(1), s, hx)
 			VPACKSSDW(hx, s.AsX(), hx)
-			VMOVDQU(hx, bsm.Offset(16*t))
+			vmovdqu(hx, bsm.Offset(16*t))
 		}
 	}
 	for r := 0; r < R; r++ {
 		isum, summs := k.row(W.at(r, 0), M, y, func(t int) Mem { return bsm.Offset(16 * t) })
 		for t := 0; t < M; t++ {
 			hx := XMM()
-			VEXTRACTI128(Imm(1), isum[t], hx)
+			vextracti128(Imm(1), isum[t], hx)
 			VPADDD(isum[t].AsX(), hx, hx)
-			VMOVDQU(hx, slot(r, t))
+			vmovdqu(hx, slot(r, t))
 			if k.mins {
-				VMOVDQU(summs[t], slot(r, t).Offset(16))
+				vmovdqu(summs[t], slot(r, t).Offset(16))
 			}
 		}
 	}
@@ -980,7 +1217,7 @@ func kquantTile(k *kquant, R, M int) {
 		v := make([]VecVirtual, R)
 		for r := range v {
 			v[r] = YMM()
-			VMOVDQU(slot(r, t), v[r])
+			vmovdqu(slot(r, t), v[r])
 		}
 		for g := 0; g < R; g += 4 {
 			pairSum(v[g], v[g+1])
@@ -992,13 +1229,13 @@ func kquantTile(k *kquant, R, M int) {
 		f := YMM()
 		if R == 8 {
 			iv, sv := YMM(), YMM()
-			VPERM2I128(Imm(0x20), v[4], v[0], iv)
+			vperm2i128(U8(0x20), v[4], v[0], iv)
 			VCVTDQ2PS(iv, iv)
 			dd := YMM()
 			VMULPS(yd, d, dd)
 			VMULPS(dd, iv, f)
 			if k.mins {
-				VPERM2I128(Imm(0x31), v[4], v[0], sv)
+				vperm2i128(U8(0x31), v[4], v[0], sv)
 				VCVTDQ2PS(sv, sv)
 				VMULPS(yd, dm, dd)
 				VMULPS(dd, sv, sv)
@@ -1011,7 +1248,7 @@ func kquantTile(k *kquant, R, M int) {
 				VMULPS(yd, d, dd)
 				VMULPS(dd, f, f)
 				bx := XMM()
-				VEXTRACTF128(Imm(1), f, bx)
+				vextractf128(Imm(1), f, bx)
 				VSUBPS(bx, f.AsX(), f.AsX())
 			} else {
 				VMULPS(yd.AsX(), d, dd.AsX())
@@ -1036,6 +1273,50 @@ func kquantTile(k *kquant, R, M int) {
 	storeAcc(R, M, accReg, accMem, width)
 	VZEROUPPER()
 	RET()
+}
+
+// evex is set while generating AVX-512 kernels: the shared code then uses
+// instructions with an EVEX encoding, so that any register works.
+var evex bool
+
+func vextracti128(i Op, y, x Op) {
+	if evex {
+		VEXTRACTI32X4(i, y, x)
+	} else {
+		VEXTRACTI128(i, y, x)
+	}
+}
+
+func vextractf128(i Op, y, x Op) {
+	if evex {
+		VEXTRACTF32X4(i, y, x)
+	} else {
+		VEXTRACTF128(i, y, x)
+	}
+}
+
+func vmovdqu(src, dst Op) {
+	if evex {
+		VMOVDQU32(src, dst)
+	} else {
+		VMOVDQU(src, dst)
+	}
+}
+
+// vperm2i128 takes 0x20 (low lanes) or 0x31 (high lanes).
+func vperm2i128(i U8, b, a, dst Op) {
+	if !evex {
+		VPERM2I128(i, b, a, dst)
+		return
+	}
+	switch i {
+	case 0x20:
+		VSHUFI64X2(U8(0), b, a, dst)
+	case 0x31:
+		VSHUFI64X2(U8(3), b, a, dst)
+	default:
+		panic("vperm2i128: unsupported selector")
+	}
 }
 
 // gatherF16x2 loads, for 4 rows, the fp16 pair at disp (d, dmin) and
@@ -1119,7 +1400,9 @@ func iq4xsTile(R, M int) {
 		}
 	}
 	k := &legacy{shift: -1}
+	pf := newPrefetcher(W, R, 136)
 	Label(name + "_loop")
+	pf.next()
 	for r := 0; r < R; r++ {
 		sh, sl, v, h := GP32(), GP32(), GP32(), GP32()
 		MOVWLZX(W.at(r, 2), sh)
