@@ -180,4 +180,3 @@ func TestVocabulary(t *testing.T) {
 		})
 	}
 }
-
