@@ -93,7 +93,7 @@ a free port; the address is printed on standard error.`,
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: logger}
+			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: logger}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			errc := make(chan error, 1)

@@ -200,3 +200,142 @@ func TestStrftime(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeIntegers checks that integers with millions of digits (in a
+// template literal, a JSON file, a string given to | int) are refused or
+// handled at once: big.Int parses decimal in quadratic time, so 20 million
+// digits would otherwise take hours.
+func TestHugeIntegers(t *testing.T) {
+	digits := strings.Repeat("7", 20_000_000)
+	if _, err := Compile("{{ " + digits + " }}"); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("Compile of a 20M-digit literal: %v, want an error saying it is too large", err)
+	}
+	if _, err := ParseJSON([]byte("[-" + digits + "]")); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("ParseJSON of a 20M-digit integer: %v, want an error saying it is too large", err)
+	}
+	tests := []struct {
+		name, s, want string
+	}{
+		{"many digits", digits, ""},
+		{"leading zeros", strings.Repeat("0", 20_000_000) + "5", "5"},
+		{"two signs", "--5", "0"},
+		{"sign and zeros", "-" + strings.Repeat("0", 1000) + "12", "-12"},
+	}
+	tmpl, err := Compile("{{ s | int }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := tmpl.Render(map[string]Value{"s": Str(tc.s)})
+			if tc.name == "many digits" {
+				// Python: int() refuses it, int(float(s)) overflows;
+				// what matters here is an answer or an error, at once.
+				t.Logf("%d digits | int: %.40q, %v", len(tc.s), out, err)
+				return
+			}
+			if err != nil || out != tc.want {
+				t.Errorf("got %q, %v; want %q", out, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRoundFilter checks the round filter against Jinja2 3.1.6 (the
+// outputs and errors below are Python's): Python's int rounding (ties to
+// even) for negative precisions, float rounding correctly rounded and with
+// CPython's bounds on ndigits, and floor/ceil with Python's int and float
+// arithmetic.
+func TestRoundFilter(t *testing.T) {
+	tests := []struct{ src, want, err string }{
+		{"{{ (2**64) | round(-5) }}", "18446744073709600000", ""},
+		{"{{ (2**64) | round(-100000) }}", "0", ""},
+		{"{{ (12355) | round(-2) }}", "12400", ""},
+		{"{{ (25) | round(-1) }}", "20", ""},
+		{"{{ (35) | round(-1) }}", "40", ""},
+		{"{{ (-25) | round(-1) }}", "-20", ""},
+		{"{{ (-2**70) | round(-23) }}", "0", ""},
+		{"{{ (true) | round }}", "1", ""},
+		{"{{ (1.5) | round(-400) }}", "0.0", ""},
+		{"{{ (-1.5) | round(-400) }}", "-0.0", ""},
+		{"{{ (1.5) | round(-1) }}", "0.0", ""},
+		{"{{ (123456.5) | round(-1) }}", "123460.0", ""},
+		{"{{ (1e22) | round(-22) }}", "1e+22", ""},
+		{"{{ (1e23) | round(-23) }}", "1e+23", ""},
+		{"{{ (1.7e308) | round(-308) }}", "", "OverflowError: rounded value too large to represent"},
+		{"{{ (2.675) | round(2) }}", "2.67", ""},
+		{"{{ (2.5) | round }}", "2.0", ""},
+		{"{{ (5e-324) | round(323) }}", "0.0", ""},
+		{"{{ (5e-324) | round(400) }}", "5e-324", ""},
+		{"{{ (-0.0) | round(-5) }}", "-0.0", ""},
+		{"{{ (2**64+1) | round(2, 'floor') }}", "1.8446744073709552e+19", ""},
+		{"{{ (10**400) | round(2, 'floor') }}", "", "OverflowError: integer division result too large for a float"},
+		{"{{ (10**400) | round(-2, 'floor') }}", "", "OverflowError: int too large to convert to float"},
+		{"{{ (2.675) | round(2, 'floor') }}", "2.67", ""},
+		{"{{ (2.675) | round(2, 'ceil') }}", "2.68", ""},
+		{"{{ (0.1) | round(17, 'ceil') }}", "0.1", ""},
+		{"{{ (0.1) | round(309, 'floor') }}", "", "OverflowError: int too large to convert to float"},
+		{"{{ (1e300) | round(17, 'floor') }}", "", "OverflowError: cannot convert float infinity to integer"},
+		{"{{ (-7.25) | round(-1, 'ceil') }}", "0.0", ""},
+		{"{{ (-7.25) | round(-1, 'floor') }}", "-10.0", ""},
+		{"{{ (123456.5) | round(-400, 'floor') }}", "", "ZeroDivisionError: float division by zero"},
+		{"{{ (12345) | round(-2, 'ceil') }}", "12400.0", ""},
+		{"{{ ((2**53+1)) | round(-1, 'floor') }}", "9007199254740990.0", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			tmpl, err := Compile(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := tmpl.Render(nil)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("got %q, %v; want %s", out, err, tc.err)
+				}
+				return
+			}
+			if err != nil || out != tc.want {
+				t.Fatalf("got %q, %v; want %q", out, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestWidthsAndWordwrap checks Python's behaviour (Jinja2 3.1.6's outputs
+// and errors) for negative widths, which pad nothing, and for wordwrap,
+// which needs a string and checks its width only when it wraps a line.
+func TestWidthsAndWordwrap(t *testing.T) {
+	tests := []struct{ src, want, err string }{
+		{"{{ 'ab' | center(-3) }}", "ab", ""},
+		{"{{ 'ab'.center(-3, '*') }}", "ab", ""},
+		{"{{ 'ab'.ljust(-1) }}", "ab", ""},
+		{"{{ 'ab'.rjust(-9) }}", "ab", ""},
+		{"{{ '-4'.zfill(-2) }}", "-4", ""},
+		{"{{ 'a\nb' | indent(-1, true) }}", "a\nb", ""},
+		{"{{ '' | wordwrap(0) }}", "", ""},
+		{"{{ 'abc' | wordwrap(0) }}", "", "ValueError: invalid width 0 (must be > 0)"},
+		{"{{ 3.0 | wordwrap(5) }}", "", "AttributeError: 'float' object has no attribute 'splitlines'"},
+		{"{{ none | wordwrap }}", "", "AttributeError: 'NoneType' object has no attribute 'splitlines'"},
+		{"{{ [1] | wordwrap }}", "", "AttributeError: 'list' object has no attribute 'splitlines'"},
+		{"{{ undef | wordwrap }}", "", "UndefinedError: 'undef' is undefined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src, func(t *testing.T) {
+			tmpl, err := Compile(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := tmpl.Render(nil)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("got %q, %v; want %s", out, err, tc.err)
+				}
+				return
+			}
+			if err != nil || out != tc.want {
+				t.Fatalf("got %q, %v; want %q", out, err, tc.want)
+			}
+		})
+	}
+}

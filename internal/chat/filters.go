@@ -277,7 +277,7 @@ func filterCenter(r *renderer, v Value, a []Value) (Value, error) {
 			return nil, err
 		}
 	}
-	if err := r.checkLen(w); err != nil {
+	if err := r.checkLen(max(w, 0)); err != nil { // a negative width pads nothing
 		return nil, err
 	}
 	return Str(pad(str(v), w, " ", "center")), nil
@@ -641,11 +641,9 @@ func filterIndent(r *renderer, v Value, a []Value) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
+			w = max(w, 0) // " " * -1 is ""
 			if err := r.checkLen(w); err != nil {
 				return nil, err
-			}
-			if w < 0 {
-				w = 0
 			}
 			ind = strings.Repeat(" ", w)
 		}
@@ -728,15 +726,12 @@ func parsePyInt(s string, base int) (Value, bool) {
 	if base < 2 || base > 36 {
 		return nil, false
 	}
-	bi, ok := new(big.Int).SetString(t, base)
+	bi, ok, _ := parseBigDigits(t, base)
 	if !ok {
 		return nil, false
 	}
 	if neg {
 		bi.Neg(bi)
-	}
-	if bi.BitLen() > maxIntBits {
-		return nil, false
 	}
 	return NewBigInt(bi), true
 }
@@ -1024,22 +1019,61 @@ func filterReverse(r *renderer, v Value, a []Value) (Value, error) {
 	return g, nil
 }
 
-// pyRound is round(x, ndigits) for a float.
-func pyRound(x float64, nd int) float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return x
-	}
-	if nd >= 0 {
-		if nd > 330 {
-			return x
-		}
+// Python's bounds on round(float, ndigits): beyond pyRoundMax digits a
+// float rounds to itself, below pyRoundMin to a zero of its sign
+// (CPython's NDIGITS_MAX and NDIGITS_MIN).
+const (
+	pyRoundMax = 323
+	pyRoundMin = -308
+)
+
+// pyRound is Python's round(x, ndigits) for a float: correctly rounded,
+// ties to even on the float's exact value.
+func pyRound(x float64, nd int) (float64, error) {
+	switch {
+	case math.IsInf(x, 0) || math.IsNaN(x) || nd > pyRoundMax:
+		return x, nil
+	case nd < pyRoundMin:
+		return 0 * x, nil
+	case nd >= 0:
 		f, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', nd, 64), 64)
-		return f
+		return f, nil
 	}
-	p := math.Pow(10, float64(-nd))
-	return math.RoundToEven(x/p) * p
+	scale := pow10Big(-nd)
+	r := new(big.Rat).SetFloat64(x)
+	q := roundHalfEven(r.Num(), new(big.Int).Mul(r.Denom(), scale))
+	f, _ := new(big.Float).SetInt(q.Mul(q, scale)).Float64()
+	if math.IsInf(f, 0) {
+		return 0, newErr(errOverflow, "rounded value too large to represent")
+	}
+	if f == 0 {
+		f = 0 * x // keep the sign, as Python does
+	}
+	return f, nil
 }
 
+// pow10Big returns 10**k as a big.Int.
+func pow10Big(k int) *big.Int {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(k)), nil)
+}
+
+// roundHalfEven returns a/b (b > 0) rounded to the nearest integer, ties to
+// even.
+func roundHalfEven(a, b *big.Int) *big.Int {
+	q, m := new(big.Int).DivMod(a, b, new(big.Int)) // floor division: 0 <= m < b
+	switch c := new(big.Int).Lsh(m, 1).Cmp(b); {
+	case c > 0, c == 0 && q.Bit(0) == 1:
+		q.Add(q, big.NewInt(1))
+	}
+	return q
+}
+
+// maxIntDigits bounds the decimal digits of an int of maxIntBits bits.
+var maxIntDigits = int(maxIntBits*math.Log10(2)) + 1
+
+// filterRound is Jinja's round: Python's round(value, precision) for
+// "common", else math.floor/ceil(value * 10**precision) / 10**precision,
+// with Python's int and float arithmetic.
 func filterRound(r *renderer, v Value, a []Value) (Value, error) {
 	prec := 0
 	if a[0] != nil {
@@ -1066,31 +1100,70 @@ func filterRound(r *renderer, v Value, a []Value) (Value, error) {
 		return nil, typeErr("unsupported operand type(s) for *: '%s' and 'int'", v.pyType())
 	}
 	if method == "common" {
-		if n.k != kFloat {
-			if prec >= 0 {
-				return positive(v)
-			}
-			p, _ := intOp("**", num{k: kInt, i: 10}, num{k: kInt, i: int64(-prec)})
-			q, err := r.binop("//", v, p)
+		switch {
+		case n.k == kFloat:
+			f, err := pyRound(n.f, prec)
 			if err != nil {
 				return nil, err
 			}
-			return r.binop("*", q, p)
+			return Float(f), nil
+		case prec >= 0:
+			return positive(v)
+		case -prec > maxIntDigits:
+			return Int(0), nil // |v| < 10**-prec / 2
 		}
-		return Float(pyRound(n.f, prec)), nil
+		scale := pow10Big(-prec)
+		q := roundHalfEven(n.big(), scale)
+		return bigResult(q.Mul(q, scale))
 	}
-	f, err := n.float()
+	round := math.Floor
+	if method == "ceil" {
+		round = math.Ceil
+	}
+	if prec >= 0 {
+		if n.k != kFloat {
+			// An int times 10**prec is an int, which floor and ceil leave
+			// as it is; dividing gives back the int, as a float.
+			f, _ := new(big.Float).SetInt(n.big()).Float64()
+			if math.IsInf(f, 0) {
+				return nil, newErr(errOverflow, "integer division result too large for a float")
+			}
+			return Float(f), nil
+		}
+		if prec > 308 {
+			return nil, newErr(errOverflow, "int too large to convert to float")
+		}
+		scale, _ := strconv.ParseFloat("1e"+strconv.Itoa(prec), 64) // float(10**prec), correctly rounded
+		y := n.f * scale
+		if math.IsInf(y, 0) {
+			return nil, newErr(errOverflow, "cannot convert float infinity to integer")
+		}
+		if math.IsNaN(y) {
+			return nil, newErr(errValue, "cannot convert float NaN to integer")
+		}
+		// An int divided by an int: correctly rounded.
+		k, _ := new(big.Float).SetFloat64(round(y)).Int(nil)
+		f, _ := new(big.Rat).SetFrac(k, pow10Big(prec)).Float64()
+		return Float(f), nil
+	}
+	// 10**prec is a float for prec < 0; C's pow is correctly rounded there.
+	scale, _ := strconv.ParseFloat("1e"+strconv.Itoa(prec), 64)
+	x, err := n.float()
 	if err != nil {
 		return nil, err
 	}
-	p := math.Pow(10, float64(prec))
-	var res float64
-	if method == "ceil" {
-		res = math.Ceil(f * p)
-	} else {
-		res = math.Floor(f * p)
+	y := x * scale
+	if math.IsInf(y, 0) {
+		return nil, newErr(errOverflow, "cannot convert float infinity to integer")
 	}
-	return Float(res / p), nil
+	if math.IsNaN(y) {
+		return nil, newErr(errValue, "cannot convert float NaN to integer")
+	}
+	if scale == 0 {
+		return nil, newErr(errZeroDiv, "float division by zero")
+	}
+	k := round(y) + 0 // math.floor and math.ceil return ints: no -0
+	return Float(k / scale), nil
 }
 
 func filterSlice(r *renderer, v Value, a []Value) (Value, error) {
@@ -1365,15 +1438,22 @@ func filterWordwrap(r *renderer, v Value, a []Value) (Value, error) {
 			return nil, err
 		}
 	}
-	if width <= 0 {
-		return nil, newErr(errValue, "invalid width %d (must be > 0)", width)
-	}
 	sep := "\n"
 	if a[2] != nil {
 		sep = str(a[2])
 	}
+	text, ok := isString(v)
+	if !ok { // Jinja calls s.splitlines()
+		if u, isU := v.(*Undefined); isU {
+			return nil, u.err()
+		}
+		return nil, newErr("AttributeError", "'%s' object has no attribute 'splitlines'", v.pyType())
+	}
 	var lines []string
-	for _, l := range pySplitlines(str(v), false) {
+	for _, l := range pySplitlines(text, false) {
+		if width <= 0 { // textwrap checks the width when it wraps a line
+			return nil, newErr(errValue, "invalid width %d (must be > 0)", width)
+		}
 		words := strings.Fields(string(l.(Str)))
 		var cur string
 		var wrapped []string

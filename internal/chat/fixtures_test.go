@@ -186,14 +186,31 @@ func runFixture(t *testing.T, fc fixtureCase) {
 	}
 }
 
+// The fixture files' sizes (README.md), so a truncated file cannot pass.
+const (
+	fixtureCaseCount  = 800
+	fixtureProbeCount = 91
+)
+
+// TestFixtureCases renders every case of chat/cases.json: byte-exact
+// output, or an error where the case records one.
 func TestFixtureCases(t *testing.T) {
-	for _, fc := range loadCases(t) {
+	cases := loadCases(t)
+	if len(cases) != fixtureCaseCount {
+		t.Fatalf("cases.json has %d cases, want %d", len(cases), fixtureCaseCount)
+	}
+	for _, fc := range cases {
 		t.Run(fc.id, func(t *testing.T) { runFixture(t, fc) })
 	}
 }
 
+// TestFixtureProbes renders every probe of chat/probes.json.
 func TestFixtureProbes(t *testing.T) {
-	for _, fc := range loadProbes(t) {
+	probes := loadProbes(t)
+	if len(probes) != fixtureProbeCount {
+		t.Fatalf("probes.json has %d probes, want %d", len(probes), fixtureProbeCount)
+	}
+	for _, fc := range probes {
 		t.Run(fc.id, func(t *testing.T) { runFixture(t, fc) })
 	}
 }

@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -97,6 +99,54 @@ func FuzzCompileRender(f *testing.F) {
 		}
 		if len(out1) > opts.Limits.MaxOutput {
 			t.Fatalf("output of %d bytes exceeds the %d byte limit", len(out1), opts.Limits.MaxOutput)
+		}
+	})
+}
+
+// FuzzParseJSON checks the decoder of --messages, --tools and --kwargs
+// and of tokenizer_config.json: it never panics, accepts exactly what
+// encoding/json accepts (short of its nesting and integer size limits),
+// and a decoded value printed with tojson decodes to the same value.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range []string{
+		`[{"role": "user", "content": "hi"}, {"role": "assistant", "content": null}]`,
+		`{"a": 1, "b": 1.0, "a": 2, "c": [true, false, null]}`, `123456789012345678901234567890`,
+		`-0.0`, `1e400`, `"\ud800 \u00e9 \u2028"`, `[[[[]]]]`, `{}`, ``, ` `, `{`, `[1,]`, `01`, `NaN`,
+		`{"x": 1} {"y": 2}`, `"\x00"`,
+	} {
+		f.Add([]byte(s))
+	}
+	tmpl, err := Compile("{{ v | tojson }}")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := ParseJSON(data)
+		limited := bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) > maxJSONDepth ||
+			len(data) > 19_000 // long enough to hold an integer past maxIntBits
+		if err == nil && !json.Valid(data) {
+			t.Fatalf("ParseJSON accepted invalid JSON %q", data)
+		}
+		if err != nil {
+			if json.Valid(data) && !limited {
+				t.Fatalf("ParseJSON(%q): %v, but it is valid JSON", data, err)
+			}
+			return
+		}
+		out, err := tmpl.Render(map[string]Value{"v": v})
+		if err != nil {
+			t.Fatalf("tojson of %q: %v", data, err)
+		}
+		if strings.Contains(out, "Infinity") || strings.Contains(out, "NaN") {
+			return // Python's json.dumps writes non-finite floats that are not JSON
+		}
+		v2, err := ParseJSON([]byte(out))
+		if err != nil {
+			t.Fatalf("tojson of %q gave %q, which does not decode: %v", data, out, err)
+		}
+		out2, err := tmpl.Render(map[string]Value{"v": v2})
+		if err != nil || out2 != out {
+			t.Fatalf("tojson of %q: %q, then %q, %v", data, out, out2, err)
 		}
 	})
 }

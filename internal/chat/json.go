@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,12 +104,16 @@ func parseJSONNumber(s string) (Value, error) {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return Int(i), nil
 		}
-		bi, ok := new(big.Int).SetString(s, 10)
+		neg := strings.HasPrefix(s, "-")
+		bi, ok, tooLarge := parseBigDigits(strings.TrimPrefix(s, "-"), 10)
+		if tooLarge {
+			return nil, fmt.Errorf("json: integer of %d digits too large", len(s))
+		}
 		if !ok {
 			return nil, fmt.Errorf("json: bad number %q", s)
 		}
-		if bi.BitLen() > maxIntBits {
-			return nil, fmt.Errorf("json: integer %q too large", s)
+		if neg {
+			bi.Neg(bi)
 		}
 		return NewBigInt(bi), nil
 	}

@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
@@ -458,12 +457,12 @@ func (lx *lexer) lexNumber() error {
 	if base != 10 {
 		digits = digits[2:]
 	}
-	bi, ok := new(big.Int).SetString(digits, base)
+	bi, ok, tooLarge := parseBigDigits(digits, base)
+	if tooLarge {
+		return lx.syntaxErr("integer literal too large")
+	}
 	if !ok {
 		return lx.syntaxErr("invalid integer literal")
-	}
-	if bi.BitLen() > maxIntBits {
-		return lx.syntaxErr("integer literal too large")
 	}
 	lx.emit(token{kind: tkInt, num: NewBigInt(bi)})
 	lx.pos = end

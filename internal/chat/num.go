@@ -4,11 +4,35 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // maxIntBits bounds the size of ints a template can build (2 ** huge would
 // otherwise exhaust memory); Python has no such limit, memfit does.
 const maxIntBits = 1 << 16
+
+// parseBigDigits parses unsigned digits in base (2..36) as
+// big.Int.SetString does, except that it refuses (tooLarge) a number with
+// more significant digits than an int of maxIntBits bits can have before
+// parsing it: SetString takes quadratic time, and a million-digit literal
+// would otherwise stall for minutes.
+func parseBigDigits(digits string, base int) (bi *big.Int, ok, tooLarge bool) {
+	if strings.ContainsAny(digits, "+-") { // SetString would take a sign
+		return nil, false, false
+	}
+	sig := digits
+	for len(sig) > 1 && sig[0] == '0' {
+		sig = sig[1:]
+	}
+	if len(sig) > int(float64(maxIntBits)/math.Log2(float64(base)))+2 {
+		return nil, false, true
+	}
+	bi, ok = new(big.Int).SetString(sig, base)
+	if ok && bi.BitLen() > maxIntBits {
+		return nil, false, true
+	}
+	return bi, ok, false
+}
 
 // numKind classifies a numeric value.
 type numKind uint8

@@ -587,7 +587,7 @@ func padMethod(name string) strFn {
 			}
 			fill = f
 		}
-		if err := r.checkLen(width); err != nil {
+		if err := r.checkLen(max(width, 0)); err != nil { // a negative width pads nothing
 			return nil, err
 		}
 		return Str(pad(s, width, fill, name)), nil
@@ -624,7 +624,7 @@ func strZfill(r *renderer, s string, args []Value, kw []kwarg) (Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkLen(width); err != nil {
+	if err := r.checkLen(max(width, 0)); err != nil { // a negative width pads nothing
 		return nil, err
 	}
 	n := runeLen(s)

@@ -11,15 +11,18 @@ import (
 )
 
 // BenchmarkDecode measures aggregate decode throughput with P sequences
-// generating at once (continuous batching) on the gocoder model: each
-// iteration runs P requests of 128 tokens from 8-token prompts. It reports
-// generated tokens per second over all sequences.
+// generating at once (continuous batching) on the gocoder model, as the
+// demo model embeds it (Q8_0, byte-identical to the fixture) and in bf16:
+// each iteration runs P requests of 128 tokens from 8-token prompts. It
+// reports generated tokens per second over all sequences.
 func BenchmarkDecode(b *testing.B) {
-	for _, path := range []string{
-		fixtures.Path(b, "models", "gocoder", "hf"),
+	for _, m := range []struct{ name, path string }{
+		{"demo-q8_0", fixtures.Path(b, "models", "gocoder", "gocoder.Q8_0.gguf")},
+		{"bf16", fixtures.Path(b, "models", "gocoder", "hf")},
 	} {
+		path := m.path
 		for _, p := range []int{1, 2, 4, 8} {
-			b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/parallel=%d", m.name, p), func(b *testing.B) {
 				e := newEngine(b, path, Options{Parallel: p, Ctx: 256})
 				ref := readReference(b)
 				const n = 128

@@ -60,7 +60,27 @@ type Request struct {
 	// KeepSpecial keeps special tokens in the text (they are dropped by
 	// default, as llama.cpp and transformers do).
 	KeepSpecial bool
+	// Constraint, if set, restricts the tokens generated (constrained
+	// decoding); generation ends when it is complete. A Constraint serves
+	// one request.
+	Constraint Constraint
 }
+
+// Constraint restricts which tokens a generation may produce. The engine
+// calls it from its scheduler goroutine, once per generated token: Mask
+// before sampling, Accept after. Neither may allocate or block for long.
+type Constraint interface {
+	// Mask sets the logits of the tokens that may not come next to -Inf and
+	// returns how many tokens remain allowed.
+	Mask(logits []float32) int
+	// Accept records the token sampled and reports whether the constrained
+	// text is complete, which ends the generation.
+	Accept(tok int32) bool
+}
+
+// ErrConstraint is returned when a constraint allows no token at all (the
+// vocabulary cannot write what it requires).
+var ErrConstraint = errors.New("no token can continue the required output")
 
 // Finish reasons, as the OpenAI API names them.
 const (
@@ -528,7 +548,13 @@ func (e *Engine) afterStep() {
 		}
 		j := s.job
 		j.hasNext = false
-		tok := s.sampler.Sample(e.logits[s.row*V:(s.row+1)*V], s.tokens)
+		logits := e.logits[s.row*V : (s.row+1)*V]
+		c := j.req.Constraint
+		if c != nil && c.Mask(logits) == 0 {
+			e.finish(s, fmt.Errorf("engine: %w after %d tokens", ErrConstraint, len(j.generated)))
+			continue
+		}
+		tok := s.sampler.Sample(logits, s.tokens)
 		j.generated = append(j.generated, tok)
 		e.stats.generated.Add(1)
 		if len(j.generated) == 1 {
@@ -542,6 +568,11 @@ func (e *Engine) afterStep() {
 		j.text = j.decoder.Append(j.text, tok)
 		if i := e.findStop(j, before); i >= 0 {
 			j.text = j.text[:i]
+			e.complete(s, FinishStop)
+			continue
+		}
+		if c != nil && c.Accept(tok) {
+			j.text = j.decoder.Flush(j.text)
 			e.complete(s, FinishStop)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -320,5 +321,58 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := e.Generate(context.Background(), Request{Prompt: []int32{0, 5}}, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Generate after Close: %v", err)
+	}
+}
+
+// forceIDs is a constraint that allows exactly the ids of want, in order.
+type forceIDs struct {
+	want []int32
+	i    int
+}
+
+func (c *forceIDs) Mask(logits []float32) int {
+	n := 0
+	for id := range logits {
+		if c.i < len(c.want) && int32(id) == c.want[c.i] {
+			n++
+			continue
+		}
+		logits[id] = float32(math.Inf(-1))
+	}
+	return n
+}
+
+func (c *forceIDs) Accept(tok int32) bool {
+	c.i++
+	return c.i >= len(c.want)
+}
+
+// TestConstraint checks that a constraint decides the tokens (whatever
+// the sampler would pick), ends the generation when complete, and that a
+// constraint allowing nothing is an error.
+func TestConstraint(t *testing.T) {
+	ref := readReference(t)
+	e := newEngine(t, gocoderPaths(t)[0], Options{Parallel: 2, Ctx: 256})
+	want := []int32{300, 301, 302, 303}
+	r, err := e.Generate(context.Background(), Request{
+		Prompt: ref.Prompts[0].IDs, MaxTokens: 20, Constraint: &forceIDs{want: want},
+		Sampling: sample.Params{Temperature: 1, Seed: 7, TopP: 1, RepeatPenalty: 1},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Tokens, want) || r.Finish != FinishStop {
+		t.Fatalf("tokens %v (finish %s), want %v (stop)", r.Tokens, r.Finish, want)
+	}
+	if text := e.Tokenizer().Decode(want, true); r.Text != text {
+		t.Fatalf("text %q, want %q", r.Text, text)
+	}
+	_, err = e.Generate(context.Background(), Request{Prompt: ref.Prompts[0].IDs, MaxTokens: 20, Constraint: &forceIDs{}}, nil)
+	if !errors.Is(err, ErrConstraint) {
+		t.Fatalf("a constraint allowing nothing: error %v, want ErrConstraint", err)
+	}
+	// The engine still serves.
+	if _, err := e.Generate(context.Background(), Request{Prompt: ref.Prompts[0].IDs, MaxTokens: 3}, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,7 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"reflect"
 )
 
 // stringOrList is a JSON string or list of strings (OpenAI's stop and
@@ -26,7 +26,8 @@ func (s *stringOrList) UnmarshalJSON(b []byte) error {
 	}
 	var list []string
 	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("want a string or a list of strings")
+		// A type error, so the decoder names the field.
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[stringOrList]()}
 	}
 	*s = list
 	return nil
@@ -54,6 +55,7 @@ type samplingFields struct {
 	StreamOptions    *streamOptions     `json:"stream_options"`
 	N                *int               `json:"n"`
 	Logprobs         json.RawMessage    `json:"logprobs"`
+	TopLogprobs      *int               `json:"top_logprobs"`
 	LogitBias        map[string]float32 `json:"logit_bias"`
 	User             string             `json:"user"`
 }
@@ -191,4 +193,24 @@ type apiError struct {
 
 type errorBody struct {
 	Error apiError `json:"error"`
+}
+
+// jsonKind names the kind of JSON value b starts with.
+func jsonKind(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "list"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/memfit/memfit/internal/chat"
+	"github.com/memfit/memfit/internal/constrain"
 	"github.com/memfit/memfit/internal/engine"
 	"github.com/memfit/memfit/internal/toolcall"
 )
@@ -44,7 +45,12 @@ func messages(raw []json.RawMessage) (chat.List, *requestError) {
 		}
 		if c, ok := d.GetStr("content"); ok {
 			switch c := c.(type) {
-			case chat.Str, chat.NoneType:
+			case chat.Str:
+			case chat.NoneType:
+				if role != "assistant" {
+					return nil, badRequest(param+".content", "%s.content is required", param)
+				}
+				d.SetStr("content", chat.Str(""))
 			case chat.List:
 				var parts []string
 				for j, p := range c {
@@ -62,6 +68,10 @@ func messages(raw []json.RawMessage) (chat.List, *requestError) {
 			}
 		} else if role != "assistant" {
 			return nil, badRequest(param+".content", "%s.content is required", param)
+		} else {
+			// An assistant message that only calls tools has no content;
+			// templates read it as text (as llama.cpp and vLLM pass it).
+			d.SetStr("content", chat.Str(""))
 		}
 		if tc, ok := d.GetStr("tool_calls"); ok {
 			list, ok := tc.(chat.List)
@@ -175,42 +185,64 @@ func tools(raw json.RawMessage, choice toolChoice) (chat.Value, []string, *reque
 	return kept, names, nil
 }
 
-// forcedPrefix is what the assistant's reply starts with when the request
-// requires a tool call: the opening of a call in the template's format,
-// with the function's name when one is named.
-func forcedPrefix(f toolcall.Format, choice toolChoice, names []string) string {
+// forcedCall is how a request that requires a tool call gets one: the
+// opening of a call in the template's format appended to the prompt (with
+// the function's name when only one may be called), and the constraint
+// parts that make the rest a well-formed call: the name (a choice among
+// the tools), a JSON object of arguments, and the closing.
+func forcedCall(f toolcall.Format, choice toolChoice, names []string) (prefix string, parts []constrain.Part) {
+	if choice.mode != "required" && choice.mode != "function" {
+		return "", nil
+	}
 	name := choice.name
 	if name == "" && len(names) == 1 {
 		name = names[0]
 	}
-	if choice.mode != "required" && choice.mode != "function" {
-		return ""
-	}
+	var open, argsKey, closing string
 	switch f {
 	case toolcall.Hermes:
-		if name != "" {
-			return "<tool_call>\n{\"name\": \"" + name + "\", \"arguments\": "
-		}
-		return "<tool_call>\n{\"name\": \""
+		open, argsKey, closing = "<tool_call>\n{\"name\": \"", "arguments", "}\n</tool_call>"
 	case toolcall.Llama3:
-		if name != "" {
-			return "{\"name\": \"" + name + "\", \"parameters\": "
-		}
-		return "{\"name\": \""
+		open, argsKey, closing = "{\"name\": \"", "parameters", "}"
 	case toolcall.MistralV1:
-		if name != "" {
-			return "[TOOL_CALLS][{\"name\": \"" + name + "\", \"arguments\": "
-		}
-		return "[TOOL_CALLS][{\"name\": \""
+		open, argsKey, closing = "[TOOL_CALLS][{\"name\": \"", "arguments", "}]"
+	default:
+		return "", nil
 	}
-	return ""
+	afterName := "\", \"" + argsKey + "\": "
+	if name != "" {
+		prefix = open + jsonInner(name) + afterName
+	} else {
+		prefix = open
+		alts := make([]string, len(names))
+		for i, n := range names {
+			alts[i] = jsonInner(n) + afterName
+		}
+		parts = append(parts, constrain.Choice(alts...))
+	}
+	return prefix, append(parts, constrain.JSONObject(), constrain.Literal(closing))
 }
 
-func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+// jsonInner is s as a JSON string, without the quotes.
+func jsonInner(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
+// chatJob is a chat request checked and turned into an engine request.
+type chatJob struct {
+	req    chatRequest
+	ereq   engine.Request
+	format toolcall.Format // the tool-call format to parse, None without tools
+	prefix string          // forced start of the reply (a required tool call)
+}
+
+// prepareChat reads and checks a chat request, renders its prompt and
+// builds the engine request, without generating.
+func (s *Server) prepareChat(w http.ResponseWriter, r *http.Request) (*chatJob, *requestError) {
 	var req chatRequest
 	if e := s.decode(w, r, &req); e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	maxParam, maxTokens := "max_tokens", req.MaxTokens
 	if req.MaxCompletionTokens != nil {
@@ -218,31 +250,32 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	params, maxN, stop, e := s.params(&req.samplingFields, maxTokens, maxParam)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	if s.cfg.Template == nil {
-		s.fail(w, r, badRequest("messages", "the model %s has no chat template: start the server with --chat-template FILE, or use /v1/completions", s.cfg.Model))
-		return
+		return nil, badRequest("messages", "the model %s has no chat template: start the server with --chat-template FILE, or use /v1/completions", s.cfg.Model)
 	}
-	if rf := req.ResponseFormat; rf != nil && rf.Type != "" && rf.Type != "text" {
-		s.fail(w, r, badRequest("response_format", "response_format %q is not supported (only \"text\")", rf.Type))
-		return
+	jsonMode := false
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "", "text":
+		case "json_object":
+			jsonMode = true
+		default:
+			return nil, badRequest("response_format", "response_format %q is not supported (\"text\" and \"json_object\" are)", rf.Type)
+		}
 	}
 	msgs, e := messages(req.Messages)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	choice, e := parseToolChoice(req.ToolChoice)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	toolList, names, e := tools(req.Tools, choice)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, e
 	}
 	format := s.tools
 	if choice.mode == "none" {
@@ -252,36 +285,57 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		format = toolcall.None
 	}
 	if format == toolcall.None && (choice.mode == "required" || choice.mode == "function") {
-		s.fail(w, r, badRequest("tool_choice", "the chat template of %s defines no tool-call format, so a tool call cannot be required", s.cfg.Model))
-		return
+		return nil, badRequest("tool_choice", "the chat template of %s defines no tool-call format, so a tool call cannot be required", s.cfg.Model)
 	}
 	in := chat.ChatInput{Messages: msgs, Tools: toolList, AddGenerationPrompt: true}
 	if len(req.ChatTemplateKwargs) > 0 && string(req.ChatTemplateKwargs) != "null" {
 		v, err := chat.ParseJSON(req.ChatTemplateKwargs)
 		d, ok := v.(*chat.Dict)
 		if err != nil || !ok {
-			s.fail(w, r, badRequest("chat_template_kwargs", "chat_template_kwargs: want an object"))
-			return
+			return nil, badRequest("chat_template_kwargs", "chat_template_kwargs: want an object")
 		}
 		in.Kwargs = d
 	}
 	text, err := s.cfg.Template.Render(in)
 	if err != nil {
-		s.fail(w, r, badRequest("messages", "%v", err))
-		return
+		return nil, badRequest("messages", "%v", err)
 	}
-	prefix := forcedPrefix(format, choice, names)
+	prefix, parts := forcedCall(format, choice, names)
+	if jsonMode {
+		if parts != nil {
+			return nil, badRequest("response_format", "response_format json_object cannot be combined with a required tool call")
+		}
+		parts = []constrain.Part{constrain.JSONObject()}
+	}
 	text += prefix
 	ids := s.cfg.Engine.Tokenizer().Encode(text, false) // the template writes BOS itself
 	if e := s.checkFits(len(ids), maxN, maxParam); e != nil {
+		return nil, e
+	}
+	// Formats whose call marker is a special token need special tokens in
+	// the text to be parsed.
+	ereq := engine.Request{Prompt: ids, MaxTokens: maxN, Sampling: params, Stop: stop,
+		KeepSpecial: format == toolcall.Llama3 || format == toolcall.MistralV1}
+	if err := s.cfg.Engine.Check(ereq); err != nil {
+		return nil, engineErrorOrBad(err)
+	}
+	if parts != nil {
+		c, err := constrain.New(s.vocab(), parts...)
+		if err != nil {
+			return nil, badRequest("tools", "%v", err)
+		}
+		ereq.Constraint = c
+	}
+	return &chatJob{req: req, ereq: ereq, format: format, prefix: prefix}, nil
+}
+
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	job, e := s.prepareChat(w, r)
+	if e != nil {
 		s.fail(w, r, e)
 		return
 	}
-	ereq := engine.Request{Prompt: ids, MaxTokens: maxN, Sampling: params, Stop: stop}
-	if err := s.cfg.Engine.Check(ereq); err != nil {
-		s.fail(w, r, engineErrorOrBad(err))
-		return
-	}
+	req, ereq, format, prefix := &job.req, job.ereq, job.format, job.prefix
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	reply := func(res *engine.Result) (content string, calls []toolCall, finish string) {
 		content, finish = prefix+res.Text, res.Finish
@@ -331,41 +385,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	// With tools, text that may open a tool call is held back until the
 	// end, when it is parsed; everything before it streams.
-	marker := toolcall.Marker(format)
-	var all strings.Builder
-	sent := 0
-	holding := prefix != ""
+	ts := &toolStream{marker: toolcall.Marker(format), holding: prefix != ""}
 	res, e := s.run(r, ereq, func(t string) error {
-		all.WriteString(t)
 		if format == toolcall.None {
 			return ev.send(chunk(chatDelta{Content: &t}, nil))
 		}
-		if holding {
-			return nil
-		}
-		sofar := all.String()
-		if marker == "" {
-			// Llama 3 JSON: a call is the whole reply, starting with "{".
-			if trimmed := strings.TrimSpace(sofar); trimmed == "" || strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
-				holding = true
-				return nil
-			}
-		} else if i := strings.Index(sofar, marker); i >= 0 {
-			holding = true
-			if i > sent {
-				piece := sofar[sent:i]
-				sent = i
-				return ev.send(chunk(chatDelta{Content: &piece}, nil))
-			}
-			return nil
-		}
-		upto := len(sofar)
-		if marker != "" {
-			upto -= holdBack(sofar, marker)
-		}
-		if upto > sent {
-			piece := sofar[sent:upto]
-			sent = upto
+		if piece := ts.add(t); piece != "" {
 			return ev.send(chunk(chatDelta{Content: &piece}, nil))
 		}
 		return nil
@@ -382,7 +407,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		finish = f
 		if len(calls) == 0 {
 			// No call after all: the held-back text is content.
-			rest := res.Text[min(sent, len(res.Text)):]
+			rest := ts.rest()
 			if prefix != "" {
 				rest = prefix + res.Text
 			}
@@ -405,3 +430,50 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 
 // fingerprint is the system_fingerprint of every response.
 const fingerprint = "memfit-0.1"
+
+// toolStream decides, while a reply that may call tools streams, which text
+// can be sent now: everything before a tool-call marker (or before text at
+// the end that could still begin one); from the marker on, the text is held
+// back to be parsed at the end. For the Llama 3 JSON format (no marker) a
+// call is the whole reply, so a reply starting with "{" is held whole.
+type toolStream struct {
+	marker  string
+	holding bool
+	all     strings.Builder
+	sent    int // bytes of all already streamed
+}
+
+// add takes the next piece of generated text and returns what may be
+// streamed now ("" for nothing).
+func (ts *toolStream) add(t string) string {
+	ts.all.WriteString(t)
+	if ts.holding {
+		return ""
+	}
+	sofar := ts.all.String()
+	upto := len(sofar)
+	if ts.marker == "" {
+		trimmed := strings.TrimSpace(sofar)
+		if trimmed == "" {
+			return "" // not yet known
+		}
+		if strings.HasPrefix(trimmed, "{") || strings.HasPrefix(trimmed, "<|python_tag|>") {
+			ts.holding = true
+			return ""
+		}
+	} else if i := strings.Index(sofar[max(0, ts.sent-len(ts.marker)):], ts.marker); i >= 0 {
+		ts.holding = true
+		upto = max(0, ts.sent-len(ts.marker)) + i
+	} else {
+		upto -= holdBack(sofar, ts.marker)
+	}
+	if upto <= ts.sent {
+		return ""
+	}
+	piece := sofar[ts.sent:upto]
+	ts.sent = upto
+	return piece
+}
+
+// rest is the text not streamed yet.
+func (ts *toolStream) rest() string { return ts.all.String()[ts.sent:] }

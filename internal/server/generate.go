@@ -60,12 +60,26 @@ func (s *Server) run(r *http.Request, req engine.Request, onText func(string) er
 	if s.draining.Load() {
 		return nil, &requestError{status: http.StatusServiceUnavailable, typ: "server_error", code: "shutting_down", msg: "the server is shutting down"}
 	}
-	s.metrics.active.Add(1)
-	defer s.metrics.active.Add(-1)
-	res, err := s.cfg.Engine.Generate(r.Context(), req, onText)
+	s.metrics.active.Inc()
+	defer s.metrics.active.Dec()
+	wrote := true // the error came from writing to the client
+	var cb func(string) error
+	if onText != nil {
+		cb = func(t string) error {
+			if err := onText(t); err != nil {
+				wrote = true
+				return err
+			}
+			return nil
+		}
+		wrote = false
+	}
+	res, err := s.cfg.Engine.Generate(r.Context(), req, cb)
 	if err != nil {
-		if r.Context().Err() != nil {
-			s.metrics.cancelled.Add(1)
+		if r.Context().Err() != nil || (onText != nil && wrote) {
+			s.metrics.cancelled.Inc()
+			s.logf("%s %s: client went away; generation stopped", r.Method, r.URL.Path)
+			return nil, &requestError{status: 499, typ: "invalid_request_error", code: "cancelled", msg: "the client went away"}
 		}
 		return nil, engineError(err)
 	}
@@ -104,38 +118,44 @@ func (s *Server) completionPrompt(raw json.RawMessage) ([]int32, *requestError) 
 	return nil, badRequest("prompt", "prompt: want a string, a list of one string, or a list of token ids")
 }
 
-func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
+// prepareCompletion reads and checks a completion request and builds the
+// engine request, without generating.
+func (s *Server) prepareCompletion(w http.ResponseWriter, r *http.Request) (*completionRequest, engine.Request, *requestError) {
 	var req completionRequest
 	if e := s.decode(w, r, &req); e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, engine.Request{}, e
 	}
 	params, maxTokens, stop, e := s.params(&req.samplingFields, req.MaxTokens, "max_tokens")
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, engine.Request{}, e
 	}
 	if req.Echo || req.Suffix != nil {
-		s.fail(w, r, badRequest("echo", "echo and suffix are not supported"))
-		return
+		return nil, engine.Request{}, badRequest("echo", "echo and suffix are not supported")
 	}
 	ids, e := s.completionPrompt(req.Prompt)
 	if e != nil {
-		s.fail(w, r, e)
-		return
+		return nil, engine.Request{}, e
 	}
 	if len(ids) == 0 {
-		s.fail(w, r, badRequest("prompt", "empty prompt: want at least one token"))
-		return
+		return nil, engine.Request{}, badRequest("prompt", "empty prompt: want at least one token")
 	}
 	if e := s.checkFits(len(ids), maxTokens, "max_tokens"); e != nil {
-		e.param = "prompt"
-		s.fail(w, r, e)
-		return
+		if e.param == "messages" {
+			e.param = "prompt"
+		}
+		return nil, engine.Request{}, e
 	}
 	ereq := engine.Request{Prompt: ids, MaxTokens: maxTokens, Sampling: params, Stop: stop}
 	if err := s.cfg.Engine.Check(ereq); err != nil {
-		s.fail(w, r, engineErrorOrBad(err))
+		return nil, engine.Request{}, engineErrorOrBad(err)
+	}
+	return &req, ereq, nil
+}
+
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
+	req, ereq, e := s.prepareCompletion(w, r)
+	if e != nil {
+		s.fail(w, r, e)
 		return
 	}
 	id, created := newID("cmpl-"), time.Now().Unix()

@@ -14,10 +14,13 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/memfit/memfit/internal/constrain"
 	"github.com/memfit/memfit/internal/engine"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/prompt"
@@ -28,6 +31,9 @@ import (
 // DefaultMaxBody is the largest request body accepted unless Config says
 // otherwise.
 const DefaultMaxBody = 16 << 20
+
+// bodyTimeout bounds the time to receive a request body.
+const bodyTimeout = 60 * time.Second
 
 // Config is what a Server serves.
 type Config struct {
@@ -65,6 +71,16 @@ type Server struct {
 	tools    toolcall.Format
 	draining atomic.Bool
 	metrics  *metrics
+
+	vocabOnce sync.Once
+	vocabs    *constrain.Vocab
+}
+
+// vocab returns the token bytes constrained decoding reads, built on first
+// use.
+func (s *Server) vocab() *constrain.Vocab {
+	s.vocabOnce.Do(func() { s.vocabs = constrain.NewVocab(s.cfg.Engine.Tokenizer()) })
+	return s.vocabs
 }
 
 // New returns a server for cfg.
@@ -72,7 +88,7 @@ func New(cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), created: time.Now().Unix(), metrics: newMetrics()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), created: time.Now().Unix(), metrics: newMetrics(cfg.Engine, cfg.Ledger)}
 	if cfg.Template != nil {
 		s.tools = toolcall.Detect(cfg.Template.Source.Template)
 	}
@@ -193,8 +209,15 @@ func badRequest(param, format string, args ...any) *requestError {
 // decode reads the JSON body into v, answering 413 for bodies over the
 // limit and 400 for malformed JSON.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *requestError {
+	// A client gets bodyTimeout to send its body, so a slow sender cannot
+	// hold a connection forever; the deadline is lifted for the response
+	// (a stream may run for minutes, and the connection's reads are how a
+	// disconnect is noticed).
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout))
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 	data, err := io.ReadAll(body)
+	rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -209,7 +232,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *requestE
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return badRequest(te.Field, "field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+			field := strings.TrimPrefix(te.Field, "samplingFields.")
+			want := te.Type.String()
+			if te.Type == reflect.TypeFor[stringOrList]() {
+				want = "a string or a list of strings"
+			}
+			return badRequest(field, "field %q: want %s, got a JSON %s", field, want, te.Value)
 		}
 		return badRequest("", "malformed JSON body: %v", err)
 	}
@@ -231,6 +259,9 @@ func (s *Server) params(f *samplingFields, maxTokens *int, maxParam string) (sam
 	}
 	if len(f.Logprobs) > 0 && string(f.Logprobs) != "null" && string(f.Logprobs) != "false" {
 		return p, 0, nil, badRequest("logprobs", "logprobs are not supported")
+	}
+	if f.TopLogprobs != nil && *f.TopLogprobs != 0 {
+		return p, 0, nil, badRequest("top_logprobs", "logprobs are not supported")
 	}
 	if len(f.LogitBias) > 0 {
 		return p, 0, nil, badRequest("logit_bias", "logit_bias is not supported")
@@ -304,9 +335,9 @@ func (s *Server) checkFits(promptTokens, maxTokens int, maxParam string) *reques
 		return &requestError{status: http.StatusBadRequest, typ: "invalid_request_error", param: "messages", code: "context_length_exceeded",
 			msg: fmt.Sprintf("this model's context holds %d tokens, but the prompt has %d (at least one more is needed to generate)", ctx, promptTokens)}
 	}
-	if maxTokens > 0 && promptTokens+maxTokens > ctx {
+	if maxTokens > ctx-promptTokens { // not promptTokens+maxTokens: it may overflow
 		return &requestError{status: http.StatusBadRequest, typ: "invalid_request_error", param: maxParam, code: "context_length_exceeded",
-			msg: fmt.Sprintf("this model's context holds %d tokens, but %d were requested (%d in the prompt, %d in %s)", ctx, promptTokens+maxTokens, promptTokens, maxTokens, maxParam)}
+			msg: fmt.Sprintf("this model's context holds %d tokens: the prompt has %d, so %s can be at most %d, not %d", ctx, promptTokens, maxParam, ctx-promptTokens, maxTokens)}
 	}
 	return nil
 }

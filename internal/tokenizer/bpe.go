@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,6 +27,77 @@ type bpe struct {
 	fallbackIDs [256]int32
 
 	cache wordCache
+
+	// spaceSplit: words may be cut before a "▁" (see initSpaceSplit);
+	// glueBefore holds the characters after which a cut is not allowed,
+	// and cutAfterUnknown says whether one is allowed after a character
+	// outside the vocabulary.
+	spaceSplit      bool
+	glueBefore      map[rune]bool
+	cutAfterUnknown bool
+}
+
+// spaceMark is the SentencePiece space, U+2581.
+const spaceMark = "\u2581"
+
+// maxGlueRunes bounds glueBefore; a vocabulary with more such characters
+// is not cut at all.
+const maxGlueRunes = 64
+
+// spaceSplitEnabled lets tests turn cutting off to compare.
+var spaceSplitEnabled = true
+
+// cutMinLen is the length from which words are cut: shorter ones merge
+// fast enough and are kept whole in the word cache (a variable so tests can
+// cut every word).
+var cutMinLen = cacheMaxWordLen
+
+// initSpaceSplit decides whether words can be cut before the "▁" that
+// starts each of their SentencePiece words. A SentencePiece-style
+// tokenizer without a pre-tokenizer (Mistral, Llama 2) hands the model its
+// whole text as one word, and merging a long word is slow. If no
+// vocabulary token contains "▁" right after a character c (other than
+// "▁"), no token, and so no merge result, can span a point where "▁"
+// follows c: BPE then merges each side on its own exactly as it merges the
+// whole word, since a merge only joins neighbours into a vocabulary token.
+// glueBefore collects the characters c that do occur before "▁" inside a
+// token; cuts are made only after other characters. A character outside
+// the vocabulary starts as a byte-fallback token ("<0xE2>") or the unknown
+// token, so what counts there is the last character of those.
+func (m *bpe) initSpaceSplit() {
+	m.spaceSplit = false
+	if m.byteLevel || m.prefix != "" || m.suffix != "" {
+		return
+	}
+	if _, ok := m.vocab[spaceMark]; !ok {
+		return
+	}
+	glue := map[rune]bool{}
+	for tok := range m.vocab {
+		rest := strings.TrimLeft(tok, spaceMark)
+		for {
+			k := strings.Index(rest, spaceMark)
+			if k < 0 {
+				break
+			}
+			if k > 0 {
+				r, _ := utf8.DecodeLastRuneInString(rest[:k])
+				glue[r] = true
+				if len(glue) > maxGlueRunes {
+					return
+				}
+			}
+			rest = rest[k+len(spaceMark):]
+		}
+	}
+	m.spaceSplit, m.glueBefore = true, glue
+	m.cutAfterUnknown = !glue['>']
+	for tok, id := range m.vocab {
+		if id == m.unk {
+			r, _ := utf8.DecodeLastRuneInString(tok)
+			m.cutAfterUnknown = m.cutAfterUnknown && !glue[r]
+		}
+	}
 }
 
 // initTables fills byteIDs and fallbackIDs from the vocabulary.
@@ -41,6 +113,7 @@ func (m *bpe) initTables() {
 			m.fallbackIDs[b] = id
 		}
 	}
+	m.initSpaceSplit()
 }
 
 // encode appends the ids of one pre-token to dst.
@@ -48,6 +121,38 @@ func (m *bpe) encode(word string, st *encState, dst []int32) []int32 {
 	if len(word) == 0 {
 		return dst
 	}
+	if m.spaceSplit && spaceSplitEnabled && len(word) >= cutMinLen {
+		return m.encodeCut(word, st, dst)
+	}
+	return m.encodeWord(word, st, dst)
+}
+
+// encodeCut encodes word in the parts initSpaceSplit allows.
+func (m *bpe) encodeCut(word string, st *encState, dst []int32) []int32 {
+	start := 0
+	for i := 1; i < len(word); {
+		k := strings.Index(word[i:], spaceMark)
+		if k < 0 {
+			break
+		}
+		i += k
+		prev, n := utf8.DecodeLastRuneInString(word[:i])
+		if prev != '\u2581' && !m.glueBefore[prev] && (m.cutAfterUnknown || m.inVocab(word[i-n:i])) {
+			dst = m.encodeWord(word[start:i], st, dst)
+			start = i
+		}
+		i += len(spaceMark)
+	}
+	return m.encodeWord(word[start:], st, dst)
+}
+
+func (m *bpe) inVocab(s string) bool {
+	_, ok := m.vocab[s]
+	return ok
+}
+
+// encodeWord appends the ids of one word (or part of one) to dst.
+func (m *bpe) encodeWord(word string, st *encState, dst []int32) []int32 {
 	if m.ignoreMerges {
 		key := word
 		if m.byteLevel {

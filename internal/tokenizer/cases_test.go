@@ -74,6 +74,26 @@ func TestHFCasesHeapMerge(t *testing.T) {
 	testHFCases(t)
 }
 
+// TestHFCasesInParts runs the cases with the byte-level tokenizers'
+// pre-tokenizer split in parts of one span, so every piece boundary is
+// also a part boundary, and with the SentencePiece-style tokenizers
+// cutting every word before "▁" where they can, however short.
+func TestHFCasesInParts(t *testing.T) {
+	for _, dir := range []string{"llama3", "qwen3"} {
+		if !loadFixtureTokenizer(t, dir).partsOK {
+			t.Fatalf("%s: long texts are not encoded in parts", dir)
+		}
+	}
+	for _, dir := range []string{"mistral", "gemma3"} {
+		if !loadFixtureTokenizer(t, dir).model.(*bpe).spaceSplit {
+			t.Fatalf("%s: words are not cut before ▁", dir)
+		}
+	}
+	defer func(parts, cut int) { partsSpans, cutMinLen = parts, cut }(partsSpans, cutMinLen)
+	partsSpans, cutMinLen = 1, 1
+	testHFCases(t)
+}
+
 func testHFCases(t *testing.T) {
 	data, err := os.ReadFile(fixtures.Path(t, "tokenizers", "cases.json"))
 	if err != nil {

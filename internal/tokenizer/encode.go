@@ -89,6 +89,9 @@ func (t *Tokenizer) encodeText(s string, st *encState, dst []int32) []int32 {
 	if t.pre == nil {
 		return t.model.encode(s, st, dst)
 	}
+	if t.partsOK {
+		return t.encodeInParts(s, st, dst)
+	}
 	in := st.takeBuf()
 	in = append(in, s)
 	pieces := t.pre.split(in, st.takeBuf(), st)
@@ -143,4 +146,94 @@ func (t *Tokenizer) encodeLlama(dst []int32, text string, opts EncodeOptions, st
 		dst = append(dst, t.eos)
 	}
 	return dst
+}
+
+// partsSpans is how many spans encodeInParts takes from the first
+// pre-tokenizer step at a time (a variable so tests can make parts tiny).
+var partsSpans = 4096
+
+// encodeInParts pre-tokenizes and encodes s a few thousand pieces at a
+// time, so that a long text needs scratch memory for one part instead of
+// all its pieces. The first step's scanner resumes where the last part
+// ended, and every later step handles each piece on its own, so the ids are
+// those of the whole text split at once.
+func (t *Tokenizer) encodeInParts(s string, st *encState, dst []int32) []int32 {
+	atStart := st.atStart
+	first := t.partsFirst
+	sc := first.sc.(resumableScanner)
+	pieces := st.takeBuf()
+	var rest []string
+	if t.partsRest != nil {
+		rest = st.takeBuf()
+	}
+	for i := 0; i < len(s); {
+		spans, next := sc.scanFrom(s, i, st.spans[:0], partsSpans)
+		i = next
+		if first.invert {
+			for k := range spans {
+				spans[k].match = !spans[k].match
+			}
+		}
+		pieces = applyBehavior(s, spans, first.behavior, pieces[:0])
+		st.spans = spans
+		words := pieces
+		if t.partsRest != nil {
+			rest = t.partsRest.split(pieces, rest[:0], st)
+			words = rest
+			// Only the first part holds the text's first piece (Metaspace
+			// prepend_scheme "first").
+			st.atStart = false
+		}
+		for _, w := range words {
+			dst = t.model.encode(w, st, dst)
+		}
+	}
+	st.atStart = atStart
+	st.putBuf(pieces)
+	if rest != nil {
+		st.putBuf(rest)
+	}
+	return dst
+}
+
+// preparePre simplifies the pre-tokenizer once the model is known and
+// decides whether long texts can be encoded in parts: it drops a final
+// ByteLevel step that changes nothing (the model works on raw bytes and no
+// GPT-2 split or prefix space is asked for), and enables encodeInParts when
+// the first step is a split that keeps each span on its own (Isolated or
+// Removed) with a resumable scanner.
+func (t *Tokenizer) preparePre() {
+	if q, ok := t.pre.(seqPre); ok && len(q) > 0 {
+		if bl, ok := q[len(q)-1].(*byteLevelPre); ok && bl.raw && !bl.useRegex && !bl.addPrefixSpace {
+			q = q[:len(q)-1]
+		}
+		switch len(q) {
+		case 0:
+			t.pre = nil
+		case 1:
+			t.pre = q[0]
+		default:
+			t.pre = q
+		}
+	}
+	first, rest := t.pre, preTokenizer(nil)
+	if q, ok := first.(seqPre); ok {
+		if len(q) < 2 {
+			return
+		}
+		first = q[0]
+		if len(q) > 2 {
+			rest = q[1:]
+		} else {
+			rest = q[1]
+		}
+	}
+	sp, ok := first.(splitPre)
+	if !ok || (sp.behavior != behIsolated && sp.behavior != behRemoved) {
+		return
+	}
+	if _, ok := sp.sc.(resumableScanner); !ok {
+		return
+	}
+	t.partsOK, t.partsFirst, t.partsRest = true, sp, rest
 }

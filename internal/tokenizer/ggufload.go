@@ -205,6 +205,7 @@ func fromGGUF(f *gguf.File) (*Tokenizer, error) {
 			steps = append(steps, splitPre{sc: sc, behavior: behIsolated})
 		}
 		t.pre = steps
+		t.preparePre()
 		m.initTables()
 		t.model = m
 		t.bos, t.eos = 11, 11

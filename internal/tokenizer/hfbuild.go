@@ -155,6 +155,7 @@ func buildHF(root map[string]any, mod *hfModel, file string) (*Tokenizer, error)
 		m.byteLevel = true
 	}
 	m.initTables()
+	t.preparePre()
 	return t, nil
 }
 

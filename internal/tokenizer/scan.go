@@ -15,6 +15,16 @@ type scanner interface {
 	scan(s string, out []span) []span
 }
 
+// A resumableScanner can also scan a long string in parts: scanFrom
+// appends the spans that start at i and after, stopping once out holds
+// limit spans or s ends, and returns the position to resume from. Its
+// spans, part after part, are exactly those of scan, since each match it
+// finds depends only on the text from its start onwards.
+type resumableScanner interface {
+	scanner
+	scanFrom(s string, i int, out []span, limit int) ([]span, int)
+}
+
 // decodeAt decodes the character at s[i]; an invalid byte is U+FFFD of
 // width 1.
 func decodeAt(s string, i int) (rune, int) {
@@ -151,7 +161,12 @@ func whitespaceRun(s string, i int) (end, last, count, lastNL int) {
 type gpt2Scanner struct{ trailing bool }
 
 func (g gpt2Scanner) scan(s string, out []span) []span {
-	for i := 0; i < len(s); {
+	out, _ = g.scanFrom(s, 0, out, int(^uint(0)>>1))
+	return out
+}
+
+func (g gpt2Scanner) scanFrom(s string, i int, out []span, limit int) ([]span, int) {
+	for i < len(s) && len(out) < limit {
 		if s[i] == '\'' {
 			if l := contraction(s[i+1:], false); l > 0 {
 				out = append(out, span{i, i + 1 + l, true})
@@ -196,7 +211,7 @@ func (g gpt2Scanner) scan(s string, out []span) []span {
 			i += n
 		}
 	}
-	return out
+	return out, i
 }
 
 // llama3Scanner is the Llama 3 pattern (maxDigits 3) and the Qwen 2 one
@@ -206,7 +221,12 @@ func (g gpt2Scanner) scan(s string, out []span) []span {
 type llama3Scanner struct{ maxDigits int }
 
 func (l llama3Scanner) scan(s string, out []span) []span {
-	for i := 0; i < len(s); {
+	out, _ = l.scanFrom(s, 0, out, int(^uint(0)>>1))
+	return out
+}
+
+func (l llama3Scanner) scanFrom(s string, i int, out []span, limit int) ([]span, int) {
+	for i < len(s) && len(out) < limit {
 		c := s[i]
 		if c == '\'' {
 			if k := contraction(s[i+1:], true); k > 0 {
@@ -274,5 +294,5 @@ func (l llama3Scanner) scan(s string, out []span) []span {
 			i += n
 		}
 	}
-	return out
+	return out, i
 }

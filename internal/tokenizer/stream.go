@@ -201,3 +201,20 @@ func appendTokenBytes(dst []byte, p string, steps []decoder, noDecoder bool) []b
 	}
 	return append(dst, s...)
 }
+
+// TokenBytes appends to dst the bytes token id adds to a text in the middle
+// of a sequence (what the streaming decoder emits for it, before UTF-8
+// assembly) and reports whether id is a special token, which decoding drops
+// by default. Ids out of range add nothing and count as special. Constrained
+// decoding uses it to see which tokens can continue a text.
+func (t *Tokenizer) TokenBytes(dst []byte, id int32) ([]byte, bool) {
+	if id < 0 || int(id) >= len(t.pieces) {
+		return dst, true
+	}
+	if t.llama {
+		special := t.kinds[id]&(kindSpecial|kindControl) != 0
+		return t.llamaPiece(dst, id, false), special
+	}
+	t.streamOnce.Do(t.buildStreamTable)
+	return append(dst, t.streamBytes[id]...), t.kinds[id]&kindSpecial != 0
+}

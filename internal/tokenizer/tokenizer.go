@@ -27,11 +27,16 @@ type Tokenizer struct {
 	added     *addedSet // tokens matched in the raw text
 	addedNorm *addedSet // tokens matched after normalization (HF normalized=true)
 
-	norm  normalizer
-	pre   preTokenizer
-	model model
-	post  postProcessor
-	dec   decoder
+	norm normalizer
+	pre  preTokenizer
+	// When partsOK, pre is partsFirst followed by partsRest (nil if
+	// none), and partsFirst can split long text in parts (encodeInParts).
+	partsOK    bool
+	partsFirst splitPre
+	partsRest  preTokenizer
+	model      model
+	post       postProcessor
+	dec        decoder
 
 	// llama.cpp semantics (GGUF vocabularies).
 	llama          bool
