@@ -89,7 +89,9 @@ func TestQuantizeBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	nan := filepath.Join(src, "nan.gguf")
-	writeNaNModel(t, nan)
+	writeBadModel(t, nan, float32(math.NaN()))
+	huge := filepath.Join(src, "huge.gguf")
+	writeBadModel(t, huge, 1e9)
 	out := t.TempDir()
 	o := filepath.Join(out, "x.gguf")
 	tests := []struct {
@@ -111,6 +113,8 @@ func TestQuantizeBadInput(t *testing.T) {
 		{"output is the input", []string{"quantize", nan, nan, "--type", "F16"}, exitError, "is the input"},
 		{"no fallback", []string{"quantize", fixtures.Path(t, "archs", "llama-odd", "hf"), o, "--type", "Q4_K_M"}, exitError, "defines no fallback for Q8_0"},
 		{"not finite", []string{"quantize", nan, o, "--type", "Q8_0"}, exitError, "not finite"},
+		{"scale overflows", []string{"quantize", huge, o, "--type", "Q8_0"}, exitError, "does not fit Q8_0"},
+		{"value overflows", []string{"quantize", huge, o, "--type", "F16"}, exitError, "does not fit F16"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,9 +127,10 @@ func TestQuantizeBadInput(t *testing.T) {
 	}
 }
 
-// writeNaNModel writes a one-layer GGUF whose second matrix holds a NaN in
-// its last row, so quantizing fails after part of the file is written.
-func writeNaNModel(t *testing.T, path string) {
+// writeBadModel writes a one-layer GGUF whose second matrix (in
+// llama-quantize's order) holds bad in its last row, so quantizing fails
+// after part of the file is written.
+func writeBadModel(t *testing.T, path string, bad float32) {
 	t.Helper()
 	f := gguf.NewFile()
 	f.Set("general.architecture", gguf.String("llama"))
@@ -137,12 +142,12 @@ func writeNaNModel(t *testing.T, path string) {
 		}
 	}
 	f.Layout()
-	data := func(nan bool) []byte {
+	data := func(last bool) []byte {
 		b := make([]byte, 64*8*4)
 		for i := 0; i < 64*8; i++ {
 			v := float32(i%7) - 3
-			if nan && i == 64*8-1 {
-				v = float32(math.NaN())
+			if last && i == 64*8-1 {
+				v = bad
 			}
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 		}

@@ -92,7 +92,10 @@ func FromHF(dir string) (m *Model, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{ck: ck, readers: readers, groups: map[string][]placed{}, used: map[string]bool{}}
+	b := &builder{ck: ck, readers: readers, groups: map[string][]placed{}, used: map[string]bool{}, position: map[string]int{}}
+	for i, n := range ck.Names() {
+		b.position[n] = i
+	}
 	pairs := rolePairs(spec, gg, permute, class)
 	for _, p := range pairs {
 		if err := b.add(p); err != nil {
@@ -114,7 +117,7 @@ func FromHF(dir string) (m *Model, err error) {
 			m.Tensors = append(m.Tensors, Tensor{Name: "rope_freqs.weight", Type: tensor.F32, Shape: tensor.Shape{int64(len(f))}, src: floatRows(f)})
 		}
 	}
-	ts, err := b.tensors(ck.Names(), class, vocab.embedRows)
+	ts, err := b.tensors(class, vocab.embedRows)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %s: %w", dir, err)
 	}
@@ -210,11 +213,12 @@ type piece struct {
 }
 
 type builder struct {
-	ck      *safetensors.Checkpoint
-	readers map[string]io.ReaderAt
-	groups  map[string][]placed
-	names   []string // GGUF names in the order first met
-	used    map[string]bool
+	ck       *safetensors.Checkpoint
+	readers  map[string]io.ReaderAt
+	groups   map[string][]placed
+	names    []string // GGUF names in the order first met
+	used     map[string]bool
+	position map[string]int // checkpoint tensor name → index in name order
 }
 
 func (b *builder) add(rp rolePair) error {
@@ -261,7 +265,7 @@ func (b *builder) add(rp rolePair) error {
 	}
 	p := placed{
 		expert: g.Expert, row0: int64(g.Row0), oneD: len(shape) == 1, addOne: h.AddOne && !g.AddOne,
-		order: slices.Index(b.ck.Names(), h.Name),
+		order: b.position[h.Name],
 		p: piece{r: b.readers[ti.File], off: ti.Offset, typ: ti.Type, cols: shape[0],
 			row0: base + int64(h.Row0), rows: rows, permHeads: rp.permHeads},
 	}
@@ -275,7 +279,7 @@ func (b *builder) add(rp rolePair) error {
 // tensors assembles the GGUF tensors from their pieces, in the order of
 // their first source tensor in the checkpoint. embedRows, if positive,
 // bounds the embedding's rows (gemma3).
-func (b *builder) tensors(_ []string, class converterClass, embedRows int64) ([]Tensor, error) {
+func (b *builder) tensors(class converterClass, embedRows int64) ([]Tensor, error) {
 	type built struct {
 		t     Tensor
 		order int
@@ -405,6 +409,15 @@ func (s *hfRows) readRows(dst []byte, r0, r1 int64) error {
 	for i := range s.pieces {
 		p := &s.pieces[i]
 		a, b := max(r0, pos), min(r1, pos+p.rows)
+		if a < b && p.permHeads == 0 && p.typ == s.typ && !s.addOne {
+			// Consecutive rows in the checkpoint's type: one read.
+			rb, _ := p.typ.RowBytes(p.cols)
+			if _, err := p.r.ReadAt(dst[(a-r0)*outRow:(b-r0)*outRow], p.off+(p.row0+a-pos)*rb); err != nil {
+				return wrapRead(err, p.row0+a-pos)
+			}
+			pos += p.rows
+			continue
+		}
 		for r := a; r < b; r++ {
 			src := p.row0 + permuteRow(r-pos, p.rows, p.permHeads)
 			if err := s.copyRow(dst[(r-r0)*outRow:(r-r0+1)*outRow], p, src); err != nil {

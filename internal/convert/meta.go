@@ -135,14 +135,23 @@ func (h *hparams) fail(key, format string, args ...any) {
 	}
 }
 
-// integer converts a JSON value to an integer (nil: ok false).
-func (h *hparams) integer(key string, v any) (int64, bool) {
+// jsonNumber returns v as a JSON number (nil: ok false; another type is
+// an error).
+func (h *hparams) jsonNumber(key string, v any) (json.Number, bool) {
 	if v == nil {
-		return 0, false
+		return "", false
 	}
 	n, ok := v.(json.Number)
 	if !ok {
 		h.fail(key, "%v is not a number", v)
+	}
+	return n, ok
+}
+
+// integer converts a JSON value to an integer (nil: ok false).
+func (h *hparams) integer(key string, v any) (int64, bool) {
+	n, ok := h.jsonNumber(key, v)
+	if !ok {
 		return 0, false
 	}
 	if i, err := n.Int64(); err == nil {
@@ -156,13 +165,10 @@ func (h *hparams) integer(key string, v any) (int64, bool) {
 	return int64(f), true
 }
 
+// number converts a JSON value to a float (nil: ok false).
 func (h *hparams) number(key string, v any) (float64, bool) {
-	if v == nil {
-		return 0, false
-	}
-	n, ok := v.(json.Number)
+	n, ok := h.jsonNumber(key, v)
 	if !ok {
-		h.fail(key, "%v is not a number", v)
 		return 0, false
 	}
 	f, err := n.Float64()

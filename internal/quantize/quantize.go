@@ -325,29 +325,49 @@ func convertRows(t *convert.Tensor, to tensor.DType, in, out []byte, f32 []float
 	if err := quant.Dequantize(t.Type, f32, in); err != nil {
 		return fmt.Errorf("quantize: tensor %s: %w", t.Name, err)
 	}
-	if i := nonFinite(f32); i >= 0 {
+	i, amax := scan(f32)
+	if i >= 0 {
 		return fmt.Errorf("quantize: tensor %s: row %d holds a value that is not finite (%v at column %d)", t.Name, first+int64(i)/n, f32[i], int64(i)%n)
 	}
 	if err := quant.Quantize(to, out, f32); err != nil {
 		return fmt.Errorf("quantize: tensor %s: %w", t.Name, err)
 	}
+	// Every block type's scales are at most about the largest magnitude in
+	// the block, so with inputs within float16's range no value or scale
+	// can overflow; only larger inputs need the result checked.
+	if amax <= maxF16 {
+		return nil
+	}
 	if err := quant.Dequantize(to, f32, out); err != nil {
 		return fmt.Errorf("quantize: tensor %s: %w", t.Name, err)
 	}
-	if i := nonFinite(f32); i >= 0 {
+	if i, _ := scan(f32); i >= 0 {
 		return fmt.Errorf("quantize: tensor %s: row %d does not fit %v (a value or block scale overflows near column %d)", t.Name, first+int64(i)/n, to, int64(i)%n)
 	}
 	return nil
 }
 
-// nonFinite returns the index of the first NaN or infinite value, or -1.
-func nonFinite(v []float32) int {
+// maxF16 is the largest finite float16 value.
+const maxF16 = 65504
+
+// scan returns the index of the first NaN or infinite value (-1 if none)
+// and the largest magnitude.
+func scan(v []float32) (int, float32) {
+	var amax float32
 	for i, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return i
+			return i, 0
 		}
+		amax = max(amax, abs32(x))
 	}
-	return -1
+	return -1, amax
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 func grow(b *[]byte, n int64) []byte {

@@ -15,15 +15,19 @@ import (
 	"github.com/memfit/memfit/internal/synth"
 )
 
-// synthF32 writes a float32 synth model and returns its path.
-func synthF32(t *testing.T, shape string) string {
+// microDense and microMoE are small shapes (1.3M and 2.3M parameters)
+// whose row lengths fit every block type.
+var microDense = synth.Shape{Name: "micro-dense", Arch: "llama", Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64, FFN: 512,
+	Vocab: 1024, RopeTheta: 1e4, Eps: 1e-5, Context: 512}
+
+var microMoE = synth.Shape{Name: "micro-moe", Arch: "qwen3moe", Hidden: 256, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 64, FFN: 512,
+	Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 1024, RopeTheta: 1e6, Eps: 1e-6, Context: 512, QKNorm: "head"}
+
+// synthF32 writes a float32 synth model of shape s and returns its path.
+func synthF32(t *testing.T, s synth.Shape) string {
 	t.Helper()
-	s, err := synth.Lookup(shape)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ft, _ := synth.LookupType("F32")
-	p := filepath.Join(t.TempDir(), shape+".f32.gguf")
+	p := filepath.Join(t.TempDir(), s.Name+".f32.gguf")
 	if err := synth.WriteFile(p, s, ft, synth.Options{Seed: 11}); err != nil {
 		t.Fatal(err)
 	}
@@ -56,22 +60,25 @@ func logits(t *testing.T, path string) []float32 {
 	return out
 }
 
-// TestEveryTypeRuns quantizes an MoE synth model (dense attention, stacked
-// experts, router) to every file type, loads each in memfit and compares its logits with the float32
-// model's: finite, and the error (RMS over RMS of the reference) within
-// what the type's bits allow.
+// TestEveryTypeRuns quantizes a dense and an MoE synth model to every file
+// type, loads each in memfit and compares its logits with the float32
+// model's: finite, and for the dense model the error (RMS over RMS of the
+// reference) within what the type's bits allow. (In the MoE model a small
+// change can flip a token's top-2 of 4 experts, so its error is not a
+// measure of the type; it only has to run.)
 func TestEveryTypeRuns(t *testing.T) {
-	// Relative RMS error bounds, about 1.5 times what each type measures on
-	// these random-weight models (activations quantized to 8 bits add to
-	// the weights' error). The ternary types cannot represent random
-	// weights; they only have to run.
+	// Relative RMS error bounds, 1.5 to 2 times what each type measures on
+	// the dense model (activations quantized to 8 bits add to the weights'
+	// error; MXFP4_MOE has no experts to quantize here: it is Q8_0). The ternary types cannot represent random weights; they only
+	// have to run.
 	bound := map[string]float64{
-		"F32": 0, "F16": 0.03, "BF16": 0.05, "Q8_0": 0.12, "Q6_K": 0.12, "Q5_0": 0.25, "Q5_1": 0.3, "Q5_K_S": 0.25, "Q5_K_M": 0.25,
-		"Q4_0": 0.4, "Q4_1": 0.4, "Q4_K_S": 0.35, "Q4_K_M": 0.35, "IQ4_NL": 0.4, "IQ4_XS": 0.4, "MXFP4_MOE": 0.25,
-		"Q3_K_S": 0.7, "Q3_K_M": 0.5, "Q3_K_L": 0.5, "Q2_K": 0.9, "TQ1_0": 2, "TQ2_0": 2,
+		"F32": 0, "F16": 0.002, "BF16": 0.012, "Q8_0": 0.04, "Q6_K": 0.1, "Q5_0": 0.2, "Q5_1": 0.2, "Q5_K_S": 0.2, "Q5_K_M": 0.2,
+		"Q4_0": 0.4, "Q4_1": 0.35, "Q4_K_S": 0.3, "Q4_K_M": 0.3, "IQ4_NL": 0.4, "IQ4_XS": 0.4, "MXFP4_MOE": 0.04,
+		"Q3_K_S": 0.65, "Q3_K_M": 0.55, "Q3_K_L": 0.5, "Q2_K": 0.9, "TQ1_0": 2, "TQ2_0": 2,
 	}
-	for _, shape := range []string{"tiny-moe"} {
-		src := synthF32(t, shape)
+	for _, s := range []synth.Shape{microDense, microMoE} {
+		shape := s.Name
+		src := synthF32(t, s)
 		ref := logits(t, src)
 		m, err := convert.Open(src)
 		if err != nil {
@@ -100,6 +107,9 @@ func TestEveryTypeRuns(t *testing.T) {
 			if !ok {
 				t.Errorf("no error bound for %s", name)
 			}
+			if s.Experts > 0 {
+				b = math.Inf(1)
+			}
 			if rel > b {
 				t.Errorf("%s %s: relative RMS error %.4f, want at most %g", shape, name, rel, b)
 			}
@@ -112,7 +122,7 @@ func TestEveryTypeRuns(t *testing.T) {
 // TestThreadsAndCancel checks that the bytes do not depend on the thread
 // count and that a cancelled quantization leaves no file behind.
 func TestThreadsAndCancel(t *testing.T) {
-	src := synthF32(t, "tiny-moe")
+	src := synthF32(t, microMoE)
 	m, err := convert.Open(src)
 	if err != nil {
 		t.Fatal(err)
