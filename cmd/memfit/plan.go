@@ -135,14 +135,14 @@ func hideSampling(c *cobra.Command) {
 }
 
 // loadWithin plans the model at path inside the budget of b for one
-// sequence of ctx tokens (f32 cache, batches of batch) and loads it with
-// that plan: exit code 3 before any weight is read when it cannot fit.
-func loadWithin(path string, threads int, b *budgetFlag, ctx, batch int) (*model.Model, *plan.Plan, error) {
+// sequence of ctx tokens (a cache of kvType, batches of batch) and loads it
+// with that plan: exit code 3 before any weight is read when it cannot fit.
+func loadWithin(path string, threads int, b *budgetFlag, ctx, batch int, kvType string) (*model.Model, *plan.Plan, error) {
 	budget, err := b.bytes()
 	if err != nil {
 		return nil, nil, err
 	}
-	g := genFlags{ctx: ctx, batch: batch, kvType: "f32", parallel: 1}
+	g := genFlags{ctx: ctx, batch: batch, kvType: kvType, parallel: 1}
 	p, led, err := planAndLedger(path, budget, &g, threads)
 	if err != nil {
 		return nil, nil, err

@@ -16,7 +16,7 @@ type Options struct {
 	Ctx      int          // context per sequence
 	Parallel int          // sequences
 	Batch    int          // most tokens per forward pass
-	KVType   tensor.DType // F32 or F16
+	KVType   tensor.DType // F32, F16, Q8_0 or Q4_0
 	Threads  int
 	Device   *Device // nil: no speed prediction
 }
@@ -123,14 +123,37 @@ func RuntimeOverhead(s *arch.Spec) int64 {
 // the asked-for one does not fit.
 const minPlanBatch = 32
 
-// KVBytes is the size of one sequence's cache of ctx positions (the
-// formula internal/kv allocates with).
+// KVBytes is the size of one sequence's cache of ctx positions of type t
+// (the formula internal/kv allocates with: keys and values of every layer,
+// each position's row of KVDim values stored as t; 0 for a type that is
+// not a cache type).
 func KVBytes(s *arch.Spec, t tensor.DType, ctx int) int64 {
-	size := int64(4)
-	if t == tensor.F16 {
-		size = 2
+	if checkKVType(s, t) != nil {
+		return 0
 	}
-	return 2 * int64(len(s.Layers)) * int64(ctx) * int64(s.KVDim()) * size
+	rb, err := t.RowBytes(int64(s.KVDim()))
+	if err != nil {
+		return 0
+	}
+	return 2 * int64(len(s.Layers)) * int64(ctx) * rb
+}
+
+// kvTypes are the KV cache types, most compact last.
+var kvTypes = []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0}
+
+// checkKVType reports whether a cache of type t can serve s: the block
+// types need heads of whole 32-value blocks.
+func checkKVType(s *arch.Spec, t tensor.DType) error {
+	switch t {
+	case tensor.F32, tensor.F16:
+		return nil
+	case tensor.Q8_0, tensor.Q4_0:
+		if s.HeadDim <= 0 || s.HeadDim%32 != 0 {
+			return fmt.Errorf("plan: KV cache type %s needs a head dimension that is a multiple of 32; this model's is %d", strings.ToLower(t.String()), s.HeadDim)
+		}
+		return nil
+	}
+	return fmt.Errorf("plan: KV cache type %v: want f16, q8_0, q4_0 or f32", t)
 }
 
 // ScratchBytes is the forward pass's buffers for batches of batch tokens
@@ -173,9 +196,22 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 	if opt.Ctx <= 0 || opt.Parallel <= 0 || opt.Batch <= 0 || opt.Threads <= 0 {
 		return nil, fmt.Errorf("plan: ctx %d, parallel %d, batch %d, threads %d: want each at least 1", opt.Ctx, opt.Parallel, opt.Batch, opt.Threads)
 	}
-	if opt.KVType != tensor.F32 && opt.KVType != tensor.F16 {
-		return nil, fmt.Errorf("plan: KV cache type %v: want f32 or f16", opt.KVType)
+	if err := checkKVType(ix.Spec, opt.KVType); err != nil {
+		return nil, err
 	}
+	p, err := fit(ix, opt)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Fits {
+		p.Suggestion = suggest(ix, opt, p)
+	}
+	return p, nil
+}
+
+// fit plans ix under opt, shrinking the prompt chunk when that is what
+// fits (Make without the suggestion).
+func fit(ix *Index, opt Options) (*Plan, error) {
 	opt.Batch = min(opt.Batch, opt.Ctx*opt.Parallel)
 	floor := max(min(minPlanBatch, opt.Batch), opt.Parallel)
 	for {
@@ -302,7 +338,6 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	p.finish(ix, res, nil, 0)
 	p.MinimumBytes = p.minimum(ix)
 	p.Fits = false
-	p.Suggestion = suggest(ix, opt, p)
 	p.predict(ix, opt)
 	return p, nil
 }
@@ -477,22 +512,49 @@ func (p *Plan) minimum(ix *Index) int64 {
 	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
 }
 
-// suggest says what would make a plan that does not fit run.
+// suggest says what would make a plan that does not fit run: a bigger
+// budget, and each change of one setting that alone makes it fit at this
+// budget (a smaller context, a more compact KV cache, fewer sequences, a
+// smaller prompt chunk), each checked by planning with it.
 func suggest(ix *Index, opt Options, p *Plan) string {
 	var tips []string
-	need := p.MinimumBytes - opt.Budget
 	tips = append(tips, fmt.Sprintf("a budget of at least %s (--mem-budget %dMiB)", ledger.FormatBytes(p.MinimumBytes), (p.MinimumBytes+(1<<20)-1)>>20))
+	fits := func(o Options) bool {
+		q, err := fit(ix, o)
+		return err == nil && q.Fits
+	}
 	if p.KVBytes > 0 {
-		perTok := p.KVBytes / int64(opt.Ctx)
-		if ctx := opt.Ctx - int((need+perTok-1)/max(perTok, 1)); ctx >= 256 && ctx < opt.Ctx {
-			tips = append(tips, fmt.Sprintf("a smaller context (--ctx %d)", ctx))
+		// The largest context that fits, in steps of 256 tokens.
+		best := 0
+		for lo, hi := 1, opt.Ctx/256; lo <= hi; {
+			mid := (lo + hi) / 2
+			o := opt
+			o.Ctx = mid * 256
+			if o.Ctx < opt.Ctx && fits(o) {
+				best, lo = o.Ctx, mid+1
+			} else {
+				hi = mid - 1
+			}
 		}
-		if opt.KVType == tensor.F32 {
-			tips = append(tips, "an f16 KV cache (--kv-type f16)")
+		if best > 0 {
+			tips = append(tips, fmt.Sprintf("a smaller context (--ctx %d)", best))
+		}
+		for i := slices.Index(kvTypes, opt.KVType) + 1; i > 0 && i < len(kvTypes); i++ {
+			o := opt
+			o.KVType = kvTypes[i]
+			if checkKVType(ix.Spec, o.KVType) == nil && fits(o) {
+				name := strings.ToLower(o.KVType.String())
+				tips = append(tips, fmt.Sprintf("a %s KV cache (--kv-type %s)", name, name))
+				break
+			}
 		}
 	}
 	if opt.Parallel > 1 {
-		tips = append(tips, "fewer parallel sequences (--parallel 1)")
+		o := opt
+		o.Parallel = 1
+		if fits(o) {
+			tips = append(tips, "fewer parallel sequences (--parallel 1)")
+		}
 	}
 	if p.Batch > minPlanBatch {
 		tips = append(tips, fmt.Sprintf("a smaller prompt chunk (--batch %d)", minPlanBatch))

@@ -1,10 +1,12 @@
 package plan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/memfit/memfit/internal/fixtures"
+	"github.com/memfit/memfit/internal/kv"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/tensor"
 )
@@ -92,10 +94,89 @@ func TestMake(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []Options{{Ctx: 0, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.F16}, {Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q8_0}} {
+	for _, bad := range []Options{{Ctx: 0, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.F16}, {Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q4_K}} {
 		if _, err := Make(ix, bad); err == nil {
 			t.Errorf("Make(%+v): no error", bad)
 		}
+	}
+}
+
+// TestKVTypes checks the KV cache sizes of every type against the bytes
+// internal/kv allocates, and that a plan that only fits with a more compact
+// cache says so.
+func TestKVTypes(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ix.Spec
+	for _, typ := range kv.Types {
+		if got, want := KVBytes(s, typ, 1000), kv.Bytes(typ, len(s.Layers), 1000, s.KVDim()); got != want || got <= 0 {
+			t.Errorf("KVBytes(%v) = %d, internal/kv allocates %d", typ, got, want)
+		}
+	}
+	const ctx = 32768
+	base := Options{Ctx: ctx, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2}
+	sizes := map[tensor.DType]int64{}
+	for _, typ := range []tensor.DType{tensor.F16, tensor.Q8_0, tensor.Q4_0} {
+		o := base
+		o.KVType, o.Budget = typ, ledger.Unlimited
+		p, err := Make(ix, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.KVType != kv.TypeName(typ) || p.KVBytes != KVBytes(s, typ, ctx) {
+			t.Errorf("%v: plan says %s, %d bytes", typ, p.KVType, p.KVBytes)
+		}
+		sizes[typ] = p.MinimumBytes
+	}
+	if !(sizes[tensor.F16] > sizes[tensor.Q8_0] && sizes[tensor.Q8_0] > sizes[tensor.Q4_0]) {
+		t.Fatalf("minimum budgets f16 %d, q8_0 %d, q4_0 %d: want each smaller", sizes[tensor.F16], sizes[tensor.Q8_0], sizes[tensor.Q4_0])
+	}
+	for _, tc := range []struct {
+		budget int64
+		want   string
+	}{
+		{sizes[tensor.Q8_0], "--kv-type q8_0"},
+		{sizes[tensor.Q4_0], "--kv-type q4_0"},
+	} {
+		o := base
+		o.Budget = tc.budget
+		p, err := Make(ix, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Fits || !strings.Contains(p.Suggestion, tc.want) || !strings.Contains(p.Suggestion, "--ctx ") {
+			t.Errorf("budget %d, f16 cache: fits %v, suggestion %q; want %q and a smaller --ctx", tc.budget, p.Fits, p.Suggestion, tc.want)
+		}
+		// Each suggested change fits.
+		for _, field := range strings.Split(p.Suggestion, "--")[2:] {
+			o := o
+			var v string
+			name, _, _ := strings.Cut(field, ")")
+			name, v, _ = strings.Cut(name, " ")
+			switch name {
+			case "ctx":
+				fmt.Sscan(v, &o.Ctx)
+			case "kv-type":
+				if o.KVType, err = kv.ParseType(v); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				continue
+			}
+			if q, err := Make(ix, o); err != nil || !q.Fits {
+				t.Errorf("suggested --%s %s does not fit the budget %d: %v", name, v, tc.budget, err)
+			}
+		}
+	}
+	// A head dimension that is not whole blocks cannot take a block cache.
+	odd := *ix
+	spec := *ix.Spec
+	spec.HeadDim = 48
+	odd.Spec = &spec
+	if _, err := Make(&odd, Options{Budget: ledger.Unlimited, Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q8_0}); err == nil || !strings.Contains(err.Error(), "multiple of 32") {
+		t.Errorf("q8_0 cache with head_dim 48: %v, want an error naming the head dimension", err)
 	}
 }
 
