@@ -1,16 +1,12 @@
 package plan
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -217,93 +213,4 @@ func FreeAligned(b []byte) {
 	if len(b) > 0 {
 		_ = unix.Munmap(b[:cap(b)])
 	}
-}
-
-// Available is the memory this process may use when no budget is given:
-// the memory cgroup's limit minus what the cgroup uses besides reclaimable
-// page cache, or MemAvailable when that is smaller or there is no limit.
-func Available() int64 {
-	avail := memAvailable()
-	if lim, used, ok := cgroupMemory(); ok {
-		if free := lim - used; free > 0 && (avail <= 0 || free < avail) {
-			avail = free
-		}
-	}
-	return avail
-}
-
-func memAvailable() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// cgroupMemory returns this process's memory cgroup limit and its usage
-// without reclaimable file cache (v1 or v2).
-func cgroupMemory() (limit, used int64, ok bool) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return 0, 0, false
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "": // v2
-			dir := filepath.Join("/sys/fs/cgroup", parts[2])
-			lim, err := readInt(filepath.Join(dir, "memory.max"))
-			if err != nil {
-				return 0, 0, false
-			}
-			cur, _ := readInt(filepath.Join(dir, "memory.current"))
-			return lim, cur - statField(filepath.Join(dir, "memory.stat"), "inactive_file"), true
-		case slices.Contains(strings.Split(parts[1], ","), "memory"): // v1
-			dir := filepath.Join("/sys/fs/cgroup/memory", parts[2])
-			lim, err := readInt(filepath.Join(dir, "memory.limit_in_bytes"))
-			if err != nil || lim >= 1<<60 {
-				return 0, 0, false
-			}
-			cur, _ := readInt(filepath.Join(dir, "memory.usage_in_bytes"))
-			return lim, cur - statField(filepath.Join(dir, "memory.stat"), "total_inactive_file"), true
-		}
-	}
-	return 0, 0, false
-}
-
-func readInt(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, errors.New("no limit")
-	}
-	return strconv.ParseInt(s, 10, 64)
-}
-
-func statField(path, key string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+" "); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

@@ -188,8 +188,3 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestAvailable(t *testing.T) {
-	if a := Available(); a <= 0 {
-		t.Errorf("Available() = %d", a)
-	}
-}
