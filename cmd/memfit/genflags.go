@@ -158,7 +158,7 @@ func loadEngine(mf *modelFlags, g *genFlags) (*loaded, error) {
 // cannot fit, before any weight is read) and returns a ledger holding the
 // budget with the runtime overhead reserved.
 func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.Plan, *ledger.Ledger, error) {
-	p, _, err := planFor(path, budget, g, threads, false)
+	p, _, err := planFor(path, budget, g, threads, probeNone)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -93,8 +93,31 @@ func Load(path string, opt Options) (*Model, error) {
 			return nil, err
 		}
 	}
+	if opt.Plan != nil {
+		// Read the resident weights now, in large reads, rather than page
+		// by page during the first forward pass.
+		if err := m.Weights.Prefetch(m.residentMatrices()); err != nil {
+			m.closeStreams()
+			m.vecRes.Release()
+			w.Close()
+			return nil, err
+		}
+	}
 	m.ops = kernels.NewOps(kernels.NewPool(opt.Threads))
 	return m, nil
+}
+
+// residentMatrices lists the matrix views that live in the mapping (not
+// streamed, not read row by row).
+func (m *Model) residentMatrices() []*tensor.Tensor {
+	out := []*tensor.Tensor{&m.output}
+	if m.embedRows == nil {
+		out = append(out, &m.embed)
+	}
+	for li := range m.layers {
+		out = append(out, m.layers[li].matrices()...)
+	}
+	return out
 }
 
 // startStreaming detaches the tensors the plan streams from the mapping and

@@ -2,7 +2,6 @@ package plan
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,16 +19,24 @@ import (
 type Device struct {
 	Cores         int     `json:"cores"`
 	MemBandwidth  float64 `json:"mem_bandwidth_bytes_s"`  // RAM read, all cores
-	DiskBandwidth float64 `json:"disk_bandwidth_bytes_s"` // sequential O_DIRECT read of the model's disk
+	DiskBandwidth float64 `json:"disk_bandwidth_bytes_s"` // O_DIRECT reads of the model's disk as the streamer makes them
 	DiskDirect    bool    `json:"disk_direct"`            // O_DIRECT worked there
 	DiskID        string  `json:"disk_id"`                // the device the figure is for
-	FLOPS         float64 `json:"flops"`                  // prefill rate of the matrix kernels, all cores
-	MeasuredAt    string  `json:"measured_at"`
+	FLOPS         float64 `json:"flops"`                  // prefill rate of the matrix kernels, all cores (when not measured per type)
+	// Kernels names the matrix kernels the rates were measured with (the
+	// memfit build and kernel variant) and Threads the workers they ran on.
+	Kernels string `json:"kernels,omitempty"`
+	Threads int    `json:"threads,omitempty"`
+	// DecodeRates are the measured bytes of weights per second a one-token
+	// matrix product consumes, PrefillRates the weight bytes × tokens per
+	// second of a 32-token one, by weight type (e.g. "Q4_K").
+	DecodeRates  map[string]float64 `json:"decode_rates,omitempty"`
+	PrefillRates map[string]float64 `json:"prefill_rates,omitempty"`
+	MeasuredAt   string             `json:"measured_at"`
 }
 
 // kernelRates are the bytes of weights per second one core's decode
-// kernels consume, by weight type, measured with `go test -bench` in
-// internal/kernels on the reference machine (see docs/benchmarks.md).
+// kernels consume, by weight type, assumed when no measurement is at hand.
 // The planner scales them by the core count and caps them at the memory
 // bandwidth.
 var kernelRates = map[tensor.DType]float64{
@@ -44,13 +51,51 @@ var kernelRates = map[tensor.DType]float64{
 }
 
 // KernelRate is the decode kernels' rate for weights of type t on all
-// cores, in bytes per second.
+// cores, in bytes per second: measured when the probe measured t, else
+// assumed.
 func (d *Device) KernelRate(t tensor.DType) float64 {
+	if r := d.DecodeRates[t.String()]; r > 0 {
+		return r
+	}
 	r, ok := kernelRates[t]
 	if !ok {
 		r = 3e9
 	}
 	return r * float64(max(d.Cores, 1))
+}
+
+// PrefillRate is the prefill kernels' rate for weights of type t, in
+// weight bytes × tokens per second: measured, else from FLOPS.
+func (d *Device) PrefillRate(t tensor.DType, bytesPerParam float64) float64 {
+	if r := d.PrefillRates[t.String()]; r > 0 {
+		return r
+	}
+	return d.FLOPS / 2 * bytesPerParam
+}
+
+// KernelProbe measures the matrix kernels for the planner: for weights of
+// type t on threads workers, the decode rate (weight bytes per second of a
+// one-token product) and the prefill rate (weight bytes × tokens per second
+// of a 32-token product). internal/plan cannot run kernels itself (they
+// are downstream of it); the command line passes one in.
+type KernelProbe struct {
+	Name    string // identifies the kernels (build and variant); rates are cached under it
+	Threads int
+	Measure func(t tensor.DType, threads int) (decode, prefill float64, err error)
+}
+
+// ProbeOptions say what Probe measures.
+type ProbeOptions struct {
+	Types   []tensor.DType // weight types to have kernel rates for
+	Kernels *KernelProbe   // nil: assumed kernel rates
+	Fresh   bool           // measure again even when cached
+}
+
+// deviceCache is the probe's cache file.
+type deviceCache struct {
+	Memory  *Device            `json:"memory"`  // cores, memory bandwidth
+	Disks   map[string]*Device `json:"disks"`   // by disk id: disk figures
+	Kernels map[string]*Device `json:"kernels"` // by kernels name and threads: rates
 }
 
 // cachePath is where the probe's results are kept.
@@ -71,35 +116,70 @@ func diskID(path string) string {
 	return fmt.Sprintf("dev-%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
 }
 
-// Probe returns the device figures for a model file at path, from the
-// cache when they were measured for the same disk, else measured now (in
-// well under 10 s) and cached.
-func Probe(path string) (*Device, error) {
-	id := diskID(path)
+// Probe returns the device figures for a model file at path: the memory
+// bandwidth, the disk's read bandwidth and the kernel rates of opt.Types,
+// each from the cache when it was measured before on this machine (for the
+// same disk, kernels and threads) and opt.Fresh is not set, else measured
+// now (in well under 10 s) and cached.
+func Probe(path string, opt ProbeOptions) (*Device, error) {
 	cp, cerr := cachePath()
+	cache := deviceCache{}
 	if cerr == nil {
 		if b, err := os.ReadFile(cp); err == nil {
-			var cached map[string]*Device
-			if json.Unmarshal(b, &cached) == nil {
-				if d := cached[id]; d != nil && d.Cores == runtime.NumCPU() && d.MemBandwidth > 0 {
-					return d, nil
-				}
-			}
+			_ = json.Unmarshal(b, &cache)
 		}
 	}
-	d := &Device{Cores: runtime.NumCPU(), DiskID: id, MeasuredAt: time.Now().UTC().Format(time.RFC3339)}
-	d.MemBandwidth = memBandwidth(d.Cores)
-	d.DiskBandwidth, d.DiskDirect = diskBandwidth(path)
-	d.FLOPS = 12e9 * float64(d.Cores)
-	if cerr == nil {
-		cached := map[string]*Device{}
-		if b, err := os.ReadFile(cp); err == nil {
-			_ = json.Unmarshal(b, &cached)
+	if cache.Disks == nil {
+		cache.Disks = map[string]*Device{}
+	}
+	if cache.Kernels == nil {
+		cache.Kernels = map[string]*Device{}
+	}
+	changed := false
+	now := time.Now().UTC().Format(time.RFC3339)
+	if m := cache.Memory; opt.Fresh || m == nil || m.Cores != runtime.NumCPU() || m.MemBandwidth <= 0 {
+		cache.Memory = &Device{Cores: runtime.NumCPU(), MemBandwidth: memBandwidth(runtime.NumCPU()), MeasuredAt: now}
+		changed = true
+	}
+	id := diskID(path)
+	disk := cache.Disks[id]
+	if opt.Fresh || disk == nil || disk.DiskBandwidth <= 0 {
+		bw, direct := diskBandwidth(path)
+		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskDirect: direct, MeasuredAt: now}
+		if bw > 0 {
+			cache.Disks[id] = disk
+			changed = true
 		}
-		cached[id] = d
-		if b, err := json.MarshalIndent(cached, "", "  "); err == nil {
+	}
+	d := &Device{
+		Cores: cache.Memory.Cores, MemBandwidth: cache.Memory.MemBandwidth, FLOPS: 12e9 * float64(cache.Memory.Cores),
+		DiskID: id, DiskBandwidth: disk.DiskBandwidth, DiskDirect: disk.DiskDirect, MeasuredAt: disk.MeasuredAt,
+	}
+	if k := opt.Kernels; k != nil && k.Measure != nil {
+		key := fmt.Sprintf("%s/threads=%d", k.Name, k.Threads)
+		kd := cache.Kernels[key]
+		if opt.Fresh || kd == nil {
+			kd = &Device{Kernels: k.Name, Threads: k.Threads, DecodeRates: map[string]float64{}, PrefillRates: map[string]float64{}}
+		}
+		for _, t := range opt.Types {
+			if _, ok := kd.DecodeRates[t.String()]; ok {
+				continue
+			}
+			dec, pre, err := k.Measure(t, k.Threads)
+			if err != nil {
+				return nil, fmt.Errorf("measuring the %v kernels: %w", t, err)
+			}
+			kd.DecodeRates[t.String()], kd.PrefillRates[t.String()] = dec, pre
+			kd.MeasuredAt = now
+			changed = true
+		}
+		cache.Kernels[key] = kd
+		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
+	}
+	if changed && cerr == nil {
+		if b, err := json.MarshalIndent(&cache, "", "  "); err == nil {
 			if os.MkdirAll(filepath.Dir(cp), 0o755) == nil {
-				tmp := cp + ".tmp"
+				tmp := fmt.Sprintf("%s.%d.tmp", cp, os.Getpid())
 				if os.WriteFile(tmp, b, 0o644) == nil {
 					_ = os.Rename(tmp, cp)
 				}
@@ -147,8 +227,19 @@ func memBandwidth(cores int) float64 {
 	return best
 }
 
-// diskBandwidth reads up to 256 MiB of path with O_DIRECT in 8 MiB reads
-// and returns bytes per second (0 if the file is too small to tell) and
+// Disk reads are made as the layer streamer makes them: DiskReaders reads
+// of DiskChunk bytes in flight at once, O_DIRECT.
+const (
+	DiskChunk   = 4 << 20
+	DiskReaders = 4
+)
+
+// diskProbeBytes is how much the disk probe reads: 8 stretches of 64 MiB
+// spread over the file (less for a smaller file).
+const diskProbeBytes = 512 << 20
+
+// diskBandwidth reads up to 512 MiB of path the way the streamer does and
+// returns bytes per second (0 if the file is too small to tell) and
 // whether O_DIRECT worked.
 func diskBandwidth(path string) (float64, bool) {
 	st, err := os.Stat(path)
@@ -161,30 +252,62 @@ func diskBandwidth(path string) (float64, bool) {
 		if fd, err = unix.Open(path, unix.O_RDONLY, 0); err != nil {
 			return 0, false
 		}
-		_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 	}
 	defer unix.Close(fd)
-	buf, err := AlignedBuffer(8 << 20)
-	if err != nil {
-		return 0, false
+	// The offsets to read: 8 stretches spread over the file.
+	size := st.Size() &^ (StreamAlign - 1)
+	per := min(int64(diskProbeBytes/8), size/8) &^ (DiskChunk - 1)
+	if per < DiskChunk {
+		per = DiskChunk
 	}
-	defer FreeAligned(buf)
-	total := min(st.Size(), 256<<20) &^ (StreamAlign - 1)
-	start := time.Now()
-	var read int64
-	for read < total {
-		n, err := unix.Pread(fd, buf, read)
-		if err != nil && direct && errors.Is(err, unix.EINVAL) {
+	var offs []int64
+	for i := int64(0); i < 8; i++ {
+		start := (size - per) * i / 7 &^ (StreamAlign - 1)
+		for o := start; o < start+per && o+DiskChunk <= size; o += DiskChunk {
+			offs = append(offs, o)
+		}
+	}
+	var (
+		mu    sync.Mutex
+		next  int
+		read  int64
+		fail  bool
+		wg    sync.WaitGroup
+		start = time.Now()
+	)
+	for range DiskReaders {
+		buf, err := AlignedBuffer(DiskChunk)
+		if err != nil {
 			return 0, false
 		}
-		if n <= 0 || err != nil {
-			break
-		}
-		read += int64(n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer FreeAligned(buf)
+			for {
+				mu.Lock()
+				if next >= len(offs) || fail {
+					mu.Unlock()
+					return
+				}
+				o := offs[next]
+				next++
+				mu.Unlock()
+				n, err := unix.Pread(fd, buf, o)
+				if !direct {
+					_ = unix.Fadvise(fd, o, DiskChunk, unix.FADV_DONTNEED)
+				}
+				mu.Lock()
+				if err != nil || n <= 0 {
+					fail = true
+				} else {
+					read += int64(n)
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	if !direct {
-		_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-	}
+	wg.Wait()
 	if read == 0 {
 		return 0, direct
 	}

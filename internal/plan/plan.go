@@ -72,17 +72,20 @@ type Plan struct {
 	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
 	// token at the expected hit rate (the cache's share of all experts,
 	// i.e. routing with no locality).
-	ExpertBytes             int64        `json:"expert_bytes,omitempty"`
-	ExpertCacheBytes        int64        `json:"expert_cache_bytes,omitempty"`
-	ExpertSlots             int          `json:"expert_slots,omitempty"`
-	ExpertTotal             int          `json:"experts_total,omitempty"`
-	ExpectedHitRate         float64      `json:"expected_hit_rate,omitempty"`
-	ExpectedExpertReadBytes int64        `json:"expected_expert_read_bytes_per_token,omitempty"`
-	PredictedPrefillTPS     float64      `json:"predicted_prefill_tok_s,omitempty"`
-	PredictedDecodeTPS      float64      `json:"predicted_decode_tok_s,omitempty"`
-	Bound                   string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
-	Suggestion              string       `json:"suggestion,omitempty"`
-	Tensors                 []TensorPlan `json:"tensors"`
+	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
+	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
+	ExpertSlots             int     `json:"expert_slots,omitempty"`
+	ExpertTotal             int     `json:"experts_total,omitempty"`
+	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
+	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
+	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
+	PredictedDecodeTPS      float64 `json:"predicted_decode_tok_s,omitempty"`
+	// DiskBoundDecodeTPS is the decode speed the disk alone allows: its
+	// measured bandwidth over the bytes read per token.
+	DiskBoundDecodeTPS float64      `json:"disk_bound_decode_tok_s,omitempty"`
+	Bound              string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
+	Suggestion         string       `json:"suggestion,omitempty"`
+	Tensors            []TensorPlan `json:"tensors"`
 
 	fixed0 int64 // KV, scratch, overhead and vectors: what every plan needs
 }
@@ -294,6 +297,15 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	}
 	// Stream per layer: first the MLP/expert part, then (if still too big)
 	// the attention too. Output, embeddings, routers and vectors stay.
+	// Of the two ways (MLPs only; MLPs and attention), the one that
+	// streams fewer bytes: streaming attention too needs larger buffers but
+	// can keep more of the MLPs when the budget is small.
+	var (
+		best         []string
+		bestStreamed map[int]bool
+		bestBuffers  int64
+		bestBytes    int64 = -1
+	)
 	for _, withAttn := range []bool{false, true} {
 		units := layerUnits(ix, withAttn)
 		var resident int64
@@ -313,23 +325,20 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 			continue
 		}
 		// Keep as many layers resident as fit, streaming the rest.
-		avail := opt.Budget - base
-		streamed := map[int]bool{}
-		for _, u := range units {
-			if u.bytes <= avail {
-				avail -= u.bytes
-				continue
-			}
-			streamed[u.layer] = true
-			for _, i := range u.names {
-				res[i] = Streamed
+		r := slices.Clone(res)
+		streamed := chooseStreamed(ix, units, opt.Budget-base, r)
+		var bytes int64
+		for i, t := range ix.Tensors {
+			if r[i] == Streamed {
+				bytes += t.Bytes
 			}
 		}
-		if len(streamed) == 0 {
-			// Everything fit after all (cannot happen: checked above).
-			break
+		if len(streamed) > 0 && (bestBytes < 0 || bytes < bestBytes) {
+			best, bestStreamed, bestBuffers, bestBytes = r, streamed, buffers, bytes
 		}
-		p.finish(ix, res, streamed, buffers)
+	}
+	if best != nil {
+		p.finish(ix, best, bestStreamed, bestBuffers)
 		p.Fits = true
 		p.MinimumBytes = p.minimum(ix)
 		p.predict(ix, opt)
@@ -412,6 +421,56 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	p.Fits = true
 	p.MinimumBytes = p.minimum(ix)
 	return true
+}
+
+// chooseStreamed picks which of units stream when avail bytes are left
+// for them: the fewest whole layers, spread evenly over the depth (so the
+// reader is never idle for a long run of resident layers, and the forward
+// pass never waits behind a run of streamed ones), then as many of their
+// tensors kept resident as the rest of avail holds (largest first). It
+// marks the streamed tensors in res and returns the streamed layers.
+func chooseStreamed(ix *Index, units []unit, avail int64, res []string) map[int]bool {
+	var total int64
+	for _, u := range units {
+		total += u.bytes
+	}
+	n := len(units)
+	pick := func(k int) []int { // k of n units, evenly spaced
+		out := make([]int, k)
+		for j := range out {
+			out[j] = int((int64(2*j+1) * int64(n)) / int64(2*k))
+		}
+		return out
+	}
+	var chosen []int
+	left := int64(0)
+	for k := 1; k <= n; k++ {
+		chosen = pick(k)
+		var out int64
+		for _, i := range chosen {
+			out += units[i].bytes
+		}
+		if left = avail - (total - out); left >= 0 {
+			break
+		}
+	}
+	streamed := map[int]bool{}
+	var cands []int // tensor indexes of the chosen units
+	for _, i := range chosen {
+		cands = append(cands, units[i].names...)
+	}
+	slices.SortStableFunc(cands, func(a, b int) int {
+		return int(ix.Tensors[b].Bytes - ix.Tensors[a].Bytes)
+	})
+	for _, i := range cands {
+		if t := ix.Tensors[i]; t.Bytes <= left {
+			left -= t.Bytes
+			continue
+		}
+		res[i] = Streamed
+		streamed[ix.Tensors[i].Layer] = true
+	}
+	return streamed
 }
 
 // maxRanges bounds the separate file ranges of one layer's streamed
@@ -574,9 +633,13 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		byName[ix.Tensors[i].Name] = &ix.Tensors[i]
 	}
 	// Decode reads every weight once per token (untied embeddings: a row):
-	// resident bytes at the kernels' rate capped by memory bandwidth,
-	// streamed bytes from disk, the two overlapped.
-	var params, compute float64
+	// each tensor at its type's measured kernel rate (capped by the memory
+	// bandwidth), streamed bytes from disk meanwhile: the reader works one
+	// layer ahead, so the two overlap and the slower one sets the pace.
+	// Prefill runs each chunk of up to 128 tokens through every weight at
+	// the prefill rate, streaming the streamed bytes once per chunk.
+	b := float64(min(opt.Batch, 128))
+	var compute, prefill float64
 	for _, t := range p.Tensors {
 		if t.Kind == KindEmbed && !ix.Spec.Tied {
 			continue
@@ -586,12 +649,16 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
 			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
 		}
-		params += share * float64(tt.Elems)
 		compute += share * float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
+		if tt.Elems > 0 {
+			// A prefill chunk uses (nearly) every expert.
+			prefill += float64(t.Bytes) * b / d.PrefillRate(tt.Type, float64(t.Bytes)/float64(tt.Elems))
+		}
 	}
 	disk := 0.0
-	if p.StreamedBytes+p.ExpectedExpertReadBytes > 0 && d.DiskBandwidth > 0 {
-		disk = float64(p.StreamedBytes+p.ExpectedExpertReadBytes) / d.DiskBandwidth
+	if read := p.StreamedBytes + p.ExpectedExpertReadBytes; read > 0 && d.DiskBandwidth > 0 {
+		disk = float64(read) / d.DiskBandwidth
+		p.DiskBoundDecodeTPS = d.DiskBandwidth / float64(read)
 	}
 	if step := max(compute, disk); step > 0 {
 		p.PredictedDecodeTPS = 1 / step
@@ -602,10 +669,7 @@ func (p *Plan) predict(ix *Index, opt Options) {
 	case compute > 0:
 		p.Bound = "compute"
 	}
-	// Prefill: 2 FLOPs per weight per token, plus the streamed bytes once
-	// per batch.
-	if d.FLOPS > 0 && params > 0 {
-		b := float64(min(opt.Batch, 128))
-		p.PredictedPrefillTPS = b / (2*params*b/d.FLOPS + disk)
+	if step := max(prefill, float64(p.StreamedBytes)/max(d.DiskBandwidth, 1)); step > 0 {
+		p.PredictedPrefillTPS = b / step
 	}
 }

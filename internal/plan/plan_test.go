@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -188,3 +189,93 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestPredict checks the roofline against its formula with given device
+// figures: every weight at its type's measured decode rate, the streamed
+// bytes at the disk's bandwidth, the slower of the two per token.
+func TestPredict(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &Device{Cores: 2, MemBandwidth: 20e9, DiskBandwidth: 1e9, FLOPS: 24e9,
+		DecodeRates: map[string]float64{"BF16": 2e9}, PrefillRates: map[string]float64{"BF16": 4e9}}
+	o := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2, Device: dev}
+	full, err := Make(ix, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Untied: the embedding is not a matrix product.
+	weights := full.WeightBytes - 2048*256*2
+	if want := 2e9 / float64(weights); math.Abs(full.PredictedDecodeTPS/want-1) > 1e-9 || full.Bound != "compute" || full.DiskBoundDecodeTPS != 0 {
+		t.Errorf("resident: decode %v tok/s (%s), want %v (compute)", full.PredictedDecodeTPS, full.Bound, want)
+	}
+	if want := 64 * 4e9 / (64 * float64(weights)); math.Abs(full.PredictedPrefillTPS/want-1) > 1e-9 {
+		t.Errorf("resident: prefill %v tok/s, want %v", full.PredictedPrefillTPS, want)
+	}
+	o.Budget = full.MinimumBytes
+	dev.DiskBandwidth = 1e6 // a slow disk: streaming sets the pace
+	p, err := Make(ix, o)
+	if err != nil || !p.Streaming() {
+		t.Fatalf("minimum budget: %v, streams %v", err, p != nil && p.Streaming())
+	}
+	if want := 1e6 / float64(p.StreamedBytes); math.Abs(p.PredictedDecodeTPS/want-1) > 1e-9 || p.Bound != "disk" || p.DiskBoundDecodeTPS != p.PredictedDecodeTPS {
+		t.Errorf("streamed: decode %v tok/s (%s, disk bound %v), want %v (disk)", p.PredictedDecodeTPS, p.Bound, p.DiskBoundDecodeTPS, want)
+	}
+}
+
+// TestStreamedSpread: the streamed layers are spread over the depth, and
+// what does not stream of them is kept whole tensors at a time.
+func TestStreamedSpread(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2}
+	full, err := Make(ix, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sweep budgets from the minimum to everything resident: each plan
+	// fits, leaves less unused than the smallest tensor it streams (or it
+	// would keep that one), streams no more than a smaller budget's with
+	// the same prompt chunk (a larger budget may buy a larger chunk
+	// instead), and spreads its streamed layers (two of gocoder's four:
+	// not adjacent).
+	prev, prevBatch := int64(math.MaxInt64), 0
+	sawTwo := false
+	for budget := full.MinimumBytes; budget < full.TotalBytes; budget += 64 << 10 {
+		o.Budget = budget
+		p, err := Make(ix, o)
+		if err != nil || !p.Fits {
+			t.Fatalf("budget %d: %v, fits %v", budget, err, p != nil && p.Fits)
+		}
+		if p.TotalBytes > budget {
+			t.Errorf("budget %d: plan total %d over it", budget, p.TotalBytes)
+		}
+		smallest := int64(math.MaxInt64)
+		for _, tp := range p.Tensors {
+			if tp.Residency == Streamed {
+				smallest = min(smallest, tp.Bytes)
+			}
+		}
+		if p.Batch == o.Batch && budget-p.TotalBytes >= smallest {
+			t.Errorf("budget %d: %d bytes unused, but a %d-byte tensor streams", budget, budget-p.TotalBytes, smallest)
+		}
+		if p.Batch == prevBatch && p.StreamedBytes > prev {
+			t.Errorf("budget %d streams %d bytes, a smaller budget %d", budget, p.StreamedBytes, prev)
+		}
+		if p.Batch < prevBatch {
+			t.Errorf("budget %d: prompt chunk %d, a smaller budget's %d", budget, p.Batch, prevBatch)
+		}
+		prev, prevBatch = p.StreamedBytes, p.Batch
+		if len(p.StreamedLayers) == 2 {
+			sawTwo = true
+			if p.StreamedLayers[1]-p.StreamedLayers[0] < 2 {
+				t.Errorf("budget %d: streamed layers %v are adjacent", budget, p.StreamedLayers)
+			}
+		}
+	}
+	if !sawTwo {
+		t.Error("no budget streamed exactly two layers")
+	}
+}

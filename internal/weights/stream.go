@@ -30,8 +30,12 @@ const (
 	StreamReaders = 4
 )
 
-// streamChunk is StreamChunk, smaller in tests.
-var streamChunk int64 = StreamChunk
+// streamChunk and streamReaders are StreamChunk and StreamReaders (tests
+// and benchmarks change them).
+var (
+	streamChunk   int64 = StreamChunk
+	streamReaders       = StreamReaders
+)
 
 // StreamSlots is the number of buffers of the largest unit a streamer
 // holds: the unit the forward pass computes with and the next one, being
@@ -229,8 +233,8 @@ func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding
 			r.fd = fd
 		}
 	}
-	s.readers.Add(StreamReaders)
-	for range StreamReaders {
+	s.readers.Add(streamReaders)
+	for range streamReaders {
 		go s.reader()
 	}
 	return s, nil
