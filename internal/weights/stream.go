@@ -3,6 +3,7 @@ package weights
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -237,7 +238,40 @@ func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding
 	for range streamReaders {
 		go s.reader()
 	}
+	AddIOProc()
 	return s, nil
+}
+
+// ioProcs counts the users of AddIOProc.
+var ioProcs struct {
+	sync.Mutex
+	users, prev int
+}
+
+// AddIOProc raises GOMAXPROCS by one while a reader of weights runs, and
+// DropIOProc undoes it when the last one stops. The compute workers keep
+// every core busy during a matrix product and yield only between
+// products; without a spare P, a reader whose read completed would wait
+// up to a scheduling quantum (10 ms) to issue the next one, idling the
+// disk. Readers mostly sleep in pread (O_DIRECT), so the extra P costs the
+// compute threads almost nothing.
+func AddIOProc() {
+	ioProcs.Lock()
+	defer ioProcs.Unlock()
+	if ioProcs.users == 0 {
+		ioProcs.prev = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(ioProcs.prev + 1)
+	}
+	ioProcs.users++
+}
+
+// DropIOProc releases what AddIOProc took.
+func DropIOProc() {
+	ioProcs.Lock()
+	defer ioProcs.Unlock()
+	if ioProcs.users--; ioProcs.users == 0 {
+		runtime.GOMAXPROCS(ioProcs.prev)
+	}
 }
 
 // Direct reports whether reads bypass the page cache with O_DIRECT.
@@ -449,6 +483,7 @@ func (s *Streamer) Close() error {
 	s.ready.Broadcast()
 	s.mu.Unlock()
 	s.readers.Wait()
+	DropIOProc()
 	s.free()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -115,6 +116,7 @@ func TestStreamerCycles(t *testing.T) {
 // and one that was never acquired from.
 func TestStreamerCloseWhileReading(t *testing.T) {
 	m, _ := testModel(t, 1<<20)
+	procs := runtime.GOMAXPROCS(0)
 	for range 20 {
 		a := tensor.Tensor{Data: m.maps[m.Path][0 : 1<<19]}
 		b := tensor.Tensor{Data: m.maps[m.Path][1<<19 : 1<<20]}
@@ -127,7 +129,13 @@ func TestStreamerCloseWhileReading(t *testing.T) {
 		if err := s.Acquire(0); err != nil {
 			t.Fatal(err)
 		}
+		if p := runtime.GOMAXPROCS(0); p != procs+1 {
+			t.Errorf("GOMAXPROCS %d while streaming, want %d (a P for the readers)", p, procs+1)
+		}
 		s.Close()
+	}
+	if p := runtime.GOMAXPROCS(0); p != procs {
+		t.Errorf("GOMAXPROCS %d after the streamers closed, want %d", p, procs)
 	}
 }
 
