@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -168,6 +169,11 @@ func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.P
 	led := ledger.New(budget)
 	if _, err := led.Reserve("runtime", p.OverheadBytes); err != nil {
 		return nil, nil, noFitError{err}
+	}
+	// Hold the Go runtime to its share of the budget: the collector works
+	// harder rather than let garbage take what the plan gave weights.
+	if lim := p.GoMemoryLimit(); budget != ledger.Unlimited && lim > 0 && lim < debug.SetMemoryLimit(-1) {
+		debug.SetMemoryLimit(lim)
 	}
 	return p, led, nil
 }

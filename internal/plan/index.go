@@ -55,6 +55,10 @@ type Index struct {
 	Tensors   []Tensor // file order (GGUF) or name order (HF)
 	FileBytes int64    // size of the model's files
 	Disk      string   // the file the model's bytes are read from (for the disk probe)
+	// MetaBytes is what loading reads through the page cache besides the
+	// weights: the GGUF header (metadata and tensor index), or a folder's
+	// safetensors headers, config and tokenizer files.
+	MetaBytes int64
 }
 
 // Open reads the headers of the model at path (a GGUF file or a Hugging
@@ -89,10 +93,20 @@ func Open(path string) (*Index, error) {
 			ti, _ := ck.Tensor(n)
 			infos = append(infos, info{ti.Type, ti.Shape, ti.Size, n})
 		}
+		var tensorBytes int64
 		for _, f := range ck.Files {
 			if fs, err := os.Stat(f.Path); err == nil {
 				ix.FileBytes += fs.Size()
 				ix.Disk = f.Path
+			}
+		}
+		for _, in := range infos {
+			tensorBytes += in.bytes
+		}
+		ix.MetaBytes = max(ix.FileBytes-tensorBytes, 0)
+		for _, side := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
+			if fs, err := os.Stat(filepath.Join(path, side)); err == nil {
+				ix.MetaBytes += fs.Size()
 			}
 		}
 	} else {
@@ -108,7 +122,7 @@ func Open(path string) (*Index, error) {
 		for _, t := range f.Tensors {
 			infos = append(infos, info{t.Type, t.Shape, t.Size, t.Name})
 		}
-		ix.FileBytes, ix.Disk = st.Size(), path
+		ix.FileBytes, ix.Disk, ix.MetaBytes = st.Size(), path, f.DataOffset
 	}
 	kinds, layers := classify(ix.Spec)
 	for _, in := range infos {

@@ -2,8 +2,10 @@ package plan
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/ledger"
@@ -87,7 +89,8 @@ type Plan struct {
 	Suggestion         string       `json:"suggestion,omitempty"`
 	Tensors            []TensorPlan `json:"tensors"`
 
-	fixed0 int64 // KV, scratch, overhead and vectors: what every plan needs
+	fixed0    int64 // KV, scratch, overhead and vectors: what every plan needs
+	metaBytes int64 // the index's MetaBytes
 }
 
 // Streaming reports whether any tensor streams layer by layer.
@@ -111,15 +114,49 @@ func (p *Plan) IsStreamed(name string) bool {
 const StreamAlign = 4096
 
 // RuntimeOverhead is the memory the process needs besides the ledger's
-// reservations: the Go runtime and binary, the tokenizer, goroutine stacks,
-// the heap's slack. Measured inside a memory cgroup with the page cache
-// dropped: `memfit run` on a 20 MiB model peaks at 42 MiB (about 16 MiB
-// of binary and runtime beyond the weights, KV and scratch), and a
-// 128256-token vocabulary holds 14.6 MiB of live heap (about 114 bytes a
-// token). The figures here are those with room for the collector's
-// headroom (the heap may reach twice what is live).
-func RuntimeOverhead(s *arch.Spec) int64 {
-	return 24<<20 + int64(s.Vocab)*256
+// other reservations, counted as a memory cgroup counts it: the
+// executable's pages (read into the page cache as it runs; counted whole),
+// the model's headers and side files read through the page cache
+// (ix.MetaBytes), and the Go heap that is not weights, cache or scratch:
+// a base of 4 MiB plus 300 bytes per vocabulary entry (the tokenizer's
+// tables and the parsed GGUF vocabulary, with the garbage of parsing it).
+// Calibrated inside memory cgroups with the page cache dropped
+// (docs/benchmarks.md, "Memory budget"): gocoder (vocabulary 2048) uses
+// 16.6 MiB besides weights, KV cache and scratch, a llama-3.2-1b-shape
+// model (vocabulary 128,256) 56–58 MiB. The Go runtime is held to its
+// share of the budget (GoMemoryLimit), so its heap stays within this.
+func RuntimeOverhead(ix *Index) int64 {
+	return exeBytes() + ix.MetaBytes + runtimeBase + int64(ix.Spec.Vocab)*heapPerToken
+}
+
+const (
+	runtimeBase  = 4 << 20
+	heapPerToken = 300
+)
+
+// exeBytes is the size of the running executable (a test binary in
+// tests), or 24 MiB when it cannot be read.
+var exeBytes = sync.OnceValue(func() int64 {
+	if exe, err := os.Executable(); err == nil {
+		if st, err := os.Stat(exe); err == nil {
+			return st.Size()
+		}
+	}
+	return 24 << 20
+})
+
+// GoMemoryLimit is the share of the budget the Go runtime may use (for
+// debug.SetMemoryLimit): the budget less what lives outside the Go heap
+// (mapped resident weights, stream buffers, the expert cache, the
+// embedding row buffer, the executable and the model headers in the page
+// cache). It holds the KV caches, scratch, vectors and the heap
+// RuntimeOverhead counts, plus whatever the plan leaves unused.
+func (p *Plan) GoMemoryLimit() int64 {
+	out := p.ResidentBytes + p.StreamBufferBytes + p.ExpertCacheBytes + exeBytes() + p.metaBytes
+	if p.EmbedOnDemand {
+		out += embedRowBytes
+	}
+	return p.Budget - out
 }
 
 // minPlanBatch is the smallest prompt chunk Make shrinks the batch to when
@@ -244,7 +281,8 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	}
 	p.KVBytes = int64(opt.Parallel) * KVBytes(s, opt.KVType, opt.Ctx)
 	p.ScratchBytes = ScratchBytes(s, opt.Batch, opt.Ctx, opt.Threads) + EngineBytes(s, opt.Parallel)
-	p.OverheadBytes = RuntimeOverhead(s)
+	p.OverheadBytes = RuntimeOverhead(ix)
+	p.metaBytes = ix.MetaBytes
 	for _, t := range ix.Tensors {
 		switch t.Kind {
 		case KindOther:
