@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -51,8 +52,9 @@ var kernelRates = map[tensor.DType]float64{
 }
 
 // KernelRate is the decode kernels' rate for weights of type t on all
-// cores, in bytes per second: measured when the probe measured t, else
-// assumed.
+// cores, in bytes per second: measured when the probe measured t (on a
+// matrix larger than the caches, so memory bandwidth is in the figure),
+// else assumed and capped at the memory bandwidth.
 func (d *Device) KernelRate(t tensor.DType) float64 {
 	if r := d.DecodeRates[t.String()]; r > 0 {
 		return r
@@ -61,7 +63,11 @@ func (d *Device) KernelRate(t tensor.DType) float64 {
 	if !ok {
 		r = 3e9
 	}
-	return r * float64(max(d.Cores, 1))
+	r *= float64(max(d.Cores, 1))
+	if d.MemBandwidth > 0 {
+		r = min(r, d.MemBandwidth)
+	}
+	return r
 }
 
 // PrefillRate is the prefill kernels' rate for weights of type t, in
@@ -104,7 +110,7 @@ func cachePath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "memfit", "device.json"), nil
+	return filepath.Join(dir, "memfit", "device-v2.json"), nil
 }
 
 // diskID names the block device holding path.
@@ -238,9 +244,11 @@ const (
 // spread over the file (less for a smaller file).
 const diskProbeBytes = 512 << 20
 
-// diskBandwidth reads up to 512 MiB of path the way the streamer does and
-// returns bytes per second (0 if the file is too small to tell) and
-// whether O_DIRECT worked.
+// diskBandwidth reads up to 512 MiB of path the way the streamer does, in
+// 8 stretches spread over the file, and returns the median of the
+// stretches' bytes per second (a shared disk's figure swings with its
+// other users; the median is what a long run of reads sees) or 0 if the
+// file is too small to tell, and whether O_DIRECT worked.
 func diskBandwidth(path string) (float64, bool) {
 	st, err := os.Stat(path)
 	if err != nil || st.IsDir() || st.Size() < 32<<20 {
@@ -254,39 +262,54 @@ func diskBandwidth(path string) (float64, bool) {
 		}
 	}
 	defer unix.Close(fd)
-	// The offsets to read: 8 stretches spread over the file.
-	size := st.Size() &^ (StreamAlign - 1)
-	per := min(int64(diskProbeBytes/8), size/8) &^ (DiskChunk - 1)
-	if per < DiskChunk {
-		per = DiskChunk
-	}
-	var offs []int64
-	for i := int64(0); i < 8; i++ {
-		start := (size - per) * i / 7 &^ (StreamAlign - 1)
-		for o := start; o < start+per && o+DiskChunk <= size; o += DiskChunk {
-			offs = append(offs, o)
-		}
-	}
-	var (
-		mu    sync.Mutex
-		next  int
-		read  int64
-		fail  bool
-		wg    sync.WaitGroup
-		start = time.Now()
-	)
+	var bufs [][]byte
 	for range DiskReaders {
 		buf, err := AlignedBuffer(DiskChunk)
 		if err != nil {
 			return 0, false
 		}
+		defer FreeAligned(buf)
+		bufs = append(bufs, buf)
+	}
+	size := st.Size() &^ (StreamAlign - 1)
+	per := max(min(int64(diskProbeBytes/8), size/8)&^(DiskChunk-1), DiskChunk)
+	var rates []float64
+	for i := int64(0); i < 8; i++ {
+		start := (size - per) * i / 7 &^ (StreamAlign - 1)
+		var offs []int64
+		for o := start; o < start+per && o+DiskChunk <= size; o += DiskChunk {
+			offs = append(offs, o)
+		}
+		if n, d := readStretch(fd, direct, offs, bufs); n > 0 && d > 0 {
+			rates = append(rates, float64(n)/d.Seconds())
+		} else if n < 0 {
+			return 0, direct
+		}
+	}
+	if len(rates) == 0 {
+		return 0, direct
+	}
+	slices.Sort(rates)
+	return rates[len(rates)/2], direct
+}
+
+// readStretch reads DiskChunk bytes at each offset with one reader per
+// buffer and returns the bytes read (-1 on an error) and the time taken.
+func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.Duration) {
+	var (
+		mu   sync.Mutex
+		next int
+		read int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for _, buf := range bufs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer FreeAligned(buf)
 			for {
 				mu.Lock()
-				if next >= len(offs) || fail {
+				if next >= len(offs) || read < 0 {
 					mu.Unlock()
 					return
 				}
@@ -299,8 +322,8 @@ func diskBandwidth(path string) (float64, bool) {
 				}
 				mu.Lock()
 				if err != nil || n <= 0 {
-					fail = true
-				} else {
+					read = -1
+				} else if read >= 0 {
 					read += int64(n)
 				}
 				mu.Unlock()
@@ -308,10 +331,7 @@ func diskBandwidth(path string) (float64, bool) {
 		}()
 	}
 	wg.Wait()
-	if read == 0 {
-		return 0, direct
-	}
-	return float64(read) / time.Since(start).Seconds(), direct
+	return read, time.Since(start)
 }
 
 // AlignedBuffer returns n bytes of page-aligned anonymous memory (for

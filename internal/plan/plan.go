@@ -687,7 +687,7 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
 			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
 		}
-		compute += share * float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
+		compute += share * float64(t.Bytes) / d.KernelRate(tt.Type)
 		if tt.Elems > 0 {
 			// A prefill chunk uses (nearly) every expert.
 			prefill += float64(t.Bytes) * b / d.PrefillRate(tt.Type, float64(t.Bytes)/float64(tt.Elems))
