@@ -44,7 +44,19 @@ type Tensor struct {
 	Elems int64        `json:"-"`
 	Layer int          `json:"layer"` // block index, -1 for global tensors
 	Kind  Kind         `json:"kind"`
+	// Part is which group of a dense layer's matrices the tensor belongs
+	// to, the groups the forward pass uses together and the streamer reads
+	// as separate units (PartAttn, PartUp, PartDown; PartLayer otherwise).
+	Part int `json:"-"`
 }
+
+// Parts of a dense layer (the values internal/weights streams them by).
+const (
+	PartLayer = iota
+	PartAttn
+	PartUp
+	PartDown
+)
 
 // Index is a model's architecture and tensor index, read from the file
 // headers only.
@@ -124,11 +136,14 @@ func Open(path string) (*Index, error) {
 		}
 		ix.FileBytes, ix.Disk, ix.MetaBytes = st.Size(), path, f.DataOffset
 	}
-	kinds, layers := classify(ix.Spec)
+	kinds, layers, parts := classify(ix.Spec)
 	for _, in := range infos {
 		t := Tensor{Name: in.name, Type: in.typ, Bytes: in.bytes, Elems: in.shape.Elems(), Layer: -1, Kind: KindOther}
 		if k, ok := kinds[in.name]; ok {
 			t.Kind, t.Layer = k, layers[in.name]
+			if ix.Spec.Experts == 0 {
+				t.Part = parts[in.name]
+			}
 		} else if m := layerNum.FindStringSubmatch(in.name); m != nil {
 			fmt.Sscan(m[1], &t.Layer)
 		}
@@ -150,10 +165,10 @@ func Open(path string) (*Index, error) {
 
 var layerNum = regexp.MustCompile(`(?:^|\.)(?:blk|layers|h|block)\.(\d+)\.`)
 
-// classify maps every tensor name the Spec refers to onto its kind and
-// layer.
-func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
-	kinds, layers := map[string]Kind{}, map[string]int{}
+// classify maps every tensor name the Spec refers to onto its kind, layer
+// and part.
+func classify(s *arch.Spec) (map[string]Kind, map[string]int, map[string]int) {
+	kinds, layers, parts := map[string]Kind{}, map[string]int{}, map[string]int{}
 	put := func(r arch.Ref, k Kind, layer int) {
 		if r.Name == "" {
 			return
@@ -174,10 +189,13 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
 		}
 		for _, a := range []arch.Ref{r.Q, r.K, r.V, r.O} {
 			put(a, KindAttn, i)
+			parts[a.Name] = PartAttn
 		}
 		for _, f := range []arch.Ref{r.Gate, r.Up, r.Down} {
 			put(f, KindFFN, i)
+			parts[f.Name] = PartUp
 		}
+		parts[r.Down.Name] = PartDown
 		put(r.Router, KindRouter, i)
 		for _, e := range slices.Concat(r.ExpGate, r.ExpUp, r.ExpDown) {
 			put(e, KindExperts, i)
@@ -186,7 +204,7 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
 			put(e, KindShared, i)
 		}
 	}
-	return kinds, layers
+	return kinds, layers, parts
 }
 
 // WeightBytes is the bytes of the tensors memfit uses.

@@ -228,6 +228,21 @@ type unit struct {
 	names []int // indexes into Index.Tensors
 }
 
+// biggestPart is the largest stream unit among units: the largest part
+// (attention; MLP gate and up; MLP down) of a dense layer, a whole layer
+// of an MoE model. The two stream buffers hold one each.
+func biggestPart(ix *Index, units []unit) int64 {
+	var biggest int64
+	for _, u := range units {
+		var parts [PartDown + 1]int64
+		for _, i := range u.names {
+			parts[ix.Tensors[i].Part] += ix.Tensors[i].Bytes
+		}
+		biggest = max(biggest, slices.Max(parts[:]))
+	}
+	return biggest
+}
+
 // Make plans ix under opt. When the model does not fit with opt.Batch
 // tokens per forward pass, it tries smaller prompt chunks (halving, down
 // to 32 tokens or the parallel sequences) before giving up: prefill runs
@@ -352,12 +367,11 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 				resident += t.Bytes
 			}
 		}
-		var streamable, biggest int64
+		var streamable int64
 		for _, u := range units {
 			streamable += u.bytes
-			biggest = max(biggest, u.bytes)
 		}
-		buffers := 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		buffers := 2 * (biggestPart(ix, units) + 2*StreamAlign*int64(maxRanges))
 		base := fixed + resident - streamable + buffers
 		if base > opt.Budget {
 			continue
@@ -574,10 +588,8 @@ func (p *Plan) minimum(ix *Index) int64 {
 	if !ix.Spec.Tied {
 		fixed += embedRowBytes
 	}
-	var keep, biggest int64
-	for _, u := range layerUnits(ix, true) {
-		biggest = max(biggest, u.bytes)
-	}
+	var keep int64
+	biggest := biggestPart(ix, layerUnits(ix, true))
 	for _, t := range ix.Tensors {
 		switch {
 		case t.Kind == KindOutput, t.Kind == KindRouter, t.Kind == KindEmbed && ix.Spec.Tied:

@@ -55,13 +55,36 @@ type Binding struct {
 	pos  int64 // offset in the unit's buffer
 }
 
-// unit is the data of one streamed layer: aligned file ranges read into a
+// Parts of a layer that stream as separate units: the forward pass needs
+// the attention matrices together, then the MLP's gate and up projections
+// together, then its down projection, so a dense layer streams as up to
+// three units and the buffers need only hold the largest part, not the
+// whole layer. PartLayer is a whole layer as one unit (mixture-of-experts
+// layers, whose expert MLPs interleave their projections).
+const (
+	PartLayer = iota
+	PartAttn
+	PartUp
+	PartDown
+)
+
+// StreamUnit is one unit to stream: the streamed tensors of one part of a
+// layer.
+type StreamUnit struct {
+	Layer, Part int
+	Bindings    []Binding
+}
+
+// unitKey names a unit.
+type unitKey struct{ layer, part int }
+
+// unit is the data of one streamed unit: aligned file ranges read into a
 // buffer.
 type unit struct {
-	layer    int
-	ranges   []span
-	bytes    int64 // buffer bytes the ranges take
-	bindings []Binding
+	layer, part int
+	ranges      []span
+	bytes       int64 // buffer bytes the ranges take
+	bindings    []Binding
 }
 
 type span struct {
@@ -97,7 +120,8 @@ type streamSlot struct {
 // posix_fadvise DONTNEED), so memory use stays at the ledger's figure.
 type Streamer struct {
 	units  []*unit
-	byLyr  map[int]int // layer → unit index
+	byKey  map[unitKey]int // (layer, part) → unit index
+	layers map[int]bool    // layers with a streamed unit
 	fds    map[string]int
 	direct bool
 	slots  []streamSlot
@@ -155,19 +179,23 @@ func (m *Model) Bind(t *tensor.Tensor) (Binding, error) {
 	return b, nil
 }
 
-// NewStreamer prepares streaming of the given layers (in forward order),
-// each with the bindings of its streamed tensors, reserves its buffers on
-// l as "stream buffers" and starts its readers.
-func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding) (*Streamer, error) {
-	if len(layers) == 0 || len(layers) != len(bindings) {
-		return nil, fmt.Errorf("model %s: streaming %d layers with %d binding lists", m.Path, len(layers), len(bindings))
+// NewStreamer prepares streaming of the given units (in the order the
+// forward pass acquires them), reserves its buffers on l as "stream
+// buffers" and starts its readers.
+func (m *Model) NewStreamer(l *ledger.Ledger, units []StreamUnit) (*Streamer, error) {
+	if len(units) == 0 {
+		return nil, fmt.Errorf("model %s: streaming no units", m.Path)
 	}
-	s := &Streamer{byLyr: map[int]int{}, fds: map[string]int{}}
+	s := &Streamer{byKey: map[unitKey]int{}, layers: map[int]bool{}, fds: map[string]int{}}
 	s.work, s.ready = sync.NewCond(&s.mu), sync.NewCond(&s.mu)
 	var biggest int64
-	for i, layer := range layers {
-		u := &unit{layer: layer, bindings: bindings[i]}
-		bs := slices.Clone(bindings[i])
+	for _, su := range units {
+		key := unitKey{su.Layer, su.Part}
+		if _, dup := s.byKey[key]; dup || len(su.Bindings) == 0 {
+			return nil, fmt.Errorf("model %s: stream unit layer %d part %d is repeated or empty", m.Path, su.Layer, su.Part)
+		}
+		u := &unit{layer: su.Layer, part: su.Part, bindings: su.Bindings}
+		bs := slices.Clone(su.Bindings)
 		slices.SortFunc(bs, func(a, b Binding) int {
 			if a.file != b.file {
 				if a.file < b.file {
@@ -200,12 +228,13 @@ func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding
 			}
 		}
 		biggest = max(biggest, u.bytes)
-		s.byLyr[layer] = len(s.units)
+		s.byKey[key] = len(s.units)
+		s.layers[su.Layer] = true
 		s.units = append(s.units, u)
 	}
 	var err error
 	if s.res, err = l.Reserve("stream buffers", StreamSlots*biggest); err != nil {
-		return nil, fmt.Errorf("model %s: streaming %d layers: %w", m.Path, len(layers), err)
+		return nil, fmt.Errorf("model %s: streaming %d units: %w", m.Path, len(units), err)
 	}
 	s.slots = make([]streamSlot, StreamSlots)
 	for i := range s.slots {
@@ -378,20 +407,20 @@ func (s *Streamer) readFull(rd read) (int64, error) {
 	return done, nil
 }
 
-// Streams reports whether layer is streamed.
+// Streams reports whether any part of layer is streamed.
 func (s *Streamer) Streams(layer int) bool {
-	if s == nil {
-		return false
-	}
-	_, ok := s.byLyr[layer]
-	return ok
+	return s != nil && s.layers[layer]
 }
 
-// Acquire waits until layer's data is in a buffer and points its tensors
-// at it. Streamed layers must be acquired in forward order, each released
-// before the next is acquired.
-func (s *Streamer) Acquire(layer int) error {
-	ui, ok := s.byLyr[layer]
+// Acquire waits until the part of layer is in a buffer and points its
+// tensors at it; for a part that does not stream (or a nil streamer) it
+// does nothing. Units must be acquired in the order NewStreamer was given,
+// each released before the next is acquired.
+func (s *Streamer) Acquire(layer, part int) error {
+	if s == nil {
+		return nil
+	}
+	ui, ok := s.byKey[unitKey{layer, part}]
 	if !ok {
 		return nil
 	}
@@ -400,7 +429,7 @@ func (s *Streamer) Acquire(layer int) error {
 	seq := s.acquired
 	sl := &s.slots[seq%len(s.slots)]
 	if want := s.units[seq%len(s.units)]; want != s.units[ui] {
-		return fmt.Errorf("weights: streamed layer %d acquired out of order (layer %d is next)", layer, want.layer)
+		return fmt.Errorf("weights: streamed layer %d part %d acquired out of order (layer %d part %d is next)", layer, part, want.layer, want.part)
 	}
 	s.acquires++
 	if !(sl.state == slotReady && sl.seq == seq) && s.err == nil {
@@ -425,9 +454,13 @@ func (s *Streamer) Acquire(layer int) error {
 	return nil
 }
 
-// Release hands layer's buffer back to the readers.
-func (s *Streamer) Release(layer int) {
-	ui, ok := s.byLyr[layer]
+// Release hands the buffer of the part of layer back to the readers (a
+// part that does not stream, or a nil streamer: nothing).
+func (s *Streamer) Release(layer, part int) {
+	if s == nil {
+		return
+	}
+	ui, ok := s.byKey[unitKey{layer, part}]
 	if !ok {
 		return
 	}

@@ -39,18 +39,16 @@ func BenchmarkStreamer(b *testing.B) {
 				b.Fatalf("%s: %d bytes, want at least two units of %d", path, len(data), unitBytes)
 			}
 			ts := make([]tensor.Tensor, units)
-			var layers []int
-			var binds [][]Binding
+			var us []StreamUnit
 			for i := range ts {
 				ts[i] = tensor.Tensor{Name: "unit", Data: data[i*unitBytes : (i+1)*unitBytes]}
 				bd, err := m.Bind(&ts[i])
 				if err != nil {
 					b.Fatal(err)
 				}
-				layers = append(layers, i)
-				binds = append(binds, []Binding{bd})
+				us = append(us, StreamUnit{Layer: i, Part: PartLayer, Bindings: []Binding{bd}})
 			}
-			s, err := m.NewStreamer(ledger.New(ledger.Unlimited), layers, binds)
+			s, err := m.NewStreamer(ledger.New(ledger.Unlimited), us)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -60,10 +58,10 @@ func BenchmarkStreamer(b *testing.B) {
 			before := s.Stats()
 			for range b.N {
 				for l := range units {
-					if err := s.Acquire(l); err != nil {
+					if err := s.Acquire(l, PartLayer); err != nil {
 						b.Fatal(err)
 					}
-					s.Release(l)
+					s.Release(l, PartLayer)
 				}
 			}
 			st := s.Stats()

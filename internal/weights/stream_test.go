@@ -51,8 +51,7 @@ func TestStreamerCycles(t *testing.T) {
 			{{1300000, 1800000}, {3<<20 + 1, 122}}, // to the end of the file
 		}
 		tensors := make([][]tensor.Tensor, len(layout))
-		var layers []int
-		var binds [][]Binding
+		var units []StreamUnit
 		for li, ts := range layout {
 			tensors[li] = make([]tensor.Tensor, len(ts))
 			var bs []Binding
@@ -64,17 +63,19 @@ func TestStreamerCycles(t *testing.T) {
 				}
 				bs = append(bs, b)
 			}
-			layers = append(layers, 10+li)
-			binds = append(binds, bs)
+			units = append(units, StreamUnit{Layer: 10 + li/2, Part: PartUp + li%2, Bindings: bs})
 		}
 		l := ledger.New(ledger.Unlimited)
-		s, err := m.NewStreamer(l, layers, binds)
+		s, err := m.NewStreamer(l, units)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for cycle := range 5 {
 			for li, ts := range layout {
-				if err := s.Acquire(10 + li); err != nil {
+				if err := s.Acquire(10+li/2, PartAttn); err != nil { // not streamed: nothing
+					t.Fatal(err)
+				}
+				if err := s.Acquire(10+li/2, PartUp+li%2); err != nil {
 					t.Fatal(err)
 				}
 				for i, x := range ts {
@@ -82,14 +83,17 @@ func TestStreamerCycles(t *testing.T) {
 						t.Fatalf("chunk %d, cycle %d, layer %d, tensor %d: wrong bytes", chunk, cycle, li, i)
 					}
 				}
-				s.Release(10 + li)
+				s.Release(10+li/2, PartUp+li%2)
 				if tensors[li][0].Data != nil {
 					t.Fatal("a released tensor still points at the buffer")
 				}
 			}
 		}
-		if err := s.Acquire(12); err == nil {
+		if err := s.Acquire(11, PartDown); err == nil {
 			t.Error("acquiring out of order: no error")
+		}
+		if !s.Streams(11) || s.Streams(12) {
+			t.Error("Streams: wrong layers")
 		}
 		var sizes int64
 		for _, ts := range layout {
@@ -122,11 +126,11 @@ func TestStreamerCloseWhileReading(t *testing.T) {
 		b := tensor.Tensor{Data: m.maps[m.Path][1<<19 : 1<<20]}
 		ba, _ := m.Bind(&a)
 		bb, _ := m.Bind(&b)
-		s, err := m.NewStreamer(ledger.New(ledger.Unlimited), []int{0, 1}, [][]Binding{{ba}, {bb}})
+		s, err := m.NewStreamer(ledger.New(ledger.Unlimited), []StreamUnit{{0, PartLayer, []Binding{ba}}, {1, PartLayer, []Binding{bb}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Acquire(0); err != nil {
+		if err := s.Acquire(0, PartLayer); err != nil {
 			t.Fatal(err)
 		}
 		if p := runtime.GOMAXPROCS(0); p != procs+1 {
@@ -143,7 +147,15 @@ func TestStreamerBudget(t *testing.T) {
 	m, _ := testModel(t, 1<<20)
 	a := tensor.Tensor{Data: m.maps[m.Path][0 : 1<<19]}
 	ba, _ := m.Bind(&a)
-	if _, err := m.NewStreamer(ledger.New(1<<19), []int{0}, [][]Binding{{ba}}); err == nil {
+	if _, err := m.NewStreamer(ledger.New(1<<19), []StreamUnit{{0, PartLayer, []Binding{ba}}}); err == nil {
 		t.Error("buffers over the budget: no error")
 	}
+	if _, err := m.NewStreamer(ledger.New(ledger.Unlimited), []StreamUnit{{0, PartUp, []Binding{ba}}, {0, PartUp, []Binding{ba}}}); err == nil {
+		t.Error("a repeated unit: no error")
+	}
+	var s *Streamer // nil: nothing streams
+	if err := s.Acquire(3, PartUp); err != nil || s.Streams(3) {
+		t.Errorf("nil streamer: %v", err)
+	}
+	s.Release(3, PartUp)
 }
