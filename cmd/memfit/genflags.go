@@ -175,6 +175,7 @@ func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.P
 	if lim := p.GoMemoryLimit(); budget != ledger.Unlimited && lim > 0 && lim < debug.SetMemoryLimit(-1) {
 		debug.SetMemoryLimit(lim)
 	}
+	plan.ReadExecutable()
 	return p, led, nil
 }
 

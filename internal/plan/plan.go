@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/tensor"
@@ -144,6 +146,23 @@ var exeBytes = sync.OnceValue(func() int64 {
 	}
 	return 24 << 20
 })
+
+// ReadExecutable asks the kernel to read the whole running executable
+// into the page cache now (POSIX_FADV_WILLNEED), so the pages
+// RuntimeOverhead counts for it are there from the start rather than
+// however many the code paths and the disk's readahead happen to pull in.
+func ReadExecutable() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
+}
 
 // GoMemoryLimit is the share of the budget the Go runtime may use (for
 // debug.SetMemoryLimit): the budget less what lives outside the Go heap
