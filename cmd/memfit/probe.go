@@ -51,33 +51,20 @@ func kernelsName() string {
 	return build + "/" + kernels.Active()
 }
 
-// probeTypes are the weight types of the tensors a plan multiplies with.
-func probeTypes(ix *plan.Index) []tensor.DType {
-	var ts []tensor.DType
-	for _, t := range ix.Tensors {
-		switch t.Kind {
-		case plan.KindOther, plan.KindVector:
-			continue
-		case plan.KindEmbed:
-			if !ix.Spec.Tied {
-				continue
-			}
-		}
-		if !slices.Contains(ts, t.Type) && kernels.Supports(t.Type) {
-			ts = append(ts, t.Type)
-		}
+// measureKernels times MatMul on a matrix of kind k (its type and row
+// length): one token over 64 MiB of weights (larger than the caches, as a
+// model's weights are) for the decode rate, 32 tokens over 2 MiB for the
+// prefill rate. Each is the median of at least three runs and a quarter of
+// a second.
+func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, err error) {
+	t, in := k.Type, k.Cols
+	if !kernels.Supports(t) {
+		return 0, 0, nil // the planner assumes a rate
 	}
-	slices.Sort(ts)
-	return ts
-}
-
-// measureKernels times MatMul on a matrix of type t: one token over 64 MiB
-// of weights (larger than the caches, as a model's weights are) for the
-// decode rate, 32 tokens over 2 MiB for the prefill rate. Each is the
-// median of at least three runs and a quarter of a second.
-func measureKernels(t tensor.DType, threads int) (decode, prefill float64, err error) {
-	const in = 4096
-	rb, err := t.RowBytes(in)
+	if in <= 0 || in > 1<<20 {
+		return 0, 0, fmt.Errorf("rows of %d values", in)
+	}
+	rb, err := t.RowBytes(int64(in))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -98,12 +85,12 @@ func measureKernels(t tensor.DType, threads int) (decode, prefill float64, err e
 	ops := kernels.NewOps(kernels.NewPool(threads))
 	defer ops.Pool.Close()
 	run := func(bytes int64, T int) float64 {
-		rows := int(bytes/rb) &^ 7
+		rows := max(int(bytes/rb)&^7, 8)
 		data := make([]byte, rows*int(rb))
 		for i := 0; i < rows; i++ {
 			copy(data[i*int(rb):], rowsData[(i%distinct)*int(rb):(i%distinct+1)*int(rb)])
 		}
-		w := tensor.Tensor{Name: "probe", Type: t, Shape: tensor.Shape{in, int64(rows)}, Data: data}
+		w := tensor.Tensor{Name: "probe", Type: t, Shape: tensor.Shape{int64(in), int64(rows)}, Data: data}
 		y := make([]float32, T*rows)
 		ops.MatMul(&w, x[:T*in], T, y, rows) // warm-up
 		var times []float64

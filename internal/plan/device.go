@@ -30,7 +30,8 @@ type Device struct {
 	Threads int    `json:"threads,omitempty"`
 	// DecodeRates are the measured bytes of weights per second a one-token
 	// matrix product consumes, PrefillRates the weight bytes × tokens per
-	// second of a 32-token one, by weight type (e.g. "Q4_K").
+	// second of a 32-token one, by matrix kind (MatrixKind.String, e.g.
+	// "Q4_K/4096": the weight type and row length).
 	DecodeRates  map[string]float64 `json:"decode_rates,omitempty"`
 	PrefillRates map[string]float64 `json:"prefill_rates,omitempty"`
 	MeasuredAt   string             `json:"measured_at"`
@@ -51,14 +52,24 @@ var kernelRates = map[tensor.DType]float64{
 	tensor.Q6_K: 4e9,
 }
 
-// KernelRate is the decode kernels' rate for weights of type t on all
-// cores, in bytes per second: measured when the probe measured t (on a
+// MatrixKind is what a matrix product's speed depends on: the weight type
+// and the row length.
+type MatrixKind struct {
+	Type tensor.DType
+	Cols int
+}
+
+func (k MatrixKind) String() string { return fmt.Sprintf("%v/%d", k.Type, k.Cols) }
+
+// KernelRate is the decode kernels' rate for weights of kind k on all
+// cores, in bytes per second: measured when the probe measured k (on a
 // matrix larger than the caches, so memory bandwidth is in the figure),
-// else assumed and capped at the memory bandwidth.
-func (d *Device) KernelRate(t tensor.DType) float64 {
-	if r := d.DecodeRates[t.String()]; r > 0 {
+// else assumed for its type and capped at the memory bandwidth.
+func (d *Device) KernelRate(k MatrixKind) float64 {
+	if r := d.DecodeRates[k.String()]; r > 0 {
 		return r
 	}
+	t := k.Type
 	r, ok := kernelRates[t]
 	if !ok {
 		r = 3e9
@@ -70,31 +81,31 @@ func (d *Device) KernelRate(t tensor.DType) float64 {
 	return r
 }
 
-// PrefillRate is the prefill kernels' rate for weights of type t, in
+// PrefillRate is the prefill kernels' rate for weights of kind k, in
 // weight bytes × tokens per second: measured, else from FLOPS.
-func (d *Device) PrefillRate(t tensor.DType, bytesPerParam float64) float64 {
-	if r := d.PrefillRates[t.String()]; r > 0 {
+func (d *Device) PrefillRate(k MatrixKind, bytesPerParam float64) float64 {
+	if r := d.PrefillRates[k.String()]; r > 0 {
 		return r
 	}
 	return d.FLOPS / 2 * bytesPerParam
 }
 
 // KernelProbe measures the matrix kernels for the planner: for weights of
-// type t on threads workers, the decode rate (weight bytes per second of a
+// kind k on threads workers, the decode rate (weight bytes per second of a
 // one-token product) and the prefill rate (weight bytes × tokens per second
 // of a 32-token product). internal/plan cannot run kernels itself (they
 // are downstream of it); the command line passes one in.
 type KernelProbe struct {
 	Name    string // identifies the kernels (build and variant); rates are cached under it
 	Threads int
-	Measure func(t tensor.DType, threads int) (decode, prefill float64, err error)
+	Measure func(k MatrixKind, threads int) (decode, prefill float64, err error)
 }
 
 // ProbeOptions say what Probe measures.
 type ProbeOptions struct {
-	Types   []tensor.DType // weight types to have kernel rates for
-	Kernels *KernelProbe   // nil: assumed kernel rates
-	Fresh   bool           // measure again even when cached
+	Kinds   []MatrixKind // matrix kinds to have kernel rates for
+	Kernels *KernelProbe // nil: assumed kernel rates
+	Fresh   bool         // measure again even when cached
 }
 
 // deviceCache is the probe's cache file.
@@ -167,15 +178,15 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		if opt.Fresh || kd == nil {
 			kd = &Device{Kernels: k.Name, Threads: k.Threads, DecodeRates: map[string]float64{}, PrefillRates: map[string]float64{}}
 		}
-		for _, t := range opt.Types {
-			if _, ok := kd.DecodeRates[t.String()]; ok {
+		for _, mk := range opt.Kinds {
+			if _, ok := kd.DecodeRates[mk.String()]; ok {
 				continue
 			}
-			dec, pre, err := k.Measure(t, k.Threads)
+			dec, pre, err := k.Measure(mk, k.Threads)
 			if err != nil {
-				return nil, fmt.Errorf("measuring the %v kernels: %w", t, err)
+				return nil, fmt.Errorf("measuring the %v kernels: %w", mk, err)
 			}
-			kd.DecodeRates[t.String()], kd.PrefillRates[t.String()] = dec, pre
+			kd.DecodeRates[mk.String()], kd.PrefillRates[mk.String()] = dec, pre
 			kd.MeasuredAt = now
 			changed = true
 		}

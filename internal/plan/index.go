@@ -42,6 +42,7 @@ type Tensor struct {
 	Type  tensor.DType `json:"-"`
 	Bytes int64        `json:"bytes"`
 	Elems int64        `json:"-"`
+	Cols  int          `json:"-"`     // row length (the innermost dimension)
 	Layer int          `json:"layer"` // block index, -1 for global tensors
 	Kind  Kind         `json:"kind"`
 	// Part is which group of a dense layer's matrices the tensor belongs
@@ -139,6 +140,9 @@ func Open(path string) (*Index, error) {
 	kinds, layers, parts := classify(ix.Spec)
 	for _, in := range infos {
 		t := Tensor{Name: in.name, Type: in.typ, Bytes: in.bytes, Elems: in.shape.Elems(), Layer: -1, Kind: KindOther}
+		if len(in.shape) > 0 {
+			t.Cols = int(in.shape[0])
+		}
 		if k, ok := kinds[in.name]; ok {
 			t.Kind, t.Layer = k, layers[in.name]
 			if ix.Spec.Experts == 0 {
@@ -205,6 +209,33 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int, map[string]int) {
 		}
 	}
 	return kinds, layers, parts
+}
+
+// MatrixKinds lists the kinds of the matrices a forward pass multiplies
+// with (an untied embedding is only read a row at a time), for the device
+// probe.
+func (ix *Index) MatrixKinds() []MatrixKind {
+	var out []MatrixKind
+	for _, t := range ix.Tensors {
+		switch t.Kind {
+		case KindOther, KindVector:
+			continue
+		case KindEmbed:
+			if !ix.Spec.Tied {
+				continue
+			}
+		}
+		if k := (MatrixKind{t.Type, t.Cols}); !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b MatrixKind) int {
+		if a.Type != b.Type {
+			return int(a.Type) - int(b.Type)
+		}
+		return a.Cols - b.Cols
+	})
+	return out
 }
 
 // WeightBytes is the bytes of the tensors memfit uses.

@@ -718,10 +718,10 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
 			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
 		}
-		compute += share * float64(t.Bytes) / d.KernelRate(tt.Type)
+		compute += share * float64(t.Bytes) / d.KernelRate(MatrixKind{tt.Type, tt.Cols})
 		if tt.Elems > 0 {
 			// A prefill chunk uses (nearly) every expert.
-			prefill += float64(t.Bytes) * b / d.PrefillRate(tt.Type, float64(t.Bytes)/float64(tt.Elems))
+			prefill += float64(t.Bytes) * b / d.PrefillRate(MatrixKind{tt.Type, tt.Cols}, float64(t.Bytes)/float64(tt.Elems))
 		}
 	}
 	disk := 0.0

@@ -198,7 +198,7 @@ func TestPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := &Device{Cores: 2, MemBandwidth: 20e9, DiskBandwidth: 1e9, FLOPS: 24e9,
-		DecodeRates: map[string]float64{"BF16": 2e9}, PrefillRates: map[string]float64{"BF16": 4e9}}
+		DecodeRates: map[string]float64{"BF16/256": 2e9, "BF16/768": 2e9}, PrefillRates: map[string]float64{"BF16/256": 4e9, "BF16/768": 4e9}}
 	o := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2, Device: dev}
 	full, err := Make(ix, o)
 	if err != nil {
