@@ -52,10 +52,10 @@ func kernelsName() string {
 }
 
 // measureKernels times MatMul on a matrix of kind k (its type and row
-// length): one token over 64 MiB of weights (larger than the caches, as a
-// model's weights are) for the decode rate, 32 tokens over 2 MiB for the
-// prefill rate. Each is the median of at least three runs and a quarter of
-// a second.
+// length): one token over 256 MiB of weights (eight times a 32 MiB L3
+// cache: a model's weights come from RAM) for the decode rate, 32 tokens
+// over 2 MiB for the prefill rate. Each is the median of at least five runs
+// and half a second.
 func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, err error) {
 	t, in := k.Type, k.Cols
 	if !kernels.Supports(t) {
@@ -94,7 +94,7 @@ func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, er
 		y := make([]float32, T*rows)
 		ops.MatMul(&w, x[:T*in], T, y, rows) // warm-up
 		var times []float64
-		for start := time.Now(); len(times) < 3 || time.Since(start) < 250*time.Millisecond; {
+		for start := time.Now(); len(times) < 5 || time.Since(start) < 500*time.Millisecond; {
 			s := time.Now()
 			ops.MatMul(&w, x[:T*in], T, y, rows)
 			times = append(times, time.Since(s).Seconds())
@@ -102,5 +102,5 @@ func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, er
 		slices.Sort(times)
 		return float64(len(data)) * float64(T) / times[len(times)/2]
 	}
-	return run(64<<20, 1), run(2<<20, 32), nil
+	return run(256<<20, 1), run(2<<20, 32), nil
 }

@@ -115,6 +115,26 @@ type deviceCache struct {
 	Kernels map[string]*Device `json:"kernels"` // by kernels name and threads: rates
 }
 
+// keepKernels is how many builds' kernel rates the cache keeps.
+const keepKernels = 8
+
+// pruneKernels drops the oldest entries beyond keepKernels (every build
+// of memfit, test binaries too, measures its own), never keep.
+func pruneKernels(m map[string]*Device, keep string) {
+	for len(m) > keepKernels {
+		oldest := ""
+		for k, d := range m {
+			if k != keep && (oldest == "" || d.MeasuredAt < m[oldest].MeasuredAt) {
+				oldest = k
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		delete(m, oldest)
+	}
+}
+
 // cachePath is where the probe's results are kept.
 func cachePath() (string, error) {
 	dir, err := os.UserCacheDir()
@@ -191,6 +211,7 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 			changed = true
 		}
 		cache.Kernels[key] = kd
+		pruneKernels(cache.Kernels, key)
 		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
 	}
 	if changed && cerr == nil {

@@ -279,3 +279,14 @@ func TestStreamedSpread(t *testing.T) {
 		t.Error("no budget streamed exactly two layers")
 	}
 }
+
+func TestPruneKernels(t *testing.T) {
+	m := map[string]*Device{}
+	for i := range 12 {
+		m[fmt.Sprint("k", i)] = &Device{MeasuredAt: fmt.Sprintf("2026-01-%02dT00:00:00Z", 20-i)}
+	}
+	pruneKernels(m, "k11")
+	if len(m) != keepKernels || m["k11"] == nil || m["k0"] == nil || m["k10"] != nil {
+		t.Errorf("kept %d entries: %v", len(m), m)
+	}
+}
