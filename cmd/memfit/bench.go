@@ -19,6 +19,7 @@ import (
 	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/quantize"
 	"github.com/memfit/memfit/internal/tensor"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }
@@ -72,7 +73,7 @@ accuracy. --json prints one JSON object instead of the table.`,
 	fl.IntVarP(&f.prompt, "prompt", "p", 128, "prompt tokens processed in one batch (0: no prefill test)")
 	fl.IntVarP(&f.gen, "gen", "n", 64, "tokens decoded one at a time (0: no decode test)")
 	fl.IntVarP(&f.reps, "reps", "r", 5, "repetitions of each test")
-	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
+	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0, q4_0 or f32")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
 	f.budget.register(c)
@@ -115,28 +116,35 @@ type expertResult struct {
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
 // predictions and the expert cache's counters.
 type benchResult struct {
-	Model            string        `json:"model"`
-	FileBytes        int64         `json:"file_bytes"`
-	Type             string        `json:"type"`
-	Threads          int           `json:"threads"`
-	PromptTokens     int           `json:"prompt_tokens"`
-	GenTokens        int           `json:"gen_tokens"`
-	Reps             int           `json:"reps"`
-	Prefill          tokStats      `json:"prefill_tok_s"`
-	Decode           tokStats      `json:"decode_tok_s"`
-	PredictedPrefill float64       `json:"predicted_prefill_tok_s"`
-	PredictedDecode  float64       `json:"predicted_decode_tok_s"`
-	Bound            string        `json:"bound,omitempty"`
-	PeakRSS          int64         `json:"peak_rss_bytes"`
-	Budget           int64         `json:"budget_bytes"`
-	StreamedPerToken int64         `json:"streamed_bytes_per_token"`
-	PlannedStreamed  int64         `json:"planned_streamed_bytes_per_token"`
-	KVType           string        `json:"kv_type"`
-	PrefillBatch     int           `json:"prefill_batch"`
-	CPUFeatures      []string      `json:"cpu_features"`
-	Kernels          string        `json:"kernels"`
-	Version          string        `json:"memfit_version"`
-	Experts          *expertResult `json:"expert_cache,omitempty"`
+	Model            string   `json:"model"`
+	FileBytes        int64    `json:"file_bytes"`
+	Type             string   `json:"type"`
+	Threads          int      `json:"threads"`
+	PromptTokens     int      `json:"prompt_tokens"`
+	GenTokens        int      `json:"gen_tokens"`
+	Reps             int      `json:"reps"`
+	Prefill          tokStats `json:"prefill_tok_s"`
+	Decode           tokStats `json:"decode_tok_s"`
+	PredictedPrefill float64  `json:"predicted_prefill_tok_s"`
+	PredictedDecode  float64  `json:"predicted_decode_tok_s"`
+	Bound            string   `json:"bound,omitempty"`
+	PeakRSS          int64    `json:"peak_rss_bytes"`
+	Budget           int64    `json:"budget_bytes"`
+	StreamedPerToken int64    `json:"streamed_bytes_per_token"`
+	// StreamBandwidth is the layer streamer's read bandwidth while it had
+	// reads in flight during the decode runs, StreamWaitShare the share of
+	// the decode time the forward pass waited for a streamed layer, and
+	// DiskBound the plan's disk-bandwidth bound on decode.
+	StreamBandwidth float64       `json:"stream_read_bytes_s,omitempty"`
+	StreamWaitShare float64       `json:"stream_wait_share,omitempty"`
+	DiskBound       float64       `json:"disk_bound_decode_tok_s,omitempty"`
+	PlannedStreamed int64         `json:"planned_streamed_bytes_per_token"`
+	KVType          string        `json:"kv_type"`
+	PrefillBatch    int           `json:"prefill_batch"`
+	CPUFeatures     []string      `json:"cpu_features"`
+	Kernels         string        `json:"kernels"`
+	Version         string        `json:"memfit_version"`
+	Experts         *expertResult `json:"expert_cache,omitempty"`
 }
 
 // runBench loads the model as the run command does and measures it.
@@ -173,8 +181,9 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		r.Model = name
 	}
 	// The plan again with the device probe, for the predicted speeds.
-	if pp, ix, err := planFor(path, budget, &g, f.model.threads, true); err == nil {
+	if pp, ix, err := planFor(path, budget, &g, f.model.threads, probeCached); err == nil {
 		r.PredictedPrefill, r.PredictedDecode, r.Bound = pp.PredictedPrefillTPS, pp.PredictedDecodeTPS, pp.Bound
+		r.DiskBound = pp.DiskBoundDecodeTPS
 		r.FileBytes = ix.FileBytes
 		r.Type = weightType(ix)
 	} else {
@@ -216,6 +225,8 @@ func runBench(f *benchFlags) (*benchResult, error) {
 	}
 	var pre, dec []float64
 	var streamed int64
+	var streamStats weights.StreamStats // over the decode runs
+	var decodeTime time.Duration
 	var experts expertCounters // over the decode runs
 	for rep := 1; rep <= f.reps; rep++ {
 		if f.prompt > 0 {
@@ -228,11 +239,16 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		}
 		if f.gen > 0 {
 			progress(fmt.Sprintf("decode %d/%d", rep, f.reps))
-			s0, e0 := b.streamRead(), b.expertCounters()
+			s0, e0, ss0 := b.streamRead(), b.expertCounters(), b.streamStats()
 			d, err := b.decode(f.gen)
 			if err != nil {
 				return nil, err
 			}
+			ss1 := b.streamStats()
+			streamStats.BytesRead += ss1.BytesRead - ss0.BytesRead
+			streamStats.ReadBusy += ss1.ReadBusy - ss0.ReadBusy
+			streamStats.Waited += ss1.Waited - ss0.Waited
+			decodeTime += d
 			dec = append(dec, float64(f.gen)/d.Seconds())
 			e1 := b.expertCounters()
 			streamed += b.streamRead() - s0 + e1.bytes - e0.bytes
@@ -242,6 +258,10 @@ func runBench(f *benchFlags) (*benchResult, error) {
 	r.Prefill, r.Decode = statsOf(pre), statsOf(dec)
 	if f.gen > 0 {
 		r.StreamedPerToken = streamed / int64(f.gen*f.reps)
+		r.StreamBandwidth = streamStats.Bandwidth()
+		if decodeTime > 0 {
+			r.StreamWaitShare = streamStats.Waited.Seconds() / decodeTime.Seconds()
+		}
 	}
 	if m.Spec.Experts > 0 {
 		r.Experts = b.expertResult(experts, f.gen*f.reps, p)
@@ -313,6 +333,14 @@ func (b *bencher) decode(n int) (time.Duration, error) {
 		}
 	}
 	return time.Since(start), nil
+}
+
+// streamStats are the layer streamer's counters (zero without one).
+func (b *bencher) streamStats() weights.StreamStats {
+	if s := b.m.Streamer(); s != nil {
+		return s.Stats()
+	}
+	return weights.StreamStats{}
 }
 
 // streamRead is the bytes the layer streamer has read from disk.
@@ -425,6 +453,10 @@ func (r *benchResult) table(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\npeak RSS %s, budget %s, %s read from disk per decoded token (plan: %s streamed), KV %s, kernels %s, %d reps\n",
 		ledger.FormatBytes(r.PeakRSS), ledger.FormatBytes(r.Budget), ledger.FormatBytes(r.StreamedPerToken), ledger.FormatBytes(r.PlannedStreamed), r.KVType, r.Kernels, r.Reps)
+	if r.StreamBandwidth > 0 {
+		fmt.Fprintf(w, "streamer: %.2f GB/s while reading, the forward pass waited %.0f%% of decode; disk bound %.3g tok/s\n",
+			r.StreamBandwidth/1e9, 100*r.StreamWaitShare, r.DiskBound)
+	}
 	if e := r.Experts; e != nil {
 		if e.AllResident {
 			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident\n", e.Experts, e.ExpertsUsed)

@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/memfit/memfit/internal/demo"
 	"github.com/memfit/memfit/internal/engine"
+	"github.com/memfit/memfit/internal/kv"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/model"
 	"github.com/memfit/memfit/internal/plan"
@@ -39,7 +41,7 @@ func (g *genFlags) register(c *cobra.Command, server bool) {
 	fl := c.Flags()
 	fl.IntVarP(&g.ctx, "ctx", "c", 0, "context per sequence in tokens (default: the model's, at most 4096)")
 	fl.IntVarP(&g.batch, "batch", "b", 256, "most tokens per forward pass (prompt chunk size)")
-	fl.StringVar(&g.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
+	fl.StringVar(&g.kvType, "kv-type", "f16", "KV cache type: f16, q8_0, q4_0 (ggml blocks of 32 values: about 1/2 and 1/4 of f16's memory) or f32")
 	fl.Float32Var(&g.temp, "temp", 0.8, "temperature (0 = greedy)")
 	fl.IntVar(&g.topK, "top-k", 40, "keep the K most likely tokens (0 = off)")
 	fl.Float32Var(&g.topP, "top-p", 0.95, "nucleus sampling threshold (1 = off)")
@@ -79,14 +81,11 @@ func (g *genFlags) params() (sample.Params, error) {
 // engineOptions returns the engine options the flags ask for.
 func (g *genFlags) engineOptions() (engine.Options, error) {
 	opt := engine.Options{Ctx: g.ctx, Parallel: max(g.parallel, 1), Batch: g.batch}
-	switch strings.ToLower(g.kvType) {
-	case "f16":
-		opt.KVType = tensor.F16
-	case "f32":
-		opt.KVType = tensor.F32
-	default:
-		return opt, usagef("--kv-type %q: want f16 or f32", g.kvType)
+	t, err := kv.ParseType(g.kvType)
+	if err != nil {
+		return opt, usagef("--kv-type: %v", err)
 	}
+	opt.KVType = t
 	if g.ctx < 0 {
 		return opt, usagef("--ctx %d: want 0 (the model's) or more", g.ctx)
 	}
@@ -160,7 +159,7 @@ func loadEngine(mf *modelFlags, g *genFlags) (*loaded, error) {
 // cannot fit, before any weight is read) and returns a ledger holding the
 // budget with the runtime overhead reserved.
 func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.Plan, *ledger.Ledger, error) {
-	p, _, err := planFor(path, budget, g, threads, false)
+	p, _, err := planFor(path, budget, g, threads, probeNone)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,14 +170,21 @@ func planAndLedger(path string, budget int64, g *genFlags, threads int) (*plan.P
 	if _, err := led.Reserve("runtime", p.OverheadBytes); err != nil {
 		return nil, nil, noFitError{err}
 	}
+	// Hold the Go runtime to its share of the budget: the collector works
+	// harder rather than let garbage take what the plan gave weights.
+	if lim := p.GoMemoryLimit(); budget != ledger.Unlimited && lim > 0 && lim < debug.SetMemoryLimit(-1) {
+		debug.SetMemoryLimit(lim)
+	}
+	plan.ReadExecutable()
 	return p, led, nil
 }
 
 func kvTypeOf(p *plan.Plan) tensor.DType {
-	if p.KVType == "f32" {
-		return tensor.F32
+	t, err := kv.ParseType(p.KVType)
+	if err != nil {
+		panic("memfit: the plan's KV cache type " + p.KVType + " is not a cache type")
 	}
-	return tensor.F16
+	return t
 }
 
 // modelName is the id a model is shown under: its file or folder name.

@@ -23,6 +23,7 @@ func newPerplexityCmd() *cobra.Command {
 		file   string
 		ctxLen int
 		asJSON bool
+		kvType string
 	)
 	c := &cobra.Command{
 		Use:   "perplexity -m MODEL -f TEXT --ctx N [--kl-base BASE_MODEL] [--json]",
@@ -48,7 +49,7 @@ token; only the second half of each window is scored. --json prints
 			if err != nil {
 				return err
 			}
-			m, mp, err := loadWithin(mf.path, mf.threads, &budget, ctxLen, ctxLen)
+			m, mp, err := loadWithin(mf.path, mf.threads, &budget, ctxLen, ctxLen, kvType)
 			if err != nil {
 				return err
 			}
@@ -60,9 +61,9 @@ token; only the second half of each window is scored. --json prints
 			ids := tok.Encode(strings.TrimSuffix(string(text), "\n"), true)
 			bos, hasBOS := tok.BOS()
 			start := time.Now()
-			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS(), Batch: mp.Batch}
+			opt := eval.Options{Ctx: ctxLen, BOS: bos, ReplaceBOS: hasBOS && tok.AddBOS(), Batch: mp.Batch, KVType: kvTypeOf(mp)}
 			if klBase != "" {
-				base, _, err := loadWithin(klBase, mf.threads, &budgetFlag{}, ctxLen, ctxLen)
+				base, _, err := loadWithin(klBase, mf.threads, &budgetFlag{}, ctxLen, ctxLen, "f32")
 				if err != nil {
 					return fmt.Errorf("--kl-base: %w", err)
 				}
@@ -100,6 +101,7 @@ token; only the second half of each window is scored. --json prints
 	c.Flags().StringVarP(&file, "file", "f", "", "text file to evaluate (required)")
 	c.Flags().IntVarP(&ctxLen, "ctx", "c", 512, "window length in tokens")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&kvType, "kv-type", "f32", "KV cache type: f32, f16, q8_0 or q4_0 (the --kl-base model always uses f32)")
 	c.Flags().StringVar(&klBase, "kl-base", "", "base model to measure the KL divergence from (same vocabulary), on the same windows")
 	return c
 }

@@ -40,8 +40,17 @@ func (b *budgetFlag) bytes() (int64, error) {
 
 func (b *budgetFlag) given() bool { return b.text != "" }
 
+// probeNone, probeCached and probeFresh say whether planFor predicts
+// speed: not at all, from the device figures cached by an earlier probe
+// (measuring what is missing), or from figures measured now.
+const (
+	probeNone = iota
+	probeCached
+	probeFresh
+)
+
 // planFor plans the model at path for the flags.
-func planFor(path string, budget int64, g *genFlags, threads int, probe bool) (*plan.Plan, *plan.Index, error) {
+func planFor(path string, budget int64, g *genFlags, threads int, probe int) (*plan.Plan, *plan.Index, error) {
 	ix, err := plan.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -61,8 +70,9 @@ func planFor(path string, budget int64, g *genFlags, threads int, probe bool) (*
 		threads = runtime.NumCPU()
 	}
 	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: opt.KVType, Threads: threads}
-	if probe {
-		if po.Device, err = plan.Probe(ix.Disk); err != nil {
+	if probe != probeNone {
+		po.Device, err = plan.Probe(ix.Disk, plan.ProbeOptions{Kinds: ix.MatrixKinds(), Kernels: kernelProbe(threads), Fresh: probe == probeFresh})
+		if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -77,9 +87,10 @@ func errNoFit(p *plan.Plan) error {
 
 func newPlanCmd() *cobra.Command {
 	var (
-		mf   modelFlags
-		gen  genFlags
-		full bool
+		mf    modelFlags
+		gen   genFlags
+		full  bool
+		fresh bool
 	)
 	c := &cobra.Command{
 		Use:   "plan -m MODEL --mem-budget SIZE [--ctx N] [--kv-type T] [--parallel N]",
@@ -87,8 +98,10 @@ func newPlanCmd() *cobra.Command {
 		Long: `plan reads the model's headers only and prints, as JSON, how memfit would run it
 inside the budget: resident and streamed weight bytes, the KV cache, scratch,
 runtime overhead, the total, whether it fits, which layers stream from disk, and
-the predicted prefill and decode speed on this machine (from a device probe
-measured once and cached). When even the minimum working set does not fit it
+the predicted prefill and decode speed on this machine (from a device probe:
+memory bandwidth, the disk's O_DIRECT read bandwidth, this build's kernel
+rates for the model's weight types; measured once, cached, re-measured with
+--probe). When even the minimum working set does not fit it
 exits with code 3 and says what would make it fit. --full lists every tensor.`,
 		Example: `  memfit plan -m llama-3.1-8b-Q4_K_M.gguf --mem-budget 3GiB
   memfit plan -m ./Qwen3-0.6B --mem-budget 350MiB --ctx 2048 --parallel 2`,
@@ -101,7 +114,11 @@ exits with code 3 and says what would make it fit. --full lists every tensor.`,
 			if err != nil {
 				return err
 			}
-			p, _, err := planFor(mf.path, b, &gen, mf.threads, true)
+			probe := probeCached
+			if fresh {
+				probe = probeFresh
+			}
+			p, _, err := planFor(mf.path, b, &gen, mf.threads, probe)
 			if err != nil {
 				return err
 			}
@@ -123,6 +140,7 @@ exits with code 3 and says what would make it fit. --full lists every tensor.`,
 	mf.register(c)
 	gen.register(c, true)
 	c.Flags().BoolVar(&full, "full", false, "list every tensor's residency")
+	c.Flags().BoolVar(&fresh, "probe", false, "measure the device again (memory and disk bandwidth, kernel rates) instead of using the cached figures")
 	hideSampling(c)
 	return c
 }
@@ -135,14 +153,14 @@ func hideSampling(c *cobra.Command) {
 }
 
 // loadWithin plans the model at path inside the budget of b for one
-// sequence of ctx tokens (f32 cache, batches of batch) and loads it with
-// that plan: exit code 3 before any weight is read when it cannot fit.
-func loadWithin(path string, threads int, b *budgetFlag, ctx, batch int) (*model.Model, *plan.Plan, error) {
+// sequence of ctx tokens (a cache of kvType, batches of batch) and loads it
+// with that plan: exit code 3 before any weight is read when it cannot fit.
+func loadWithin(path string, threads int, b *budgetFlag, ctx, batch int, kvType string) (*model.Model, *plan.Plan, error) {
 	budget, err := b.bytes()
 	if err != nil {
 		return nil, nil, err
 	}
-	g := genFlags{ctx: ctx, batch: batch, kvType: "f32", parallel: 1}
+	g := genFlags{ctx: ctx, batch: batch, kvType: kvType, parallel: 1}
 	p, led, err := planAndLedger(path, budget, &g, threads)
 	if err != nil {
 		return nil, nil, err

@@ -119,11 +119,12 @@ func runRun(ctx context.Context, stdout, stderr io.Writer, f *runFlags) error {
 	}
 	if f.json {
 		out, err := json.Marshal(struct {
-			PromptIDs []int32 `json:"prompt_ids"`
-			IDs       []int32 `json:"ids"`
-			Text      string  `json:"text"`
-			Finish    string  `json:"finish_reason"`
-		}{ids, r.Tokens, r.Text, r.Finish})
+			PromptIDs []int32     `json:"prompt_ids"`
+			IDs       []int32     `json:"ids"`
+			Text      string      `json:"text"`
+			Finish    string      `json:"finish_reason"`
+			Timings   *runTimings `json:"timings"`
+		}{ids, r.Tokens, r.Text, r.Finish, timingsOf(r, l)})
 		if err != nil {
 			return err
 		}
@@ -149,4 +150,35 @@ func message(role, content string) chat.Value {
 	d.SetStr("role", chat.Str(role))
 	d.SetStr("content", chat.Str(content))
 	return d
+}
+
+// runTimings are run --json's timings: the prompt (until the first
+// generated token), the decode of the rest, and what the layer streamer
+// read meanwhile (when weights stream from disk).
+type runTimings struct {
+	PromptTokens  int     `json:"prompt_tokens"`
+	PromptSeconds float64 `json:"prompt_s"`
+	DecodeTokens  int     `json:"decode_tokens"` // generated after the first
+	DecodeSeconds float64 `json:"decode_s"`
+	DecodeTokS    float64 `json:"decode_tok_s"`
+	// StreamedBytes is what the streamer read from disk over the run,
+	// StreamReadSeconds the time it had reads in flight, and
+	// StreamWaitSeconds the time the forward pass waited for a layer.
+	StreamedBytes     int64   `json:"streamed_bytes,omitempty"`
+	StreamReadSeconds float64 `json:"stream_read_s,omitempty"`
+	StreamWaitSeconds float64 `json:"stream_wait_s,omitempty"`
+}
+
+func timingsOf(r *engine.Result, l *loaded) *runTimings {
+	t := &runTimings{PromptTokens: r.PromptTokens, PromptSeconds: (r.FirstToken - r.Queued).Seconds()}
+	if n := len(r.Tokens) - 1; n > 0 {
+		t.DecodeTokens = n
+		t.DecodeSeconds = (r.Total - r.FirstToken).Seconds()
+		t.DecodeTokS = float64(n) / t.DecodeSeconds
+	}
+	if s := l.model.Streamer(); s != nil {
+		st := s.Stats()
+		t.StreamedBytes, t.StreamReadSeconds, t.StreamWaitSeconds = st.BytesRead, st.ReadBusy.Seconds(), st.Waited.Seconds()
+	}
+	return t
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/model"
+	"github.com/memfit/memfit/internal/tensor"
 )
 
 // Result is a perplexity measurement.
@@ -43,6 +44,9 @@ type Options struct {
 	BOS        int32 // the BOS id put in place of each window's first token
 	ReplaceBOS bool  // put BOS first in each window (when the model adds BOS)
 	Batch      int   // most tokens per forward pass (0: the whole window)
+	// KVType is the KV cache type of the evaluated model (the zero value
+	// is F32); the base model of a KL divergence always uses F32.
+	KVType tensor.DType
 	// Progress, if set, is called after each chunk with the chunks done.
 	Progress func(done, total int)
 	// Base, if set, is a model (the same vocabulary) whose distributions the
@@ -69,14 +73,14 @@ func Perplexity(ctx context.Context, m *model.Model, tokens []int32, opt Options
 	if opt.Base != nil && opt.Base.Spec.Vocab != V {
 		return nil, fmt.Errorf("perplexity: the base model has a vocabulary of %d tokens, the model %d", opt.Base.Spec.Vocab, V)
 	}
-	run, err := newRunner(m, n, opt.Batch)
+	run, err := newRunner(m, n, opt.Batch, opt.KVType)
 	if err != nil {
 		return nil, err
 	}
 	defer run.release()
 	var base *runner
 	if opt.Base != nil {
-		if base, err = newRunner(opt.Base, n, opt.Batch); err != nil {
+		if base, err = newRunner(opt.Base, n, opt.Batch, tensor.F32); err != nil {
 			return nil, err
 		}
 		defer base.release()
@@ -169,11 +173,11 @@ type runner struct {
 	res    *ledger.Reservation
 }
 
-func newRunner(m *model.Model, n, batch int) (*runner, error) {
+func newRunner(m *model.Model, n, batch int, kvType tensor.DType) (*runner, error) {
 	if batch <= 0 {
 		batch = n
 	}
-	st, err := m.NewState(n, batch)
+	st, err := m.NewStateKV(n, batch, kvType)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,12 @@ import "math"
 
 // KVLayer is one sequence's cached keys and values for one layer: position
 // p's values are at [p·kvDim, (p+1)·kvDim), stored as float32 (K, V) or as
-// IEEE binary16 (K16, V16, when K is nil).
+// IEEE binary16 (K16, V16, when K is nil), or as ggml blocks (Q, when it
+// is set; see attention_q.go).
 type KVLayer struct {
 	K, V     []float32
 	K16, V16 []uint16
+	Q        *QuantKV
 }
 
 // Attention describes one layer's attention for a batch of query tokens,
@@ -32,6 +34,9 @@ func (l *KVLayer) key(idx int) float64 {
 	if l.K != nil {
 		return float64(l.K[idx])
 	}
+	if l.Q != nil {
+		return float64(l.Q.elem(l.Q.K, idx))
+	}
 	return float64(f16Table[l.K16[idx]])
 }
 
@@ -39,6 +44,9 @@ func (l *KVLayer) key(idx int) float64 {
 func (l *KVLayer) value(idx int) float64 {
 	if l.V != nil {
 		return float64(l.V[idx])
+	}
+	if l.Q != nil {
+		return float64(l.Q.elem(l.Q.V, idx))
 	}
 	return float64(f16Table[l.V16[idx]])
 }
@@ -97,8 +105,9 @@ func AttentionRef(a *Attention) {
 // attentionTask splits attention over (token, head) pairs.
 type attentionTask struct {
 	a      *Attention
-	scores [][]float32 // per worker
-	groups []kvGroup   // per worker
+	scores [][]float32    // per worker
+	groups []kvGroup      // per worker
+	quant  []quantScratch // per worker, for quantized caches (attention_q.go)
 }
 
 // kvGroup is a worker's arguments for the four-position kernels (kept off
@@ -128,7 +137,11 @@ func (o *Ops) Attention(a *Attention) {
 	o.ReserveAttention(a.MaxPos)
 	o.att.a = a
 	n := len(a.Pos) * a.Heads
-	o.Pool.Run(n, o.Pool.Grain(n, 1), &o.att)
+	var task Task = &o.att
+	if a.quantizedKV() {
+		task, n = o.quantAttention()
+	}
+	o.Pool.Run(n, o.Pool.Grain(n, 1), task)
 	o.att.a = nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/tensor"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 // Scratch holds the forward pass's buffers for batches of up to Batch
@@ -192,10 +193,11 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 	}
 	for li := range m.layers {
 		L, spec := &m.layers[li], &s.Layers[li]
-		if m.stream != nil {
-			if err := m.stream.Acquire(li); err != nil {
-				return err
-			}
+		if err := m.stream.Acquire(li, weights.PartLayer); err != nil {
+			return err
+		}
+		if err := m.stream.Acquire(li, weights.PartAttn); err != nil {
+			return err
 		}
 		if m.experts != nil {
 			m.prefetchExperts(sc, li+1, x, T)
@@ -246,20 +248,21 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 		ops.Attention(&sc.attn)
 		o := sc.o[:T*H]
 		ops.MatMul(&L.o, sc.att[:T*qd], T, o, H)
+		m.stream.Release(li, weights.PartAttn)
 		m.residual(x, o, L.postAttnNorm, T)
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.ffnNorm, s.Eps)
 		}
 		f := sc.ffn[:T*H]
 		if s.Experts == 0 {
-			m.mlp(sc, &L.gate, &L.up, &L.down, h, f, T)
+			if err := m.denseMLP(sc, li, L, h, f, T); err != nil {
+				return err
+			}
 		} else if err := m.moe(sc, li, L, h, f, T); err != nil {
 			return err
 		}
 		m.residual(x, f, L.postFFNNorm, T)
-		if m.stream != nil {
-			m.stream.Release(li)
-		}
+		m.stream.Release(li, weights.PartLayer)
 	}
 	n := len(rows)
 	if n == 0 {
@@ -300,6 +303,12 @@ func addBias(v, b []float32) {
 
 // mlp computes out = down(act(gate·h) ⊙ up·h) for T tokens.
 func (m *Model) mlp(st *Scratch, gate, up, down *tensor.Tensor, h, out []float32, T int) {
+	a := m.mlpAct(st, gate, up, h, T)
+	m.ops.MatMul(down, a, T, out, m.Spec.Hidden)
+}
+
+// mlpAct computes act(gate·h) ⊙ up·h for T tokens into st.act.
+func (m *Model) mlpAct(st *Scratch, gate, up *tensor.Tensor, h []float32, T int) []float32 {
 	ffn := gate.NumRows()
 	g, u, a := st.gate[:T*ffn], st.up[:T*ffn], st.act[:T*ffn]
 	st.jobs = [3]kernels.MatJob{{W: gate, Y: g, LDY: ffn}, {W: up, Y: u, LDY: ffn}}
@@ -310,7 +319,24 @@ func (m *Model) mlp(st *Scratch, gate, up, down *tensor.Tensor, h, out []float32
 	} else {
 		kernels.SiLUMul(a, g, u)
 	}
-	m.ops.MatMul(down, a, T, out, m.Spec.Hidden)
+	return a
+}
+
+// denseMLP is layer li's MLP, acquiring its streamed parts (gate and up,
+// then down) as it goes, so the streamer reads the down projection while
+// gate and up compute.
+func (m *Model) denseMLP(st *Scratch, li int, L *layer, h, out []float32, T int) error {
+	if err := m.stream.Acquire(li, weights.PartUp); err != nil {
+		return err
+	}
+	a := m.mlpAct(st, &L.gate, &L.up, h, T)
+	m.stream.Release(li, weights.PartUp)
+	if err := m.stream.Acquire(li, weights.PartDown); err != nil {
+		return err
+	}
+	m.ops.MatMul(&L.down, a, T, out, m.Spec.Hidden)
+	m.stream.Release(li, weights.PartDown)
+	return nil
 }
 
 // moe routes each token to its top experts and sums their outputs weighted

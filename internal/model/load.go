@@ -93,8 +93,31 @@ func Load(path string, opt Options) (*Model, error) {
 			return nil, err
 		}
 	}
+	if opt.Plan != nil {
+		// Read the resident weights now, in large reads, rather than page
+		// by page during the first forward pass.
+		if err := m.Weights.Prefetch(m.residentMatrices()); err != nil {
+			m.closeStreams()
+			m.vecRes.Release()
+			w.Close()
+			return nil, err
+		}
+	}
 	m.ops = kernels.NewOps(kernels.NewPool(opt.Threads))
 	return m, nil
+}
+
+// residentMatrices lists the matrix views that live in the mapping (not
+// streamed, not read row by row).
+func (m *Model) residentMatrices() []*tensor.Tensor {
+	out := []*tensor.Tensor{&m.output}
+	if m.embedRows == nil {
+		out = append(out, &m.embed)
+	}
+	for li := range m.layers {
+		out = append(out, m.layers[li].matrices()...)
+	}
+	return out
 }
 
 // startStreaming detaches the tensors the plan streams from the mapping and
@@ -130,32 +153,54 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 			return err
 		}
 	}
-	var layers []int
-	var binds [][]weights.Binding
+	var units []weights.StreamUnit
 	for li := range m.layers {
-		var bs []weights.Binding
-		for _, t := range m.layers[li].matrices() {
-			base, _, _ := strings.Cut(t.Name, "[")
-			if !streamed[base] || t.Data == nil {
-				continue
+		for _, part := range m.streamParts(li) {
+			var bs []weights.Binding
+			for _, t := range part.tensors {
+				base, _, _ := strings.Cut(t.Name, "[")
+				if !streamed[base] || t.Data == nil {
+					continue
+				}
+				b, err := m.Weights.Bind(t)
+				if err != nil {
+					return err
+				}
+				bs = append(bs, b)
 			}
-			b, err := m.Weights.Bind(t)
-			if err != nil {
-				return err
+			if len(bs) > 0 {
+				units = append(units, weights.StreamUnit{Layer: li, Part: part.part, Bindings: bs})
 			}
-			bs = append(bs, b)
-		}
-		if len(bs) > 0 {
-			layers = append(layers, li)
-			binds = append(binds, bs)
 		}
 	}
-	if len(layers) == 0 {
+	if len(units) == 0 {
 		return nil
 	}
 	var err error
-	m.stream, err = m.Weights.NewStreamer(m.ledger, layers, binds)
+	m.stream, err = m.Weights.NewStreamer(m.ledger, units)
 	return err
+}
+
+// streamPart is the matrices of one streamed part of a layer.
+type streamPart struct {
+	part    int
+	tensors []*tensor.Tensor
+}
+
+// streamParts splits layer li's matrices into the parts the forward pass
+// uses together, in its order: a dense layer's attention, MLP gate and up,
+// MLP down (plan.Tensor.Part says the same); a mixture-of-experts layer is
+// one part.
+func (m *Model) streamParts(li int) []streamPart {
+	L := &m.layers[li]
+	if m.Spec.Experts > 0 {
+		return []streamPart{{weights.PartLayer, L.matrices()}}
+	}
+	return []streamPart{
+		{weights.PartAttn, []*tensor.Tensor{&L.q, &L.k, &L.v, &L.o}},
+		{weights.PartUp, []*tensor.Tensor{&L.gate, &L.up}},
+		{weights.PartDown, []*tensor.Tensor{&L.down}},
+	}
 }
 
 func (m *Model) closeStreams() {

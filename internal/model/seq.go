@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/memfit/memfit/internal/kernels"
 	"github.com/memfit/memfit/internal/kv"
 	"github.com/memfit/memfit/internal/tensor"
 )
@@ -14,10 +15,15 @@ type Seq struct {
 }
 
 // NewSeq reserves and allocates a KV cache of ctx positions of type t
-// (tensor.F32 or tensor.F16) on the model's ledger.
+// (tensor.F32, F16, Q8_0 or Q4_0) on the model's ledger.
 func (m *Model) NewSeq(ctx int, t tensor.DType) (*Seq, error) {
 	if ctx <= 0 {
 		return nil, fmt.Errorf("context of %d tokens: want at least 1", ctx)
+	}
+	if t == tensor.Q8_0 || t == tensor.Q4_0 {
+		if err := kernels.CheckQuantKV(t, m.Spec.HeadDim); err != nil {
+			return nil, err
+		}
 	}
 	c, err := kv.New(m.ledger, t, len(m.Spec.Layers), ctx, m.Spec.KVDim())
 	if err != nil {
@@ -61,7 +67,12 @@ type State struct {
 // NewState allocates a sequence of ctx positions (float32 cache) and scratch
 // for batches of up to batch tokens.
 func (m *Model) NewState(ctx, batch int) (*State, error) {
-	seq, err := m.NewSeq(ctx, tensor.F32)
+	return m.NewStateKV(ctx, batch, tensor.F32)
+}
+
+// NewStateKV is NewState with a cache of type t (F32, F16, Q8_0 or Q4_0).
+func (m *Model) NewStateKV(ctx, batch int, t tensor.DType) (*State, error) {
+	seq, err := m.NewSeq(ctx, t)
 	if err != nil {
 		return nil, err
 	}

@@ -139,3 +139,52 @@ func TestPlanFormulas(t *testing.T) {
 	}
 	sc.Release()
 }
+
+// TestStreamedDecodeAllocatesNothing: a decode step with layers streaming
+// from disk allocates nothing after warm-up (the readers are persistent;
+// acquiring a layer only waits).
+func TestStreamedDecodeAllocatesNothing(t *testing.T) {
+	path := fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf")
+	ix, err := plan.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := plan.Options{Budget: ledger.Unlimited, Ctx: 64, Parallel: 1, Batch: 8, KVType: tensor.F32, Threads: 2}
+	full, err := plan.Make(ix, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Budget = full.MinimumBytes
+	p, err := plan.Make(ix, opt)
+	if err != nil || !p.Streaming() {
+		t.Fatalf("minimum plan: %v, streams %v", err, p != nil && p.Streaming())
+	}
+	l := ledger.New(p.Budget)
+	if _, err := l.Reserve("runtime", p.OverheadBytes); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(path, Options{Threads: 2, Ledger: l, Plan: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	st, err := m.NewState(64, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	out := make([]float32, m.Spec.Vocab)
+	for range 3 { // warm-up
+		if err := m.Forward(st, []int32{5}, out, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := m.Forward(st, []int32{7}, out, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("streamed decode step allocates %v times, want 0", allocs)
+	}
+}

@@ -1,16 +1,12 @@
 package plan
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -24,16 +20,25 @@ import (
 type Device struct {
 	Cores         int     `json:"cores"`
 	MemBandwidth  float64 `json:"mem_bandwidth_bytes_s"`  // RAM read, all cores
-	DiskBandwidth float64 `json:"disk_bandwidth_bytes_s"` // sequential O_DIRECT read of the model's disk
+	DiskBandwidth float64 `json:"disk_bandwidth_bytes_s"` // O_DIRECT reads of the model's disk as the streamer makes them
 	DiskDirect    bool    `json:"disk_direct"`            // O_DIRECT worked there
 	DiskID        string  `json:"disk_id"`                // the device the figure is for
-	FLOPS         float64 `json:"flops"`                  // prefill rate of the matrix kernels, all cores
-	MeasuredAt    string  `json:"measured_at"`
+	FLOPS         float64 `json:"flops"`                  // prefill rate of the matrix kernels, all cores (when not measured per type)
+	// Kernels names the matrix kernels the rates were measured with (the
+	// memfit build and kernel variant) and Threads the workers they ran on.
+	Kernels string `json:"kernels,omitempty"`
+	Threads int    `json:"threads,omitempty"`
+	// DecodeRates are the measured bytes of weights per second a one-token
+	// matrix product consumes, PrefillRates the weight bytes × tokens per
+	// second of a 32-token one, by matrix kind (MatrixKind.String, e.g.
+	// "Q4_K/4096": the weight type and row length).
+	DecodeRates  map[string]float64 `json:"decode_rates,omitempty"`
+	PrefillRates map[string]float64 `json:"prefill_rates,omitempty"`
+	MeasuredAt   string             `json:"measured_at"`
 }
 
 // kernelRates are the bytes of weights per second one core's decode
-// kernels consume, by weight type, measured with `go test -bench` in
-// internal/kernels on the reference machine (see docs/benchmarks.md).
+// kernels consume, by weight type, assumed when no measurement is at hand.
 // The planner scales them by the core count and caps them at the memory
 // bandwidth.
 var kernelRates = map[tensor.DType]float64{
@@ -47,14 +52,87 @@ var kernelRates = map[tensor.DType]float64{
 	tensor.Q6_K: 4e9,
 }
 
-// KernelRate is the decode kernels' rate for weights of type t on all
-// cores, in bytes per second.
-func (d *Device) KernelRate(t tensor.DType) float64 {
+// MatrixKind is what a matrix product's speed depends on: the weight type
+// and the row length.
+type MatrixKind struct {
+	Type tensor.DType
+	Cols int
+}
+
+func (k MatrixKind) String() string { return fmt.Sprintf("%v/%d", k.Type, k.Cols) }
+
+// KernelRate is the decode kernels' rate for weights of kind k on all
+// cores, in bytes per second: measured when the probe measured k (on a
+// matrix larger than the caches, so memory bandwidth is in the figure),
+// else assumed for its type and capped at the memory bandwidth.
+func (d *Device) KernelRate(k MatrixKind) float64 {
+	if r := d.DecodeRates[k.String()]; r > 0 {
+		return r
+	}
+	t := k.Type
 	r, ok := kernelRates[t]
 	if !ok {
 		r = 3e9
 	}
-	return r * float64(max(d.Cores, 1))
+	r *= float64(max(d.Cores, 1))
+	if d.MemBandwidth > 0 {
+		r = min(r, d.MemBandwidth)
+	}
+	return r
+}
+
+// PrefillRate is the prefill kernels' rate for weights of kind k, in
+// weight bytes × tokens per second: measured, else from FLOPS.
+func (d *Device) PrefillRate(k MatrixKind, bytesPerParam float64) float64 {
+	if r := d.PrefillRates[k.String()]; r > 0 {
+		return r
+	}
+	return d.FLOPS / 2 * bytesPerParam
+}
+
+// KernelProbe measures the matrix kernels for the planner: for weights of
+// kind k on threads workers, the decode rate (weight bytes per second of a
+// one-token product) and the prefill rate (weight bytes × tokens per second
+// of a 32-token product). internal/plan cannot run kernels itself (they
+// are downstream of it); the command line passes one in.
+type KernelProbe struct {
+	Name    string // identifies the kernels (build and variant); rates are cached under it
+	Threads int
+	Measure func(k MatrixKind, threads int) (decode, prefill float64, err error)
+}
+
+// ProbeOptions say what Probe measures.
+type ProbeOptions struct {
+	Kinds   []MatrixKind // matrix kinds to have kernel rates for
+	Kernels *KernelProbe // nil: assumed kernel rates
+	Fresh   bool         // measure again even when cached
+}
+
+// deviceCache is the probe's cache file.
+type deviceCache struct {
+	Memory  *Device            `json:"memory"`  // cores, memory bandwidth
+	Disks   map[string]*Device `json:"disks"`   // by disk id: disk figures
+	Kernels map[string]*Device `json:"kernels"` // by kernels name and threads: rates
+}
+
+// keepKernels is how many builds' kernel rates the cache keeps.
+const keepKernels = 8
+
+// pruneKernels drops the oldest entries beyond keepKernels (every build
+// of memfit, test binaries too, measures its own), never keep.
+func pruneKernels(m map[string]*Device, keep string) {
+	for len(m) > keepKernels {
+		oldest := ""
+		for k, d := range m {
+			if k != keep && (oldest == "" || d.MeasuredAt < m[oldest].MeasuredAt) {
+				oldest = k
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		delete(m, oldest)
+	}
 }
 
 // cachePath is where the probe's results are kept.
@@ -63,7 +141,7 @@ func cachePath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "memfit", "device.json"), nil
+	return filepath.Join(dir, "memfit", "device-v2.json"), nil
 }
 
 // diskID names the block device holding path.
@@ -75,35 +153,71 @@ func diskID(path string) string {
 	return fmt.Sprintf("dev-%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
 }
 
-// Probe returns the device figures for a model file at path, from the
-// cache when they were measured for the same disk, else measured now (in
-// well under 10 s) and cached.
-func Probe(path string) (*Device, error) {
-	id := diskID(path)
+// Probe returns the device figures for a model file at path: the memory
+// bandwidth, the disk's read bandwidth and the kernel rates of opt.Types,
+// each from the cache when it was measured before on this machine (for the
+// same disk, kernels and threads) and opt.Fresh is not set, else measured
+// now (in well under 10 s) and cached.
+func Probe(path string, opt ProbeOptions) (*Device, error) {
 	cp, cerr := cachePath()
+	cache := deviceCache{}
 	if cerr == nil {
 		if b, err := os.ReadFile(cp); err == nil {
-			var cached map[string]*Device
-			if json.Unmarshal(b, &cached) == nil {
-				if d := cached[id]; d != nil && d.Cores == runtime.NumCPU() && d.MemBandwidth > 0 {
-					return d, nil
-				}
-			}
+			_ = json.Unmarshal(b, &cache)
 		}
 	}
-	d := &Device{Cores: runtime.NumCPU(), DiskID: id, MeasuredAt: time.Now().UTC().Format(time.RFC3339)}
-	d.MemBandwidth = memBandwidth(d.Cores)
-	d.DiskBandwidth, d.DiskDirect = diskBandwidth(path)
-	d.FLOPS = 12e9 * float64(d.Cores)
-	if cerr == nil {
-		cached := map[string]*Device{}
-		if b, err := os.ReadFile(cp); err == nil {
-			_ = json.Unmarshal(b, &cached)
+	if cache.Disks == nil {
+		cache.Disks = map[string]*Device{}
+	}
+	if cache.Kernels == nil {
+		cache.Kernels = map[string]*Device{}
+	}
+	changed := false
+	now := time.Now().UTC().Format(time.RFC3339)
+	if m := cache.Memory; opt.Fresh || m == nil || m.Cores != runtime.NumCPU() || m.MemBandwidth <= 0 {
+		cache.Memory = &Device{Cores: runtime.NumCPU(), MemBandwidth: memBandwidth(runtime.NumCPU()), MeasuredAt: now}
+		changed = true
+	}
+	id := diskID(path)
+	disk := cache.Disks[id]
+	if opt.Fresh || disk == nil || disk.DiskBandwidth <= 0 {
+		bw, direct := diskBandwidth(path)
+		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskDirect: direct, MeasuredAt: now}
+		if bw > 0 {
+			cache.Disks[id] = disk
+			changed = true
 		}
-		cached[id] = d
-		if b, err := json.MarshalIndent(cached, "", "  "); err == nil {
+	}
+	d := &Device{
+		Cores: cache.Memory.Cores, MemBandwidth: cache.Memory.MemBandwidth, FLOPS: 12e9 * float64(cache.Memory.Cores),
+		DiskID: id, DiskBandwidth: disk.DiskBandwidth, DiskDirect: disk.DiskDirect, MeasuredAt: disk.MeasuredAt,
+	}
+	if k := opt.Kernels; k != nil && k.Measure != nil {
+		key := fmt.Sprintf("%s/threads=%d", k.Name, k.Threads)
+		kd := cache.Kernels[key]
+		if opt.Fresh || kd == nil {
+			kd = &Device{Kernels: k.Name, Threads: k.Threads, DecodeRates: map[string]float64{}, PrefillRates: map[string]float64{}}
+		}
+		for _, mk := range opt.Kinds {
+			if _, ok := kd.DecodeRates[mk.String()]; ok {
+				continue
+			}
+			dec, pre, err := k.Measure(mk, k.Threads)
+			if err != nil {
+				return nil, fmt.Errorf("measuring the %v kernels: %w", mk, err)
+			}
+			kd.DecodeRates[mk.String()], kd.PrefillRates[mk.String()] = dec, pre
+			kd.MeasuredAt = now
+			changed = true
+		}
+		cache.Kernels[key] = kd
+		pruneKernels(cache.Kernels, key)
+		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
+	}
+	if changed && cerr == nil {
+		if b, err := json.MarshalIndent(&cache, "", "  "); err == nil {
 			if os.MkdirAll(filepath.Dir(cp), 0o755) == nil {
-				tmp := cp + ".tmp"
+				tmp := fmt.Sprintf("%s.%d.tmp", cp, os.Getpid())
 				if os.WriteFile(tmp, b, 0o644) == nil {
 					_ = os.Rename(tmp, cp)
 				}
@@ -151,9 +265,22 @@ func memBandwidth(cores int) float64 {
 	return best
 }
 
-// diskBandwidth reads up to 256 MiB of path with O_DIRECT in 8 MiB reads
-// and returns bytes per second (0 if the file is too small to tell) and
-// whether O_DIRECT worked.
+// Disk reads are made as the layer streamer makes them: DiskReaders reads
+// of DiskChunk bytes in flight at once, O_DIRECT.
+const (
+	DiskChunk   = 4 << 20
+	DiskReaders = 4
+)
+
+// diskProbeBytes is how much the disk probe reads: 8 stretches of 64 MiB
+// spread over the file (less for a smaller file).
+const diskProbeBytes = 512 << 20
+
+// diskBandwidth reads up to 512 MiB of path the way the streamer does, in
+// 8 stretches spread over the file, and returns the median of the
+// stretches' bytes per second (a shared disk's figure swings with its
+// other users; the median is what a long run of reads sees) or 0 if the
+// file is too small to tell, and whether O_DIRECT worked.
 func diskBandwidth(path string) (float64, bool) {
 	st, err := os.Stat(path)
 	if err != nil || st.IsDir() || st.Size() < 32<<20 {
@@ -165,34 +292,78 @@ func diskBandwidth(path string) (float64, bool) {
 		if fd, err = unix.Open(path, unix.O_RDONLY, 0); err != nil {
 			return 0, false
 		}
-		_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 	}
 	defer unix.Close(fd)
-	buf, err := AlignedBuffer(8 << 20)
-	if err != nil {
-		return 0, false
-	}
-	defer FreeAligned(buf)
-	total := min(st.Size(), 256<<20) &^ (StreamAlign - 1)
-	start := time.Now()
-	var read int64
-	for read < total {
-		n, err := unix.Pread(fd, buf, read)
-		if err != nil && direct && errors.Is(err, unix.EINVAL) {
+	var bufs [][]byte
+	for range DiskReaders {
+		buf, err := AlignedBuffer(DiskChunk)
+		if err != nil {
 			return 0, false
 		}
-		if n <= 0 || err != nil {
-			break
+		defer FreeAligned(buf)
+		bufs = append(bufs, buf)
+	}
+	size := st.Size() &^ (StreamAlign - 1)
+	per := max(min(int64(diskProbeBytes/8), size/8)&^(DiskChunk-1), DiskChunk)
+	var rates []float64
+	for i := int64(0); i < 8; i++ {
+		start := (size - per) * i / 7 &^ (StreamAlign - 1)
+		var offs []int64
+		for o := start; o < start+per && o+DiskChunk <= size; o += DiskChunk {
+			offs = append(offs, o)
 		}
-		read += int64(n)
+		if n, d := readStretch(fd, direct, offs, bufs); n > 0 && d > 0 {
+			rates = append(rates, float64(n)/d.Seconds())
+		} else if n < 0 {
+			return 0, direct
+		}
 	}
-	if !direct {
-		_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
-	}
-	if read == 0 {
+	if len(rates) == 0 {
 		return 0, direct
 	}
-	return float64(read) / time.Since(start).Seconds(), direct
+	slices.Sort(rates)
+	return rates[len(rates)/2], direct
+}
+
+// readStretch reads DiskChunk bytes at each offset with one reader per
+// buffer and returns the bytes read (-1 on an error) and the time taken.
+func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.Duration) {
+	var (
+		mu   sync.Mutex
+		next int
+		read int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for _, buf := range bufs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= len(offs) || read < 0 {
+					mu.Unlock()
+					return
+				}
+				o := offs[next]
+				next++
+				mu.Unlock()
+				n, err := unix.Pread(fd, buf, o)
+				if !direct {
+					_ = unix.Fadvise(fd, o, DiskChunk, unix.FADV_DONTNEED)
+				}
+				mu.Lock()
+				if err != nil || n <= 0 {
+					read = -1
+				} else if read >= 0 {
+					read += int64(n)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return read, time.Since(start)
 }
 
 // AlignedBuffer returns n bytes of page-aligned anonymous memory (for
@@ -217,93 +388,4 @@ func FreeAligned(b []byte) {
 	if len(b) > 0 {
 		_ = unix.Munmap(b[:cap(b)])
 	}
-}
-
-// Available is the memory this process may use when no budget is given:
-// the memory cgroup's limit minus what the cgroup uses besides reclaimable
-// page cache, or MemAvailable when that is smaller or there is no limit.
-func Available() int64 {
-	avail := memAvailable()
-	if lim, used, ok := cgroupMemory(); ok {
-		if free := lim - used; free > 0 && (avail <= 0 || free < avail) {
-			avail = free
-		}
-	}
-	return avail
-}
-
-func memAvailable() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// cgroupMemory returns this process's memory cgroup limit and its usage
-// without reclaimable file cache (v1 or v2).
-func cgroupMemory() (limit, used int64, ok bool) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return 0, 0, false
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "": // v2
-			dir := filepath.Join("/sys/fs/cgroup", parts[2])
-			lim, err := readInt(filepath.Join(dir, "memory.max"))
-			if err != nil {
-				return 0, 0, false
-			}
-			cur, _ := readInt(filepath.Join(dir, "memory.current"))
-			return lim, cur - statField(filepath.Join(dir, "memory.stat"), "inactive_file"), true
-		case slices.Contains(strings.Split(parts[1], ","), "memory"): // v1
-			dir := filepath.Join("/sys/fs/cgroup/memory", parts[2])
-			lim, err := readInt(filepath.Join(dir, "memory.limit_in_bytes"))
-			if err != nil || lim >= 1<<60 {
-				return 0, 0, false
-			}
-			cur, _ := readInt(filepath.Join(dir, "memory.usage_in_bytes"))
-			return lim, cur - statField(filepath.Join(dir, "memory.stat"), "total_inactive_file"), true
-		}
-	}
-	return 0, 0, false
-}
-
-func readInt(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, errors.New("no limit")
-	}
-	return strconv.ParseInt(s, 10, 64)
-}
-
-func statField(path, key string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+" "); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

@@ -42,9 +42,22 @@ type Tensor struct {
 	Type  tensor.DType `json:"-"`
 	Bytes int64        `json:"bytes"`
 	Elems int64        `json:"-"`
+	Cols  int          `json:"-"`     // row length (the innermost dimension)
 	Layer int          `json:"layer"` // block index, -1 for global tensors
 	Kind  Kind         `json:"kind"`
+	// Part is which group of a dense layer's matrices the tensor belongs
+	// to, the groups the forward pass uses together and the streamer reads
+	// as separate units (PartAttn, PartUp, PartDown; PartLayer otherwise).
+	Part int `json:"-"`
 }
+
+// Parts of a dense layer (the values internal/weights streams them by).
+const (
+	PartLayer = iota
+	PartAttn
+	PartUp
+	PartDown
+)
 
 // Index is a model's architecture and tensor index, read from the file
 // headers only.
@@ -55,6 +68,10 @@ type Index struct {
 	Tensors   []Tensor // file order (GGUF) or name order (HF)
 	FileBytes int64    // size of the model's files
 	Disk      string   // the file the model's bytes are read from (for the disk probe)
+	// MetaBytes is what loading reads through the page cache besides the
+	// weights: the GGUF header (metadata and tensor index), or a folder's
+	// safetensors headers, config and tokenizer files.
+	MetaBytes int64
 }
 
 // Open reads the headers of the model at path (a GGUF file or a Hugging
@@ -89,10 +106,20 @@ func Open(path string) (*Index, error) {
 			ti, _ := ck.Tensor(n)
 			infos = append(infos, info{ti.Type, ti.Shape, ti.Size, n})
 		}
+		var tensorBytes int64
 		for _, f := range ck.Files {
 			if fs, err := os.Stat(f.Path); err == nil {
 				ix.FileBytes += fs.Size()
 				ix.Disk = f.Path
+			}
+		}
+		for _, in := range infos {
+			tensorBytes += in.bytes
+		}
+		ix.MetaBytes = max(ix.FileBytes-tensorBytes, 0)
+		for _, side := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
+			if fs, err := os.Stat(filepath.Join(path, side)); err == nil {
+				ix.MetaBytes += fs.Size()
 			}
 		}
 	} else {
@@ -108,13 +135,19 @@ func Open(path string) (*Index, error) {
 		for _, t := range f.Tensors {
 			infos = append(infos, info{t.Type, t.Shape, t.Size, t.Name})
 		}
-		ix.FileBytes, ix.Disk = st.Size(), path
+		ix.FileBytes, ix.Disk, ix.MetaBytes = st.Size(), path, f.DataOffset
 	}
-	kinds, layers := classify(ix.Spec)
+	kinds, layers, parts := classify(ix.Spec)
 	for _, in := range infos {
 		t := Tensor{Name: in.name, Type: in.typ, Bytes: in.bytes, Elems: in.shape.Elems(), Layer: -1, Kind: KindOther}
+		if len(in.shape) > 0 {
+			t.Cols = int(in.shape[0])
+		}
 		if k, ok := kinds[in.name]; ok {
 			t.Kind, t.Layer = k, layers[in.name]
+			if ix.Spec.Experts == 0 {
+				t.Part = parts[in.name]
+			}
 		} else if m := layerNum.FindStringSubmatch(in.name); m != nil {
 			fmt.Sscan(m[1], &t.Layer)
 		}
@@ -136,10 +169,10 @@ func Open(path string) (*Index, error) {
 
 var layerNum = regexp.MustCompile(`(?:^|\.)(?:blk|layers|h|block)\.(\d+)\.`)
 
-// classify maps every tensor name the Spec refers to onto its kind and
-// layer.
-func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
-	kinds, layers := map[string]Kind{}, map[string]int{}
+// classify maps every tensor name the Spec refers to onto its kind, layer
+// and part.
+func classify(s *arch.Spec) (map[string]Kind, map[string]int, map[string]int) {
+	kinds, layers, parts := map[string]Kind{}, map[string]int{}, map[string]int{}
 	put := func(r arch.Ref, k Kind, layer int) {
 		if r.Name == "" {
 			return
@@ -160,10 +193,13 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
 		}
 		for _, a := range []arch.Ref{r.Q, r.K, r.V, r.O} {
 			put(a, KindAttn, i)
+			parts[a.Name] = PartAttn
 		}
 		for _, f := range []arch.Ref{r.Gate, r.Up, r.Down} {
 			put(f, KindFFN, i)
+			parts[f.Name] = PartUp
 		}
+		parts[r.Down.Name] = PartDown
 		put(r.Router, KindRouter, i)
 		for _, e := range slices.Concat(r.ExpGate, r.ExpUp, r.ExpDown) {
 			put(e, KindExperts, i)
@@ -172,7 +208,34 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int) {
 			put(e, KindShared, i)
 		}
 	}
-	return kinds, layers
+	return kinds, layers, parts
+}
+
+// MatrixKinds lists the kinds of the matrices a forward pass multiplies
+// with (an untied embedding is only read a row at a time), for the device
+// probe.
+func (ix *Index) MatrixKinds() []MatrixKind {
+	var out []MatrixKind
+	for _, t := range ix.Tensors {
+		switch t.Kind {
+		case KindOther, KindVector:
+			continue
+		case KindEmbed:
+			if !ix.Spec.Tied {
+				continue
+			}
+		}
+		if k := (MatrixKind{t.Type, t.Cols}); !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b MatrixKind) int {
+		if a.Type != b.Type {
+			return int(a.Type) - int(b.Type)
+		}
+		return a.Cols - b.Cols
+	})
+	return out
 }
 
 // WeightBytes is the bytes of the tensors memfit uses.

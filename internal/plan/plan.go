@@ -2,8 +2,12 @@ package plan
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/memfit/memfit/internal/arch"
 	"github.com/memfit/memfit/internal/ledger"
@@ -16,7 +20,7 @@ type Options struct {
 	Ctx      int          // context per sequence
 	Parallel int          // sequences
 	Batch    int          // most tokens per forward pass
-	KVType   tensor.DType // F32 or F16
+	KVType   tensor.DType // F32, F16, Q8_0 or Q4_0
 	Threads  int
 	Device   *Device // nil: no speed prediction
 }
@@ -72,19 +76,23 @@ type Plan struct {
 	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
 	// token at the expected hit rate (the cache's share of all experts,
 	// i.e. routing with no locality).
-	ExpertBytes             int64        `json:"expert_bytes,omitempty"`
-	ExpertCacheBytes        int64        `json:"expert_cache_bytes,omitempty"`
-	ExpertSlots             int          `json:"expert_slots,omitempty"`
-	ExpertTotal             int          `json:"experts_total,omitempty"`
-	ExpectedHitRate         float64      `json:"expected_hit_rate,omitempty"`
-	ExpectedExpertReadBytes int64        `json:"expected_expert_read_bytes_per_token,omitempty"`
-	PredictedPrefillTPS     float64      `json:"predicted_prefill_tok_s,omitempty"`
-	PredictedDecodeTPS      float64      `json:"predicted_decode_tok_s,omitempty"`
-	Bound                   string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
-	Suggestion              string       `json:"suggestion,omitempty"`
-	Tensors                 []TensorPlan `json:"tensors"`
+	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
+	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
+	ExpertSlots             int     `json:"expert_slots,omitempty"`
+	ExpertTotal             int     `json:"experts_total,omitempty"`
+	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
+	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
+	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
+	PredictedDecodeTPS      float64 `json:"predicted_decode_tok_s,omitempty"`
+	// DiskBoundDecodeTPS is the decode speed the disk alone allows: its
+	// measured bandwidth over the bytes read per token.
+	DiskBoundDecodeTPS float64      `json:"disk_bound_decode_tok_s,omitempty"`
+	Bound              string       `json:"bound,omitempty"` // what limits decode: compute, memory or disk
+	Suggestion         string       `json:"suggestion,omitempty"`
+	Tensors            []TensorPlan `json:"tensors"`
 
-	fixed0 int64 // KV, scratch, overhead and vectors: what every plan needs
+	fixed0    int64 // KV, scratch, overhead and vectors: what every plan needs
+	metaBytes int64 // the index's MetaBytes
 }
 
 // Streaming reports whether any tensor streams layer by layer.
@@ -108,29 +116,103 @@ func (p *Plan) IsStreamed(name string) bool {
 const StreamAlign = 4096
 
 // RuntimeOverhead is the memory the process needs besides the ledger's
-// reservations: the Go runtime and binary, the tokenizer, goroutine stacks,
-// the heap's slack. Measured inside a memory cgroup with the page cache
-// dropped: `memfit run` on a 20 MiB model peaks at 42 MiB (about 16 MiB
-// of binary and runtime beyond the weights, KV and scratch), and a
-// 128256-token vocabulary holds 14.6 MiB of live heap (about 114 bytes a
-// token). The figures here are those with room for the collector's
-// headroom (the heap may reach twice what is live).
-func RuntimeOverhead(s *arch.Spec) int64 {
-	return 24<<20 + int64(s.Vocab)*256
+// other reservations, counted as a memory cgroup counts it: the
+// executable's pages (read into the page cache as it runs; counted whole),
+// the model's headers and side files read through the page cache
+// (ix.MetaBytes), and the Go heap that is not weights, cache or scratch:
+// a base of 4 MiB plus 300 bytes per vocabulary entry (the tokenizer's
+// tables and the parsed GGUF vocabulary, with the garbage of parsing it).
+// Calibrated inside memory cgroups with the page cache dropped
+// (docs/benchmarks.md, "Memory budget"): gocoder (vocabulary 2048) uses
+// 16.6 MiB besides weights, KV cache and scratch, a llama-3.2-1b-shape
+// model (vocabulary 128,256) 56–58 MiB. The Go runtime is held to its
+// share of the budget (GoMemoryLimit), so its heap stays within this.
+func RuntimeOverhead(ix *Index) int64 {
+	return exeBytes() + ix.MetaBytes + runtimeBase + int64(ix.Spec.Vocab)*heapPerToken
+}
+
+const (
+	runtimeBase  = 4 << 20
+	heapPerToken = 300
+)
+
+// exeBytes is the size of the running executable (a test binary in
+// tests), or 24 MiB when it cannot be read.
+var exeBytes = sync.OnceValue(func() int64 {
+	if exe, err := os.Executable(); err == nil {
+		if st, err := os.Stat(exe); err == nil {
+			return st.Size()
+		}
+	}
+	return 24 << 20
+})
+
+// ReadExecutable asks the kernel to read the whole running executable
+// into the page cache now (POSIX_FADV_WILLNEED), so the pages
+// RuntimeOverhead counts for it are there from the start rather than
+// however many the code paths and the disk's readahead happen to pull in.
+func ReadExecutable() {
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
+}
+
+// GoMemoryLimit is the share of the budget the Go runtime may use (for
+// debug.SetMemoryLimit): the budget less what lives outside the Go heap
+// (mapped resident weights, stream buffers, the expert cache, the
+// embedding row buffer, the executable and the model headers in the page
+// cache). It holds the KV caches, scratch, vectors and the heap
+// RuntimeOverhead counts, plus whatever the plan leaves unused.
+func (p *Plan) GoMemoryLimit() int64 {
+	out := p.ResidentBytes + p.StreamBufferBytes + p.ExpertCacheBytes + exeBytes() + p.metaBytes
+	if p.EmbedOnDemand {
+		out += embedRowBytes
+	}
+	return p.Budget - out
 }
 
 // minPlanBatch is the smallest prompt chunk Make shrinks the batch to when
 // the asked-for one does not fit.
 const minPlanBatch = 32
 
-// KVBytes is the size of one sequence's cache of ctx positions (the
-// formula internal/kv allocates with).
+// KVBytes is the size of one sequence's cache of ctx positions of type t
+// (the formula internal/kv allocates with: keys and values of every layer,
+// each position's row of KVDim values stored as t; 0 for a type that is
+// not a cache type).
 func KVBytes(s *arch.Spec, t tensor.DType, ctx int) int64 {
-	size := int64(4)
-	if t == tensor.F16 {
-		size = 2
+	if checkKVType(s, t) != nil {
+		return 0
 	}
-	return 2 * int64(len(s.Layers)) * int64(ctx) * int64(s.KVDim()) * size
+	rb, err := t.RowBytes(int64(s.KVDim()))
+	if err != nil {
+		return 0
+	}
+	return 2 * int64(len(s.Layers)) * int64(ctx) * rb
+}
+
+// kvTypes are the KV cache types, most compact last.
+var kvTypes = []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0}
+
+// checkKVType reports whether a cache of type t can serve s: the block
+// types need heads of whole 32-value blocks.
+func checkKVType(s *arch.Spec, t tensor.DType) error {
+	switch t {
+	case tensor.F32, tensor.F16:
+		return nil
+	case tensor.Q8_0, tensor.Q4_0:
+		if s.HeadDim <= 0 || s.HeadDim%32 != 0 {
+			return fmt.Errorf("plan: KV cache type %s needs a head dimension that is a multiple of 32; this model's is %d", strings.ToLower(t.String()), s.HeadDim)
+		}
+		return nil
+	}
+	return fmt.Errorf("plan: KV cache type %v: want f16, q8_0, q4_0 or f32", t)
 }
 
 // ScratchBytes is the forward pass's buffers for batches of batch tokens
@@ -165,6 +247,21 @@ type unit struct {
 	names []int // indexes into Index.Tensors
 }
 
+// biggestPart is the largest stream unit among units: the largest part
+// (attention; MLP gate and up; MLP down) of a dense layer, a whole layer
+// of an MoE model. The two stream buffers hold one each.
+func biggestPart(ix *Index, units []unit) int64 {
+	var biggest int64
+	for _, u := range units {
+		var parts [PartDown + 1]int64
+		for _, i := range u.names {
+			parts[ix.Tensors[i].Part] += ix.Tensors[i].Bytes
+		}
+		biggest = max(biggest, slices.Max(parts[:]))
+	}
+	return biggest
+}
+
 // Make plans ix under opt. When the model does not fit with opt.Batch
 // tokens per forward pass, it tries smaller prompt chunks (halving, down
 // to 32 tokens or the parallel sequences) before giving up: prefill runs
@@ -173,9 +270,22 @@ func Make(ix *Index, opt Options) (*Plan, error) {
 	if opt.Ctx <= 0 || opt.Parallel <= 0 || opt.Batch <= 0 || opt.Threads <= 0 {
 		return nil, fmt.Errorf("plan: ctx %d, parallel %d, batch %d, threads %d: want each at least 1", opt.Ctx, opt.Parallel, opt.Batch, opt.Threads)
 	}
-	if opt.KVType != tensor.F32 && opt.KVType != tensor.F16 {
-		return nil, fmt.Errorf("plan: KV cache type %v: want f32 or f16", opt.KVType)
+	if err := checkKVType(ix.Spec, opt.KVType); err != nil {
+		return nil, err
 	}
+	p, err := fit(ix, opt)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Fits {
+		p.Suggestion = suggest(ix, opt, p)
+	}
+	return p, nil
+}
+
+// fit plans ix under opt, shrinking the prompt chunk when that is what
+// fits (Make without the suggestion).
+func fit(ix *Index, opt Options) (*Plan, error) {
 	opt.Batch = min(opt.Batch, opt.Ctx*opt.Parallel)
 	floor := max(min(minPlanBatch, opt.Batch), opt.Parallel)
 	for {
@@ -205,7 +315,8 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	}
 	p.KVBytes = int64(opt.Parallel) * KVBytes(s, opt.KVType, opt.Ctx)
 	p.ScratchBytes = ScratchBytes(s, opt.Batch, opt.Ctx, opt.Threads) + EngineBytes(s, opt.Parallel)
-	p.OverheadBytes = RuntimeOverhead(s)
+	p.OverheadBytes = RuntimeOverhead(ix)
+	p.metaBytes = ix.MetaBytes
 	for _, t := range ix.Tensors {
 		switch t.Kind {
 		case KindOther:
@@ -258,6 +369,15 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	}
 	// Stream per layer: first the MLP/expert part, then (if still too big)
 	// the attention too. Output, embeddings, routers and vectors stay.
+	// Of the two ways (MLPs only; MLPs and attention), the one that
+	// streams fewer bytes: streaming attention too needs larger buffers but
+	// can keep more of the MLPs when the budget is small.
+	var (
+		best         []string
+		bestStreamed map[int]bool
+		bestBuffers  int64
+		bestBytes    int64 = -1
+	)
 	for _, withAttn := range []bool{false, true} {
 		units := layerUnits(ix, withAttn)
 		var resident int64
@@ -266,34 +386,30 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 				resident += t.Bytes
 			}
 		}
-		var streamable, biggest int64
+		var streamable int64
 		for _, u := range units {
 			streamable += u.bytes
-			biggest = max(biggest, u.bytes)
 		}
-		buffers := 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		buffers := 2 * (biggestPart(ix, units) + 2*StreamAlign*int64(maxRanges))
 		base := fixed + resident - streamable + buffers
 		if base > opt.Budget {
 			continue
 		}
 		// Keep as many layers resident as fit, streaming the rest.
-		avail := opt.Budget - base
-		streamed := map[int]bool{}
-		for _, u := range units {
-			if u.bytes <= avail {
-				avail -= u.bytes
-				continue
-			}
-			streamed[u.layer] = true
-			for _, i := range u.names {
-				res[i] = Streamed
+		r := slices.Clone(res)
+		streamed := chooseStreamed(ix, units, opt.Budget-base, r)
+		var bytes int64
+		for i, t := range ix.Tensors {
+			if r[i] == Streamed {
+				bytes += t.Bytes
 			}
 		}
-		if len(streamed) == 0 {
-			// Everything fit after all (cannot happen: checked above).
-			break
+		if len(streamed) > 0 && (bestBytes < 0 || bytes < bestBytes) {
+			best, bestStreamed, bestBuffers, bestBytes = r, streamed, buffers, bytes
 		}
-		p.finish(ix, res, streamed, buffers)
+	}
+	if best != nil {
+		p.finish(ix, best, bestStreamed, bestBuffers)
 		p.Fits = true
 		p.MinimumBytes = p.minimum(ix)
 		p.predict(ix, opt)
@@ -302,7 +418,6 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	p.finish(ix, res, nil, 0)
 	p.MinimumBytes = p.minimum(ix)
 	p.Fits = false
-	p.Suggestion = suggest(ix, opt, p)
 	p.predict(ix, opt)
 	return p, nil
 }
@@ -379,6 +494,56 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	return true
 }
 
+// chooseStreamed picks which of units stream when avail bytes are left
+// for them: the fewest whole layers, spread evenly over the depth (so the
+// reader is never idle for a long run of resident layers, and the forward
+// pass never waits behind a run of streamed ones), then as many of their
+// tensors kept resident as the rest of avail holds (largest first). It
+// marks the streamed tensors in res and returns the streamed layers.
+func chooseStreamed(ix *Index, units []unit, avail int64, res []string) map[int]bool {
+	var total int64
+	for _, u := range units {
+		total += u.bytes
+	}
+	n := len(units)
+	pick := func(k int) []int { // k of n units, evenly spaced
+		out := make([]int, k)
+		for j := range out {
+			out[j] = int((int64(2*j+1) * int64(n)) / int64(2*k))
+		}
+		return out
+	}
+	var chosen []int
+	left := int64(0)
+	for k := 1; k <= n; k++ {
+		chosen = pick(k)
+		var out int64
+		for _, i := range chosen {
+			out += units[i].bytes
+		}
+		if left = avail - (total - out); left >= 0 {
+			break
+		}
+	}
+	streamed := map[int]bool{}
+	var cands []int // tensor indexes of the chosen units
+	for _, i := range chosen {
+		cands = append(cands, units[i].names...)
+	}
+	slices.SortStableFunc(cands, func(a, b int) int {
+		return int(ix.Tensors[b].Bytes - ix.Tensors[a].Bytes)
+	})
+	for _, i := range cands {
+		if t := ix.Tensors[i]; t.Bytes <= left {
+			left -= t.Bytes
+			continue
+		}
+		res[i] = Streamed
+		streamed[ix.Tensors[i].Layer] = true
+	}
+	return streamed
+}
+
 // maxRanges bounds the separate file ranges of one layer's streamed
 // tensors (each needs alignment slack).
 const maxRanges = 8
@@ -442,10 +607,8 @@ func (p *Plan) minimum(ix *Index) int64 {
 	if !ix.Spec.Tied {
 		fixed += embedRowBytes
 	}
-	var keep, biggest int64
-	for _, u := range layerUnits(ix, true) {
-		biggest = max(biggest, u.bytes)
-	}
+	var keep int64
+	biggest := biggestPart(ix, layerUnits(ix, true))
 	for _, t := range ix.Tensors {
 		switch {
 		case t.Kind == KindOutput, t.Kind == KindRouter, t.Kind == KindEmbed && ix.Spec.Tied:
@@ -477,22 +640,49 @@ func (p *Plan) minimum(ix *Index) int64 {
 	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
 }
 
-// suggest says what would make a plan that does not fit run.
+// suggest says what would make a plan that does not fit run: a bigger
+// budget, and each change of one setting that alone makes it fit at this
+// budget (a smaller context, a more compact KV cache, fewer sequences, a
+// smaller prompt chunk), each checked by planning with it.
 func suggest(ix *Index, opt Options, p *Plan) string {
 	var tips []string
-	need := p.MinimumBytes - opt.Budget
 	tips = append(tips, fmt.Sprintf("a budget of at least %s (--mem-budget %dMiB)", ledger.FormatBytes(p.MinimumBytes), (p.MinimumBytes+(1<<20)-1)>>20))
+	fits := func(o Options) bool {
+		q, err := fit(ix, o)
+		return err == nil && q.Fits
+	}
 	if p.KVBytes > 0 {
-		perTok := p.KVBytes / int64(opt.Ctx)
-		if ctx := opt.Ctx - int((need+perTok-1)/max(perTok, 1)); ctx >= 256 && ctx < opt.Ctx {
-			tips = append(tips, fmt.Sprintf("a smaller context (--ctx %d)", ctx))
+		// The largest context that fits, in steps of 256 tokens.
+		best := 0
+		for lo, hi := 1, opt.Ctx/256; lo <= hi; {
+			mid := (lo + hi) / 2
+			o := opt
+			o.Ctx = mid * 256
+			if o.Ctx < opt.Ctx && fits(o) {
+				best, lo = o.Ctx, mid+1
+			} else {
+				hi = mid - 1
+			}
 		}
-		if opt.KVType == tensor.F32 {
-			tips = append(tips, "an f16 KV cache (--kv-type f16)")
+		if best > 0 {
+			tips = append(tips, fmt.Sprintf("a smaller context (--ctx %d)", best))
+		}
+		for i := slices.Index(kvTypes, opt.KVType) + 1; i > 0 && i < len(kvTypes); i++ {
+			o := opt
+			o.KVType = kvTypes[i]
+			if checkKVType(ix.Spec, o.KVType) == nil && fits(o) {
+				name := strings.ToLower(o.KVType.String())
+				tips = append(tips, fmt.Sprintf("a %s KV cache (--kv-type %s)", name, name))
+				break
+			}
 		}
 	}
 	if opt.Parallel > 1 {
-		tips = append(tips, "fewer parallel sequences (--parallel 1)")
+		o := opt
+		o.Parallel = 1
+		if fits(o) {
+			tips = append(tips, "fewer parallel sequences (--parallel 1)")
+		}
 	}
 	if p.Batch > minPlanBatch {
 		tips = append(tips, fmt.Sprintf("a smaller prompt chunk (--batch %d)", minPlanBatch))
@@ -512,9 +702,13 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		byName[ix.Tensors[i].Name] = &ix.Tensors[i]
 	}
 	// Decode reads every weight once per token (untied embeddings: a row):
-	// resident bytes at the kernels' rate capped by memory bandwidth,
-	// streamed bytes from disk, the two overlapped.
-	var params, compute float64
+	// each tensor at its type's measured kernel rate (capped by the memory
+	// bandwidth), streamed bytes from disk meanwhile: the reader works one
+	// layer ahead, so the two overlap and the slower one sets the pace.
+	// Prefill runs each chunk of up to 128 tokens through every weight at
+	// the prefill rate, streaming the streamed bytes once per chunk.
+	b := float64(min(opt.Batch, 128))
+	var compute, prefill float64
 	for _, t := range p.Tensors {
 		if t.Kind == KindEmbed && !ix.Spec.Tied {
 			continue
@@ -524,12 +718,16 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
 			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
 		}
-		params += share * float64(tt.Elems)
-		compute += share * float64(t.Bytes) / min(d.KernelRate(tt.Type), d.MemBandwidth)
+		compute += share * float64(t.Bytes) / d.KernelRate(MatrixKind{tt.Type, tt.Cols})
+		if tt.Elems > 0 {
+			// A prefill chunk uses (nearly) every expert.
+			prefill += float64(t.Bytes) * b / d.PrefillRate(MatrixKind{tt.Type, tt.Cols}, float64(t.Bytes)/float64(tt.Elems))
+		}
 	}
 	disk := 0.0
-	if p.StreamedBytes+p.ExpectedExpertReadBytes > 0 && d.DiskBandwidth > 0 {
-		disk = float64(p.StreamedBytes+p.ExpectedExpertReadBytes) / d.DiskBandwidth
+	if read := p.StreamedBytes + p.ExpectedExpertReadBytes; read > 0 && d.DiskBandwidth > 0 {
+		disk = float64(read) / d.DiskBandwidth
+		p.DiskBoundDecodeTPS = d.DiskBandwidth / float64(read)
 	}
 	if step := max(compute, disk); step > 0 {
 		p.PredictedDecodeTPS = 1 / step
@@ -540,10 +738,7 @@ func (p *Plan) predict(ix *Index, opt Options) {
 	case compute > 0:
 		p.Bound = "compute"
 	}
-	// Prefill: 2 FLOPs per weight per token, plus the streamed bytes once
-	// per batch.
-	if d.FLOPS > 0 && params > 0 {
-		b := float64(min(opt.Batch, 128))
-		p.PredictedPrefillTPS = b / (2*params*b/d.FLOPS + disk)
+	if step := max(prefill, float64(p.StreamedBytes)/max(d.DiskBandwidth, 1)); step > 0 {
+		p.PredictedPrefillTPS = b / step
 	}
 }

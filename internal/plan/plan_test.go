@@ -1,10 +1,13 @@
 package plan
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/memfit/memfit/internal/fixtures"
+	"github.com/memfit/memfit/internal/kv"
 	"github.com/memfit/memfit/internal/ledger"
 	"github.com/memfit/memfit/internal/tensor"
 )
@@ -92,10 +95,89 @@ func TestMake(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []Options{{Ctx: 0, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.F16}, {Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q8_0}} {
+	for _, bad := range []Options{{Ctx: 0, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.F16}, {Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q4_K}} {
 		if _, err := Make(ix, bad); err == nil {
 			t.Errorf("Make(%+v): no error", bad)
 		}
+	}
+}
+
+// TestKVTypes checks the KV cache sizes of every type against the bytes
+// internal/kv allocates, and that a plan that only fits with a more compact
+// cache says so.
+func TestKVTypes(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ix.Spec
+	for _, typ := range kv.Types {
+		if got, want := KVBytes(s, typ, 1000), kv.Bytes(typ, len(s.Layers), 1000, s.KVDim()); got != want || got <= 0 {
+			t.Errorf("KVBytes(%v) = %d, internal/kv allocates %d", typ, got, want)
+		}
+	}
+	const ctx = 32768
+	base := Options{Ctx: ctx, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2}
+	sizes := map[tensor.DType]int64{}
+	for _, typ := range []tensor.DType{tensor.F16, tensor.Q8_0, tensor.Q4_0} {
+		o := base
+		o.KVType, o.Budget = typ, ledger.Unlimited
+		p, err := Make(ix, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.KVType != kv.TypeName(typ) || p.KVBytes != KVBytes(s, typ, ctx) {
+			t.Errorf("%v: plan says %s, %d bytes", typ, p.KVType, p.KVBytes)
+		}
+		sizes[typ] = p.MinimumBytes
+	}
+	if !(sizes[tensor.F16] > sizes[tensor.Q8_0] && sizes[tensor.Q8_0] > sizes[tensor.Q4_0]) {
+		t.Fatalf("minimum budgets f16 %d, q8_0 %d, q4_0 %d: want each smaller", sizes[tensor.F16], sizes[tensor.Q8_0], sizes[tensor.Q4_0])
+	}
+	for _, tc := range []struct {
+		budget int64
+		want   string
+	}{
+		{sizes[tensor.Q8_0], "--kv-type q8_0"},
+		{sizes[tensor.Q4_0], "--kv-type q4_0"},
+	} {
+		o := base
+		o.Budget = tc.budget
+		p, err := Make(ix, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Fits || !strings.Contains(p.Suggestion, tc.want) || !strings.Contains(p.Suggestion, "--ctx ") {
+			t.Errorf("budget %d, f16 cache: fits %v, suggestion %q; want %q and a smaller --ctx", tc.budget, p.Fits, p.Suggestion, tc.want)
+		}
+		// Each suggested change fits.
+		for _, field := range strings.Split(p.Suggestion, "--")[2:] {
+			o := o
+			var v string
+			name, _, _ := strings.Cut(field, ")")
+			name, v, _ = strings.Cut(name, " ")
+			switch name {
+			case "ctx":
+				fmt.Sscan(v, &o.Ctx)
+			case "kv-type":
+				if o.KVType, err = kv.ParseType(v); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				continue
+			}
+			if q, err := Make(ix, o); err != nil || !q.Fits {
+				t.Errorf("suggested --%s %s does not fit the budget %d: %v", name, v, tc.budget, err)
+			}
+		}
+	}
+	// A head dimension that is not whole blocks cannot take a block cache.
+	odd := *ix
+	spec := *ix.Spec
+	spec.HeadDim = 48
+	odd.Spec = &spec
+	if _, err := Make(&odd, Options{Budget: ledger.Unlimited, Ctx: 8, Parallel: 1, Batch: 1, Threads: 1, KVType: tensor.Q8_0}); err == nil || !strings.Contains(err.Error(), "multiple of 32") {
+		t.Errorf("q8_0 cache with head_dim 48: %v, want an error naming the head dimension", err)
 	}
 }
 
@@ -107,8 +189,104 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func TestAvailable(t *testing.T) {
-	if a := Available(); a <= 0 {
-		t.Errorf("Available() = %d", a)
+// TestPredict checks the roofline against its formula with given device
+// figures: every weight at its type's measured decode rate, the streamed
+// bytes at the disk's bandwidth, the slower of the two per token.
+func TestPredict(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &Device{Cores: 2, MemBandwidth: 20e9, DiskBandwidth: 1e9, FLOPS: 24e9,
+		DecodeRates: map[string]float64{"BF16/256": 2e9, "BF16/768": 2e9}, PrefillRates: map[string]float64{"BF16/256": 4e9, "BF16/768": 4e9}}
+	o := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2, Device: dev}
+	full, err := Make(ix, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Untied: the embedding is not a matrix product.
+	weights := full.WeightBytes - 2048*256*2
+	if want := 2e9 / float64(weights); math.Abs(full.PredictedDecodeTPS/want-1) > 1e-9 || full.Bound != "compute" || full.DiskBoundDecodeTPS != 0 {
+		t.Errorf("resident: decode %v tok/s (%s), want %v (compute)", full.PredictedDecodeTPS, full.Bound, want)
+	}
+	if want := 64 * 4e9 / (64 * float64(weights)); math.Abs(full.PredictedPrefillTPS/want-1) > 1e-9 {
+		t.Errorf("resident: prefill %v tok/s, want %v", full.PredictedPrefillTPS, want)
+	}
+	o.Budget = full.MinimumBytes
+	dev.DiskBandwidth = 1e6 // a slow disk: streaming sets the pace
+	p, err := Make(ix, o)
+	if err != nil || !p.Streaming() {
+		t.Fatalf("minimum budget: %v, streams %v", err, p != nil && p.Streaming())
+	}
+	if want := 1e6 / float64(p.StreamedBytes); math.Abs(p.PredictedDecodeTPS/want-1) > 1e-9 || p.Bound != "disk" || p.DiskBoundDecodeTPS != p.PredictedDecodeTPS {
+		t.Errorf("streamed: decode %v tok/s (%s, disk bound %v), want %v (disk)", p.PredictedDecodeTPS, p.Bound, p.DiskBoundDecodeTPS, want)
+	}
+}
+
+// TestStreamedSpread: the streamed layers are spread over the depth, and
+// what does not stream of them is kept whole tensors at a time.
+func TestStreamedSpread(t *testing.T) {
+	ix, err := Open(fixtures.Path(t, "models", "gocoder", "gocoder.bf16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Budget: ledger.Unlimited, Ctx: 256, Parallel: 1, Batch: 64, KVType: tensor.F16, Threads: 2}
+	full, err := Make(ix, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sweep budgets from the minimum to everything resident: each plan
+	// fits, leaves less unused than the smallest tensor it streams (or it
+	// would keep that one), streams no more than a smaller budget's with
+	// the same prompt chunk (a larger budget may buy a larger chunk
+	// instead), and spreads its streamed layers (two of gocoder's four:
+	// not adjacent).
+	prev, prevBatch := int64(math.MaxInt64), 0
+	sawTwo := false
+	for budget := full.MinimumBytes; budget < full.TotalBytes; budget += 64 << 10 {
+		o.Budget = budget
+		p, err := Make(ix, o)
+		if err != nil || !p.Fits {
+			t.Fatalf("budget %d: %v, fits %v", budget, err, p != nil && p.Fits)
+		}
+		if p.TotalBytes > budget {
+			t.Errorf("budget %d: plan total %d over it", budget, p.TotalBytes)
+		}
+		smallest := int64(math.MaxInt64)
+		for _, tp := range p.Tensors {
+			if tp.Residency == Streamed {
+				smallest = min(smallest, tp.Bytes)
+			}
+		}
+		if p.Batch == o.Batch && budget-p.TotalBytes >= smallest {
+			t.Errorf("budget %d: %d bytes unused, but a %d-byte tensor streams", budget, budget-p.TotalBytes, smallest)
+		}
+		if p.Batch == prevBatch && p.StreamedBytes > prev {
+			t.Errorf("budget %d streams %d bytes, a smaller budget %d", budget, p.StreamedBytes, prev)
+		}
+		if p.Batch < prevBatch {
+			t.Errorf("budget %d: prompt chunk %d, a smaller budget's %d", budget, p.Batch, prevBatch)
+		}
+		prev, prevBatch = p.StreamedBytes, p.Batch
+		if len(p.StreamedLayers) == 2 {
+			sawTwo = true
+			if p.StreamedLayers[1]-p.StreamedLayers[0] < 2 {
+				t.Errorf("budget %d: streamed layers %v are adjacent", budget, p.StreamedLayers)
+			}
+		}
+	}
+	if !sawTwo {
+		t.Error("no budget streamed exactly two layers")
+	}
+}
+
+func TestPruneKernels(t *testing.T) {
+	m := map[string]*Device{}
+	for i := range 12 {
+		m[fmt.Sprint("k", i)] = &Device{MeasuredAt: fmt.Sprintf("2026-01-%02dT00:00:00Z", 20-i)}
+	}
+	pruneKernels(m, "k11")
+	if len(m) != keepKernels || m["k11"] == nil || m["k0"] == nil || m["k10"] != nil {
+		t.Errorf("kept %d entries: %v", len(m), m)
 	}
 }

@@ -17,7 +17,8 @@ type RowReader struct {
 	off    int64
 	fd     int
 	direct bool
-	buf    []byte // aligned: one row plus alignment
+	buf    []byte       // aligned: one row plus alignment
+	shape  tensor.Shape // of one row, shared by the views Row returns
 }
 
 // NewRowReader detaches t from the mapping and returns a reader of its
@@ -27,7 +28,7 @@ func (m *Model) NewRowReader(t *tensor.Tensor) (*RowReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &RowReader{t: *t, file: b.file, off: b.off, direct: true}
+	r := &RowReader{t: *t, file: b.file, off: b.off, direct: true, shape: tensor.Shape{t.Shape[0], 1}}
 	if r.fd, err = unix.Open(b.file, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0); err != nil {
 		r.direct = false
 		if r.fd, err = unix.Open(b.file, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
@@ -69,7 +70,7 @@ func (r *RowReader) Row(i int) (tensor.Tensor, error) {
 		_ = unix.Fadvise(r.fd, lo, hi-lo, unix.FADV_DONTNEED)
 	}
 	row := r.t
-	row.Shape = tensor.Shape{r.t.Shape[0], 1}
+	row.Shape = r.shape
 	row.Data = r.buf[start-lo : start-lo+rb : start-lo+rb]
 	return row, nil
 }

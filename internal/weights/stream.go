@@ -3,8 +3,10 @@ package weights
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,8 +22,26 @@ const streamAlign = 4096
 // through rather than starting a new read.
 const mergeGap = 256 << 10
 
-// readChunk is the size of one read call.
-const readChunk = 8 << 20
+// StreamChunk is the size of one read call, and StreamReaders the reads
+// kept in flight at once: a virtual or NVMe disk reads fastest with
+// several requests outstanding (measured here: 0.9 GB/s with one 8 MiB
+// read at a time, 1.1–1.6 GB/s with four of 4 MiB; docs/benchmarks.md).
+const (
+	StreamChunk   = 4 << 20
+	StreamReaders = 4
+)
+
+// streamChunk and streamReaders are StreamChunk and StreamReaders (tests
+// and benchmarks change them).
+var (
+	streamChunk   int64 = StreamChunk
+	streamReaders       = StreamReaders
+)
+
+// StreamSlots is the number of buffers of the largest unit a streamer
+// holds: the unit the forward pass computes with and the next one, being
+// read meanwhile.
+const StreamSlots = 2
 
 // Binding is one tensor view that a stream unit fills: while the unit is
 // acquired, *T's Data points into the stream buffer holding it.
@@ -35,49 +55,97 @@ type Binding struct {
 	pos  int64 // offset in the unit's buffer
 }
 
-// unit is the data of one streamed layer: aligned file ranges read one
-// after the other into a buffer.
+// Parts of a layer that stream as separate units: the forward pass needs
+// the attention matrices together, then the MLP's gate and up projections
+// together, then its down projection, so a dense layer streams as up to
+// three units and the buffers need only hold the largest part, not the
+// whole layer. PartLayer is a whole layer as one unit (mixture-of-experts
+// layers, whose expert MLPs interleave their projections).
+const (
+	PartLayer = iota
+	PartAttn
+	PartUp
+	PartDown
+)
+
+// StreamUnit is one unit to stream: the streamed tensors of one part of a
+// layer.
+type StreamUnit struct {
+	Layer, Part int
+	Bindings    []Binding
+}
+
+// unitKey names a unit.
+type unitKey struct{ layer, part int }
+
+// unit is the data of one streamed unit: aligned file ranges read into a
+// buffer.
 type unit struct {
-	layer    int
-	ranges   []span
-	bytes    int64 // buffer bytes the ranges take
-	bindings []Binding
+	layer, part int
+	ranges      []span
+	bytes       int64 // buffer bytes the ranges take
+	bindings    []Binding
 }
 
 type span struct {
 	file     string
+	fd       int
 	off, end int64 // aligned
 	pos      int64 // where it goes in the buffer
 }
 
+// Slot states.
+const (
+	slotFree    = iota // nothing in it; the readers may fill it
+	slotFilling        // reads of its unit are issued or in flight
+	slotReady          // its unit is loaded
+	slotInUse          // acquired by the forward pass
+)
+
+// streamSlot is one buffer of the ring.
+type streamSlot struct {
+	buf      []byte
+	state    int
+	seq      int  // the position in the cycle of the unit it holds
+	inflight int  // reads in flight into it
+	issued   bool // every read of its unit has been issued
+}
+
 // Streamer reads the streamed layers of a model, in order and over and
-// over, into a ring of two buffers, one layer ahead of the forward pass: the
-// next layer is read while this one computes. Reads bypass the page cache
-// (O_DIRECT; where the file system refuses it, reads are followed by
+// over, into a ring of StreamSlots buffers ahead of the forward pass: while
+// one layer computes, the next is read. StreamReaders persistent reader
+// goroutines keep that many reads of StreamChunk bytes in flight, so the
+// disk is busy for as long as a buffer is free. Reads bypass the page cache
+// (O_DIRECT; where the file system refuses it, each read is followed by
 // posix_fadvise DONTNEED), so memory use stays at the ledger's figure.
 type Streamer struct {
 	units  []*unit
-	byLyr  map[int]int // layer → unit index
+	byKey  map[unitKey]int // (layer, part) → unit index
+	layers map[int]bool    // layers with a streamed unit
 	fds    map[string]int
 	direct bool
-	slots  [2]streamSlot
+	slots  []streamSlot
 	res    *ledger.Reservation
 
-	acquired int // acquisitions so far (the consumer's position in the cycle)
-	stop     chan struct{}
-	done     chan struct{}
-	errMu    sync.Mutex
+	mu       sync.Mutex
+	work     *sync.Cond // readers wait for a free slot
+	ready    *sync.Cond // the forward pass waits for its unit
+	fill     int        // cycle position of the unit being issued
+	rng      int        // range of that unit being issued
+	off      int64      // next offset in that range
+	acquired int        // units the forward pass has acquired
+	closed   bool
 	err      error
+	readers  sync.WaitGroup
 
-	// BytesRead counts bytes read from disk (for bench and metrics).
-	BytesRead int64
-	readMu    sync.Mutex
-}
-
-type streamSlot struct {
-	buf   []byte
-	ready chan int // unit index, once loaded
-	free  chan struct{}
+	// Counters (under mu).
+	bytesRead  int64
+	inflight   int
+	busySince  time.Time
+	busy       time.Duration // time with at least one read in flight
+	waited     time.Duration // time the forward pass waited in Acquire
+	acquires   int64
+	waitedOnes int64 // acquisitions that had to wait
 }
 
 // Locate returns the file and offset of a view's bytes in the model's
@@ -111,18 +179,23 @@ func (m *Model) Bind(t *tensor.Tensor) (Binding, error) {
 	return b, nil
 }
 
-// NewStreamer prepares streaming of the given layers (in forward order),
-// each with the bindings of its streamed tensors, and reserves its two
-// buffers on l as "stream buffers".
-func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding) (*Streamer, error) {
-	if len(layers) == 0 || len(layers) != len(bindings) {
-		return nil, fmt.Errorf("model %s: streaming %d layers with %d binding lists", m.Path, len(layers), len(bindings))
+// NewStreamer prepares streaming of the given units (in the order the
+// forward pass acquires them), reserves its buffers on l as "stream
+// buffers" and starts its readers.
+func (m *Model) NewStreamer(l *ledger.Ledger, units []StreamUnit) (*Streamer, error) {
+	if len(units) == 0 {
+		return nil, fmt.Errorf("model %s: streaming no units", m.Path)
 	}
-	s := &Streamer{byLyr: map[int]int{}, fds: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Streamer{byKey: map[unitKey]int{}, layers: map[int]bool{}, fds: map[string]int{}}
+	s.work, s.ready = sync.NewCond(&s.mu), sync.NewCond(&s.mu)
 	var biggest int64
-	for i, layer := range layers {
-		u := &unit{layer: layer, bindings: bindings[i]}
-		bs := slices.Clone(bindings[i])
+	for _, su := range units {
+		key := unitKey{su.Layer, su.Part}
+		if _, dup := s.byKey[key]; dup || len(su.Bindings) == 0 {
+			return nil, fmt.Errorf("model %s: stream unit layer %d part %d is repeated or empty", m.Path, su.Layer, su.Part)
+		}
+		u := &unit{layer: su.Layer, part: su.Part, bindings: su.Bindings}
+		bs := slices.Clone(su.Bindings)
 		slices.SortFunc(bs, func(a, b Binding) int {
 			if a.file != b.file {
 				if a.file < b.file {
@@ -155,26 +228,27 @@ func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding
 			}
 		}
 		biggest = max(biggest, u.bytes)
-		s.byLyr[layer] = len(s.units)
+		s.byKey[key] = len(s.units)
+		s.layers[su.Layer] = true
 		s.units = append(s.units, u)
 	}
 	var err error
-	if s.res, err = l.Reserve("stream buffers", 2*biggest); err != nil {
-		return nil, fmt.Errorf("model %s: streaming %d layers: %w", m.Path, len(layers), err)
+	if s.res, err = l.Reserve("stream buffers", StreamSlots*biggest); err != nil {
+		return nil, fmt.Errorf("model %s: streaming %d units: %w", m.Path, len(units), err)
 	}
+	s.slots = make([]streamSlot, StreamSlots)
 	for i := range s.slots {
 		if s.slots[i].buf, err = alignedBuffer(int(biggest)); err != nil {
 			s.free()
 			return nil, err
 		}
-		s.slots[i].ready = make(chan int, 1)
-		s.slots[i].free = make(chan struct{}, 1)
-		s.slots[i].free <- struct{}{}
 	}
 	s.direct = true
 	for _, u := range s.units {
-		for _, r := range u.ranges {
-			if _, ok := s.fds[r.file]; ok {
+		for i := range u.ranges {
+			r := &u.ranges[i]
+			if fd, ok := s.fds[r.file]; ok {
+				r.fd = fd
 				continue
 			}
 			fd, err := unix.Open(r.file, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
@@ -186,144 +260,271 @@ func (m *Model) NewStreamer(l *ledger.Ledger, layers []int, bindings [][]Binding
 				}
 			}
 			s.fds[r.file] = fd
+			r.fd = fd
 		}
 	}
-	go s.loop()
+	s.readers.Add(streamReaders)
+	for range streamReaders {
+		go s.reader()
+	}
+	AddIOProc()
 	return s, nil
+}
+
+// ioProcs counts the users of AddIOProc.
+var ioProcs struct {
+	sync.Mutex
+	users, prev int
+}
+
+// AddIOProc raises GOMAXPROCS by one while a reader of weights runs, and
+// DropIOProc undoes it when the last one stops. The compute workers keep
+// every core busy during a matrix product and yield only between
+// products; without a spare P, a reader whose read completed would wait
+// up to a scheduling quantum (10 ms) to issue the next one, idling the
+// disk. Readers mostly sleep in pread (O_DIRECT), so the extra P costs the
+// compute threads almost nothing.
+func AddIOProc() {
+	ioProcs.Lock()
+	defer ioProcs.Unlock()
+	if ioProcs.users == 0 {
+		ioProcs.prev = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(ioProcs.prev + 1)
+	}
+	ioProcs.users++
+}
+
+// DropIOProc releases what AddIOProc took.
+func DropIOProc() {
+	ioProcs.Lock()
+	defer ioProcs.Unlock()
+	if ioProcs.users--; ioProcs.users == 0 {
+		runtime.GOMAXPROCS(ioProcs.prev)
+	}
 }
 
 // Direct reports whether reads bypass the page cache with O_DIRECT.
 func (s *Streamer) Direct() bool { return s.direct }
 
-// BufferBytes is the size of the two buffers.
-func (s *Streamer) BufferBytes() int64 { return 2 * int64(len(s.slots[0].buf)) }
+// BufferBytes is the size of the buffers.
+func (s *Streamer) BufferBytes() int64 { return int64(len(s.slots)) * int64(len(s.slots[0].buf)) }
 
-// loop reads the units in cycle order into alternating slots.
-func (s *Streamer) loop() {
-	defer close(s.done)
-	for k := 0; ; k++ {
-		sl := &s.slots[k%2]
-		select {
-		case <-sl.free:
-		case <-s.stop:
+// read is one read call a reader makes.
+type read struct {
+	slot *streamSlot
+	fd   int
+	off  int64
+	dst  []byte
+}
+
+// next returns the next read to make, waiting for a free slot; ok is
+// false once the streamer is closed. Called with s.mu held.
+func (s *Streamer) next() (read, bool) {
+	for {
+		if s.closed {
+			return read{}, false
+		}
+		sl := &s.slots[s.fill%len(s.slots)]
+		if sl.state == slotFree {
+			sl.state, sl.seq, sl.issued, sl.inflight = slotFilling, s.fill, false, 0
+			s.rng, s.off = 0, s.units[s.fill%len(s.units)].ranges[0].off
+		}
+		if sl.state == slotFilling && sl.seq == s.fill && !sl.issued {
+			u := s.units[s.fill%len(s.units)]
+			r := u.ranges[s.rng]
+			n := min(streamChunk, r.end-s.off)
+			rd := read{slot: sl, fd: r.fd, off: s.off, dst: sl.buf[r.pos+s.off-r.off : r.pos+s.off-r.off+n]}
+			s.off += n
+			if s.off >= r.end {
+				s.rng++
+				if s.rng < len(u.ranges) {
+					s.off = u.ranges[s.rng].off
+				} else {
+					sl.issued = true
+					s.fill++
+				}
+			}
+			sl.inflight++
+			return rd, true
+		}
+		s.work.Wait()
+	}
+}
+
+// reader makes reads until the streamer closes.
+func (s *Streamer) reader() {
+	defer s.readers.Done()
+	s.mu.Lock()
+	for {
+		rd, ok := s.next()
+		if !ok {
+			s.mu.Unlock()
 			return
 		}
-		ui := k % len(s.units)
-		if err := s.read(s.units[ui], sl.buf); err != nil {
-			s.errMu.Lock()
+		if s.inflight == 0 {
+			s.busySince = time.Now()
+		}
+		s.inflight++
+		s.mu.Unlock()
+		n, err := s.readFull(rd)
+		s.mu.Lock()
+		s.inflight--
+		if s.inflight == 0 {
+			s.busy += time.Since(s.busySince)
+		}
+		s.bytesRead += n
+		if err != nil && s.err == nil {
 			s.err = err
-			s.errMu.Unlock()
 		}
-		sl.ready <- ui
+		rd.slot.inflight--
+		if rd.slot.issued && rd.slot.inflight == 0 {
+			rd.slot.state = slotReady
+			s.ready.Broadcast()
+		}
 	}
 }
 
-// read fills buf with u's ranges.
-func (s *Streamer) read(u *unit, buf []byte) error {
-	for _, r := range u.ranges {
-		fd := s.fds[r.file]
-		for off := r.off; off < r.end; {
-			n := min(int64(readChunk), r.end-off)
-			dst := buf[r.pos+off-r.off : r.pos+off-r.off+n]
-			got, err := unix.Pread(fd, dst, off)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("streaming %s at offset %d: %w", r.file, off, err)
-			}
-			if got == 0 {
-				break // past the end of the file (alignment padding)
-			}
-			off += int64(got)
-			s.readMu.Lock()
-			s.BytesRead += int64(got)
-			s.readMu.Unlock()
+// readFull reads rd.dst from the file, stopping early only at the end of
+// the file (a range's alignment padding).
+func (s *Streamer) readFull(rd read) (int64, error) {
+	var done int64
+	for done < int64(len(rd.dst)) {
+		got, err := unix.Pread(rd.fd, rd.dst[done:], rd.off+done)
+		if err == unix.EINTR {
+			continue
 		}
-		if !s.direct {
-			_ = unix.Fadvise(fd, r.off, r.end-r.off, unix.FADV_DONTNEED)
+		if err != nil {
+			return done, fmt.Errorf("streaming weights at offset %d: %w", rd.off+done, err)
 		}
+		if got == 0 {
+			break
+		}
+		done += int64(got)
 	}
-	return nil
+	if !s.direct {
+		_ = unix.Fadvise(rd.fd, rd.off, int64(len(rd.dst)), unix.FADV_DONTNEED)
+	}
+	return done, nil
 }
 
-// Streams reports whether layer is streamed.
+// Streams reports whether any part of layer is streamed.
 func (s *Streamer) Streams(layer int) bool {
-	if s == nil {
-		return false
-	}
-	_, ok := s.byLyr[layer]
-	return ok
+	return s != nil && s.layers[layer]
 }
 
-// Acquire waits until layer's data is in a buffer and points its tensors
-// at it. Layers must be acquired in forward order, each released before the
-// next streamed one is acquired twice over (the ring holds two).
-func (s *Streamer) Acquire(layer int) error {
-	ui, ok := s.byLyr[layer]
+// Acquire waits until the part of layer is in a buffer and points its
+// tensors at it; for a part that does not stream (or a nil streamer) it
+// does nothing. Units must be acquired in the order NewStreamer was given,
+// each released before the next is acquired.
+func (s *Streamer) Acquire(layer, part int) error {
+	if s == nil {
+		return nil
+	}
+	ui, ok := s.byKey[unitKey{layer, part}]
 	if !ok {
 		return nil
 	}
-	sl := &s.slots[s.acquired%2]
-	got := <-sl.ready
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := s.acquired
+	sl := &s.slots[seq%len(s.slots)]
+	if want := s.units[seq%len(s.units)]; want != s.units[ui] {
+		return fmt.Errorf("weights: streamed layer %d part %d acquired out of order (layer %d part %d is next)", layer, part, want.layer, want.part)
+	}
+	s.acquires++
+	if !(sl.state == slotReady && sl.seq == seq) && s.err == nil {
+		start := time.Now()
+		for !(sl.state == slotReady && sl.seq == seq) && s.err == nil && !s.closed {
+			s.ready.Wait()
+		}
+		s.waited += time.Since(start)
+		s.waitedOnes++
+	}
+	if s.err != nil {
+		return s.err
+	}
+	if s.closed {
+		return errors.New("weights: streamer closed")
+	}
+	sl.state = slotInUse
 	s.acquired++
-	if got != ui {
-		return fmt.Errorf("weights: streamed layer %d acquired out of order (buffer holds layer %d)", layer, s.units[got].layer)
-	}
-	s.errMu.Lock()
-	err := s.err
-	s.errMu.Unlock()
-	if err != nil {
-		return err
-	}
-	u := s.units[ui]
-	for _, b := range u.bindings {
+	for _, b := range s.units[ui].bindings {
 		b.T.Data = sl.buf[b.pos : b.pos+b.n : b.pos+b.n]
 	}
 	return nil
 }
 
-// Release hands layer's buffer back to the reader.
-func (s *Streamer) Release(layer int) {
-	ui, ok := s.byLyr[layer]
+// Release hands the buffer of the part of layer back to the readers (a
+// part that does not stream, or a nil streamer: nothing).
+func (s *Streamer) Release(layer, part int) {
+	if s == nil {
+		return
+	}
+	ui, ok := s.byKey[unitKey{layer, part}]
 	if !ok {
 		return
 	}
 	for _, b := range s.units[ui].bindings {
 		b.T.Data = nil
 	}
-	s.slots[(s.acquired-1)%2].free <- struct{}{}
+	s.mu.Lock()
+	sl := &s.slots[(s.acquired-1)%len(s.slots)]
+	if sl.state == slotInUse {
+		sl.state = slotFree
+		s.work.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// StreamStats are a streamer's counters since it started.
+type StreamStats struct {
+	BytesRead int64         // bytes read from disk
+	ReadBusy  time.Duration // time with at least one read in flight
+	Waited    time.Duration // time the forward pass waited for a layer
+	Acquires  int64         // layers acquired
+	Waits     int64         // acquisitions that had to wait
+}
+
+// Bandwidth is the achieved read bandwidth while reading, in bytes per
+// second.
+func (st StreamStats) Bandwidth() float64 {
+	if st.ReadBusy <= 0 {
+		return 0
+	}
+	return float64(st.BytesRead) / st.ReadBusy.Seconds()
+}
+
+// Stats returns the counters.
+func (s *Streamer) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	busy := s.busy
+	if s.inflight > 0 {
+		busy += time.Since(s.busySince)
+	}
+	return StreamStats{BytesRead: s.bytesRead, ReadBusy: busy, Waited: s.waited, Acquires: s.acquires, Waits: s.waitedOnes}
 }
 
 // Read returns the bytes read from disk so far.
-func (s *Streamer) Read() int64 {
-	s.readMu.Lock()
-	defer s.readMu.Unlock()
-	return s.BytesRead
-}
+func (s *Streamer) Read() int64 { return s.Stats().BytesRead }
 
-// Close stops the reader and frees the buffers.
+// Close stops the readers and frees the buffers.
 func (s *Streamer) Close() error {
-	close(s.stop)
-	// The reader may be blocked handing over a loaded slot; drain.
-	for i := range s.slots {
-		select {
-		case <-s.slots[i].ready:
-		default:
-		}
-	}
-	<-s.done
+	s.mu.Lock()
+	s.closed = true
+	s.work.Broadcast()
+	s.ready.Broadcast()
+	s.mu.Unlock()
+	s.readers.Wait()
+	DropIOProc()
 	s.free()
 	return nil
 }
 
 func (s *Streamer) free() {
-	var errs []error
 	for i := range s.slots {
 		if len(s.slots[i].buf) > 0 {
-			if err := unix.Munmap(s.slots[i].buf); err != nil {
-				errs = append(errs, err)
-			}
+			_ = unix.Munmap(s.slots[i].buf)
 			s.slots[i].buf = nil
 		}
 	}
@@ -331,7 +532,6 @@ func (s *Streamer) free() {
 		unix.Close(fd)
 	}
 	s.res.Release()
-	_ = errors.Join(errs...)
 }
 
 // alignedBuffer returns n bytes of page-aligned anonymous memory.
