@@ -17,6 +17,12 @@ var moeFixtures = []string{"olmoe", "qwen3_moe", "mixtral", "qwen2_moe", "granit
 // expertPlan is the unlimited plan of the model at path with every routed
 // expert moved to an expert cache of slots experts per layer.
 func expertPlan(t *testing.T, path string, slots int) *plan.Plan {
+	return expertPlanAttn(t, path, slots, false)
+}
+
+// expertPlanAttn is expertPlan with, when attn, the attention weights
+// streamed layer by layer too.
+func expertPlanAttn(t *testing.T, path string, slots int, attn bool) *plan.Plan {
 	t.Helper()
 	ix, err := plan.Open(path)
 	if err != nil {
@@ -27,9 +33,14 @@ func expertPlan(t *testing.T, path string, slots int) *plan.Plan {
 		t.Fatal(err)
 	}
 	for i := range p.Tensors {
-		if p.Tensors[i].Kind == plan.KindExperts {
-			p.Tensors[i].Residency = plan.Cached
-			p.ResidentBytes -= p.Tensors[i].Bytes
+		switch tp := &p.Tensors[i]; {
+		case tp.Kind == plan.KindExperts:
+			tp.Residency = plan.Cached
+			p.ResidentBytes -= tp.Bytes
+		case tp.Kind == plan.KindAttn && attn:
+			tp.Residency = plan.Streamed
+			p.ResidentBytes -= tp.Bytes
+			p.StreamedBytes += tp.Bytes
 		}
 	}
 	p.ExpertLayerSlots = make([]int, len(ix.Spec.Layers))
@@ -60,12 +71,15 @@ func TestExpertCacheMatchesResident(t *testing.T) {
 			}
 			E, K := m.Spec.Experts, m.Spec.ExpertsUsed
 			m.Close()
-			for _, tc := range []struct{ slots, readers int }{{1, 1}, {max(K-1, 1), 4}, {K, 2}, {E / 2, 4}, {E, 3}} {
-				p := expertPlan(t, path, tc.slots)
+			for _, tc := range []struct {
+				slots, readers int
+				attn           bool
+			}{{1, 1, false}, {max(K-1, 1), 4, false}, {K, 2, true}, {E / 2, 4, false}, {E, 3, false}} {
+				p := expertPlanAttn(t, path, tc.slots, tc.attn)
 				got, _, st := expertLogits(t, path, p, ref, tc.readers)
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(resident[i]) {
-						t.Fatalf("%s with %d expert slots per layer: logit %d (row %d) = %v, resident %v", path, tc.slots, i%V, i/V, got[i], resident[i])
+						t.Fatalf("%s with %d expert slots per layer (attention streamed: %v): logit %d (row %d) = %v, resident %v", path, tc.slots, tc.attn, i%V, i/V, got[i], resident[i])
 					}
 				}
 				if st.Misses == 0 || st.BytesRead == 0 || st.DemandBytes == 0 {
@@ -94,6 +108,9 @@ func expertLogits(t *testing.T, path string, p *plan.Plan, ref *reference, reade
 	if m.Experts() == nil {
 		t.Fatal("plan caches experts but the model has no expert cache")
 	}
+	if p.Streaming() != (m.Streamer() != nil) {
+		t.Fatalf("plan streams %d bytes, model streamer %v", p.StreamedBytes, m.Streamer())
+	}
 	V := m.Spec.Vocab
 	var all []float32
 	for _, pr := range ref.Prompts {
@@ -118,6 +135,9 @@ func expertLogits(t *testing.T, path string, p *plan.Plan, ref *reference, reade
 		}
 		all = append(all, out...)
 		st.Release()
+	}
+	if m.Streamer() != nil && m.Streamer().Read() == 0 {
+		t.Error("the attention streamer read nothing")
 	}
 	return all, V, m.ExpertStats()
 }

@@ -351,19 +351,8 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	avail := opt.Budget - fixed - resident
 	if avail < lay.minimum(s.ExpertsUsed) {
 		// Stream attention per layer too.
-		units := layerUnits(ix, true)
-		var attn, biggest int64
-		for _, u := range units {
-			var ub int64
-			for _, i := range u.names {
-				if ix.Tensors[i].Kind == KindAttn {
-					ub += ix.Tensors[i].Bytes
-				}
-			}
-			attn += ub
-			biggest = max(biggest, ub)
-		}
-		buffers = 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		var attn int64
+		attn, buffers = attnStreaming(ix)
 		avail = opt.Budget - fixed - (resident - attn) - buffers
 		if avail < lay.minimum(s.ExpertsUsed) {
 			return false
@@ -409,6 +398,23 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	p.Fits = true
 	p.MinimumBytes = p.minimum(ix)
 	return true
+}
+
+// attnStreaming returns the attention weights' bytes and the two buffers
+// streaming them layer by layer takes.
+func attnStreaming(ix *Index) (attn, buffers int64) {
+	var biggest int64
+	for _, u := range layerUnits(ix, true) {
+		var ub int64
+		for _, i := range u.names {
+			if ix.Tensors[i].Kind == KindAttn {
+				ub += ix.Tensors[i].Bytes
+			}
+		}
+		attn += ub
+		biggest = max(biggest, ub)
+	}
+	return attn, 2 * (biggest + 2*StreamAlign*int64(maxRanges))
 }
 
 // ExpertSlotBytes is the most memory one expert can take in the expert
@@ -600,18 +606,20 @@ func (p *Plan) minimum(ix *Index) int64 {
 		}
 	}
 	if lay := expertLayers(ix); lay != nil {
-		// Attention streamed per layer, shared experts resident, and an
-		// expert cache of one token's experts per layer.
-		var attn int64
+		// Everything but the routed experts (and an untied embedding)
+		// resident, or attention streamed per layer if that takes less,
+		// and an expert cache of one token's experts per layer.
+		var moeKeep int64
 		for _, t := range ix.Tensors {
-			switch t.Kind {
-			case KindShared:
-				keep += t.Bytes
-			case KindAttn:
-				attn = max(attn, t.Bytes)
+			switch {
+			case t.Kind == KindExperts, t.Kind == KindOther, t.Kind == KindVector, t.Kind == KindAttn:
+			case t.Kind == KindEmbed && !ix.Spec.Tied:
+			default:
+				moeKeep += t.Bytes
 			}
 		}
-		return min(fixed+keep+2*(4*attn+2*StreamAlign*maxRanges)+lay.minimum(ix.Spec.ExpertsUsed), fixed+p.WeightBytes)
+		attn, buffers := attnStreaming(ix)
+		return min(fixed+moeKeep+min(attn, buffers)+lay.minimum(ix.Spec.ExpertsUsed), fixed+p.WeightBytes)
 	}
 	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
 }
