@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/quantize"
 	"github.com/memfit/memfit/internal/synth"
 )
 
@@ -28,9 +29,10 @@ with llama.cpp's metadata and tensor names (so llama.cpp loads it too) and a
 byte-level BPE vocabulary. The same shape, type and seed give the same bytes.
 
 Shapes: ` + strings.Join(synth.ShapeNames(), ", ") + `.
-Types: F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K (per-tensor types as
-llama-quantize picks them: output in Q6_K, attn_v/ffn_down with more bits in
-the layers it chooses for the _M mixes, routers in F32).`,
+Types: ` + strings.Join(quantize.FileTypeNames(), ", ") + ` (per-tensor types
+as llama-quantize picks them: memfit quantize's rules for the output and
+embedding, the attn_v/ffn_down layers with more bits in the _M mixes, routers
+in F32).`,
 		Example: `  memfit synth --shape llama-3.2-1b --type Q4_0 -o l1b-q4_0.gguf
   memfit synth --shape olmoe-1b-7b --type Q4_K_M -o olmoe.gguf --seed 7`,
 		Args: cobra.NoArgs,

@@ -216,3 +216,22 @@ func (h hfNames) layer(s *Spec, i int) LayerRefs {
 	}
 	return r
 }
+
+// GGUFForm returns the architecture name llama.cpp's converter writes for
+// s's family (general.architecture), whether it permutes the rows of the
+// query and key projections for interleaved RoPE, and a copy of s whose
+// tensor names are the converter's, so that a converter can pair each
+// weight's place in a Hugging Face checkpoint with its place in the GGUF
+// file.
+func (s *Spec) GGUFForm() (ggufArch string, permutesQK bool, gg *Spec, err error) {
+	for i := range families {
+		f := &families[i]
+		if f.name == s.Arch {
+			c := *s
+			c.Format = "gguf"
+			c.names = ggufNames{fusedQKV: f.fused, fusedGateUp: f.fused}
+			return f.ggufArch, f.ggufInterleav, &c, nil
+		}
+	}
+	return "", false, nil, fmt.Errorf("arch: no GGUF form for architecture %q", s.Arch)
+}

@@ -1,8 +1,14 @@
 // Package demo holds memfit's built-in demo model: gocoder, a 4.2M-parameter
-// Llama trained on the Go standard library (it writes Go-looking code), as
-// a bf16 GGUF embedded in the binary so that `memfit run` works offline with
-// no model given. The training text is © The Go Authors, under the licence
-// in GO-LICENSE.
+// Llama trained on the Go standard library (it writes Go-looking code),
+// embedded in the binary so that `memfit run` works offline with no model
+// given. The file is memfit's own Q8_0 quantization of the gocoder fixture,
+// made with
+//
+//	memfit quantize ../shared/fixtures/models/gocoder/gocoder.bf16.gguf \
+//	    internal/demo/gocoder.Q8_0.gguf --type Q8_0
+//
+// and a test checks that it is exactly what that command writes. The
+// training text is © The Go Authors, under the licence in GO-LICENSE.
 package demo
 
 import (
@@ -15,7 +21,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed gocoder.bf16.gguf
+//go:embed gocoder.Q8_0.gguf
 var gguf []byte
 
 // Name is how the demo model is shown (model id in the server).
@@ -26,7 +32,7 @@ const Name = "gocoder-demo"
 // memory-mapped from files, so the embedded bytes are written out once.
 func Path() (string, error) {
 	sum := sha256.Sum256(gguf)
-	name := "gocoder-" + hex.EncodeToString(sum[:6]) + ".bf16.gguf"
+	name := "gocoder-" + hex.EncodeToString(sum[:6]) + ".Q8_0.gguf"
 	var dirs []string
 	if d, err := os.UserCacheDir(); err == nil {
 		dirs = append(dirs, filepath.Join(d, "memfit"))

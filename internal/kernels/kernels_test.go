@@ -177,10 +177,19 @@ func TestMatMulBatchInvariant(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		ops := NewOps(NewPool(2))
 		defer ops.Pool.Close()
-		for _, typ := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
-			for _, sz := range [][2]int{{256, 67}, {36, 9}, {8, 4}} {
+		types := append([]tensor.DType{tensor.F32, tensor.F16, tensor.BF16}, quantTypes...)
+		for _, typ := range types {
+			for _, sz := range [][2]int{{256, 67}, {36, 9}, {8, 4}, {512, 16}} {
 				in, rows := sz[0], sz[1]
-				w := randMatrix(r, typ, in, rows, 0)
+				var w tensor.Tensor
+				if isFloat(typ) {
+					w = randMatrix(r, typ, in, rows, 0)
+				} else {
+					if in%typ.BlockElems() != 0 {
+						continue
+					}
+					w = quantMatrix(r, typ, in, rows, 0, false)
+				}
 				const T = 7
 				x := randVec(r, T*in)
 				all := make([]float32, T*rows)

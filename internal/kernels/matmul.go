@@ -166,26 +166,3 @@ func RowF32Tail(w *tensor.Tensor, r, from int, dst []float32) []float32 {
 	tmp.Data = w.Data[(r*n+from)*size : (r+1)*n*size]
 	return RowF32(&tmp, 0, dst[:n-from])
 }
-
-// quantTask is a matrix product with block-quantized weights: the
-// activations are quantized once per token to the weight type's vec_dot type
-// (as ggml does), then every row takes an integer block dot product with
-// each token.
-type quantTask struct {
-	w      *tensor.Tensor
-	xq     []byte
-	xqRow  int // bytes of one quantized activation row
-	y      []float32
-	t, ldy int
-	dot    quant.VecDotFunc
-}
-
-func (q *quantTask) Do(_, lo, hi int) {
-	n := q.w.RowLen()
-	for r := lo; r < hi; r++ {
-		row := q.w.Row(r)
-		for t := 0; t < q.t; t++ {
-			q.y[t*q.ldy+r] = q.dot(n, row, q.xq[t*q.xqRow:(t+1)*q.xqRow])
-		}
-	}
-}

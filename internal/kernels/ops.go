@@ -1,10 +1,8 @@
 package kernels
 
 import (
-	"fmt"
 	"math"
 
-	"github.com/memfit/memfit/internal/quant"
 	"github.com/memfit/memfit/internal/tensor"
 )
 
@@ -15,6 +13,7 @@ type Ops struct {
 	Pool *Pool
 	mm   matmulTask
 	qm   quantTask
+	qa   actTask
 	att  attentionTask
 }
 
@@ -176,29 +175,4 @@ func RopeAngles(cos, sin []float32, invFreq []float64, pos int) {
 		s, c := math.Sincos(float64(pos) * f)
 		cos[i], sin[i] = float32(c), float32(s)
 	}
-}
-
-// matMulQuant is MatMul for block-quantized weights.
-func (o *Ops) matMulQuant(w *tensor.Tensor, x []float32, T int, y []float32, ldy int) {
-	tr, err := quant.Traits(w.Type)
-	if err != nil || tr.VecDot == nil {
-		panic(fmt.Sprintf("kernels: MatMul of unsupported type %v", w.Type))
-	}
-	in, rows := w.RowLen(), w.NumRows()
-	xqRow, err := tr.VecDotType.RowBytes(int64(in))
-	if err != nil {
-		panic(fmt.Sprintf("kernels: MatMul %v: %v", w.Type, err))
-	}
-	q := &o.qm
-	if need := T * int(xqRow); cap(q.xq) < need {
-		q.xq = make([]byte, need)
-	}
-	q.xq = q.xq[:T*int(xqRow)]
-	for t := 0; t < T; t++ {
-		tr.QuantizeActivation(q.xq[t*int(xqRow):(t+1)*int(xqRow)], x[t*in:(t+1)*in])
-	}
-	q.w, q.xqRow, q.y, q.t, q.ldy, q.dot = w, int(xqRow), y, T, ldy, tr.VecDot
-	grain := max(1, min((64<<10)/max(1, w.RowBytes()), o.Pool.Grain(rows, 1)))
-	o.Pool.Run(rows, grain, q)
-	q.w, q.y = nil, nil
 }

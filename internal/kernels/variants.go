@@ -20,6 +20,11 @@ type Variant struct {
 	// positions: scores q·k, and the weighted sum of values.
 	kvDot4  func(kv *KVLayer, offs *[4]int, q []float32, out *[4]float32)
 	kvAxpy4 func(kv *KVLayer, offs *[4]int, ws *[4]float32, dst []float32)
+	// quant holds the block-quantized matrix kernels by weight type and
+	// act the activation quantizers by vec_dot type; a type missing from
+	// either runs the internal/quant reference.
+	quant map[tensor.DType]*quantKernels
+	act   map[tensor.DType]actFunc
 }
 
 var (

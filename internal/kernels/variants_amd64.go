@@ -12,9 +12,10 @@ import (
 
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C {
+		q, a := avx2Quant()
 		register(&Variant{Name: "avx2", rowBlock: map[tensor.DType]rowBlockFunc{
 			tensor.F32: rowBlockAVX2, tensor.F16: rowBlockAVX2, tensor.BF16: rowBlockAVX2,
-		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2})
+		}, kvDot4: kvDot4AVX2, kvAxpy4: kvAxpy4AVX2, quant: q, act: a})
 	}
 }
 

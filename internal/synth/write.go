@@ -65,7 +65,10 @@ func Header(s Shape, ft FileType) (*gguf.File, []Tensor, error) {
 	u32("tokenizer.ggml.eos_token_id", 2)
 	u32("tokenizer.ggml.padding_token_id", 0)
 	f.Set("tokenizer.ggml.add_bos_token", gguf.Bool(true))
-	ts := s.Tensors(ft)
+	ts, err := s.Tensors(ft)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, t := range ts {
 		if err := f.AddTensor(t.Name, t.Type, t.Shape); err != nil {
 			return nil, nil, fmt.Errorf("synth: %w", err)

@@ -1,11 +1,14 @@
 // Command _asm generates memfit's AVX2/FMA/F16C kernels with avo. Run
-// `go generate ./internal/kernels` (or `cd internal/kernels/_asm && go run .
-// -out ../dot_amd64.s -stubs ../dot_amd64.go`); the generated files are
-// committed.
+// `go generate ./internal/kernels`; the generated files are committed. The
+// -set flag picks the kernels: "float" (F32/F16/BF16 weights and attention,
+// dot_amd64.s) or "quant" (block-quantized weights, quant_amd64.s).
 package main
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"regexp"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -21,17 +24,44 @@ type weightKind struct {
 var kinds = []weightKind{{"F32", 4}, {"F16", 2}, {"BF16", 2}}
 
 func main() {
+	set := flag.String("set", "float", "kernels to generate: float or quant")
+	flag.Parse()
 	ConstraintExpr("amd64,!purego")
-	for _, k := range kinds {
-		for m := 1; m <= 3; m++ {
-			dotRxM(k, 4, m)
+	switch *set {
+	case "float":
+		for _, k := range kinds {
+			for m := 1; m <= 3; m++ {
+				dotRxM(k, 4, m)
+			}
+			dotRxM(k, 8, 1)
+			if k.name != "BF16" {
+				axpy4(k)
+			}
 		}
-		dotRxM(k, 8, 1)
-		if k.name != "BF16" {
-			axpy4(k)
-		}
+	case "quant":
+		quantKernels()
+	default:
+		fmt.Fprintf(os.Stderr, "unknown -set %q\n", *set)
+		os.Exit(2)
 	}
 	Generate()
+	checkAVX2Only()
+}
+
+// checkAVX2Only fails when the register allocator used X16–X31/Y16–Y31,
+// which need AVX-512 (EVEX) encodings: these kernels must run on any AVX2
+// CPU.
+func checkAVX2Only() {
+	out := flag.Lookup("out").Value.String()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if m := regexp.MustCompile(`\b[XYZ](1[6-9]|2[0-9]|3[01])\b|\bZ[0-9]+\b`).Find(b); m != nil {
+		fmt.Fprintf(os.Stderr, "%s uses %s: register pressure too high for AVX2\n", out, m)
+		os.Exit(1)
+	}
 }
 
 // load puts 8 weights of kind k at m into y as float32.

@@ -1,0 +1,436 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/memfit/memfit/internal/demo"
+	"github.com/memfit/memfit/internal/kernels"
+	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/model"
+	"github.com/memfit/memfit/internal/plan"
+	"github.com/memfit/memfit/internal/quantize"
+	"github.com/memfit/memfit/internal/tensor"
+)
+
+func init() { rootCmd.AddCommand(newBenchCmd()) }
+
+// benchFlags are memfit bench's settings.
+type benchFlags struct {
+	model  modelFlags
+	prompt int
+	gen    int
+	reps   int
+	kvType string
+	asJSON bool
+	budget budgetFlag
+	noWarm bool
+}
+
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	c := &cobra.Command{
+		Use:   "bench [-m MODEL] [--threads N] [--prompt 128] [--gen 64] [--reps 5] [--json] [--mem-budget SIZE]",
+		Short: "Measure prefill and decode speed, as llama-bench does",
+		Long: `bench loads the model as memfit run does (the same plan, memory budget, resident
+or streamed weights and expert cache, KV cache type) and measures, like
+llama-bench: prefill, one batch of --prompt tokens from an empty cache, and
+decode, --gen tokens one at a time from an empty cache. Each of --reps
+repetitions starts fresh; one warm-up run is not counted. Tokens are drawn
+at random from the vocabulary. It prints the median, minimum and maximum
+tokens per second next to the plan's prediction, the peak resident memory,
+the bytes read from disk per decoded token, and for mixture-of-experts
+models the expert cache's hit rate, bytes read per token and prefetch
+accuracy. --json prints one JSON object instead of the table.`,
+		Example: `  memfit bench -m llama-3.2-1b.Q4_0.gguf --threads 2
+  memfit bench -m qwen3-30b-a3b.Q4_K_M.gguf --mem-budget 8GiB --gen 32 --reps 3 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := runBench(&f)
+			if err != nil {
+				return err
+			}
+			if f.asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			r.table(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f.model.registerOptional(c)
+	fl := c.Flags()
+	fl.IntVarP(&f.prompt, "prompt", "p", 128, "prompt tokens processed in one batch (0: no prefill test)")
+	fl.IntVarP(&f.gen, "gen", "n", 64, "tokens decoded one at a time (0: no decode test)")
+	fl.IntVarP(&f.reps, "reps", "r", 5, "repetitions of each test")
+	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
+	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
+	f.budget.register(c)
+	return c
+}
+
+// tokStats are tokens per second over the repetitions.
+type tokStats struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func statsOf(v []float64) tokStats {
+	if len(v) == 0 {
+		return tokStats{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return tokStats{Median: med, Min: s[0], Max: s[len(s)-1]}
+}
+
+// expertResult is the expert cache's counters over the decode runs.
+type expertResult struct {
+	Experts           int     `json:"experts"`      // routed experts over all layers
+	ExpertsUsed       int     `json:"experts_used"` // per layer and token
+	AllResident       bool    `json:"all_resident"`
+	Slots             int     `json:"slots"`
+	HitRate           float64 `json:"hit_rate"`
+	ExpectedHitRate   float64 `json:"expected_hit_rate"`
+	BytesReadPerToken float64 `json:"bytes_read_per_token"`
+	PrefetchAccuracy  float64 `json:"prefetch_accuracy"`  // predicted experts the router then picked
+	PrefetchUseful    float64 `json:"prefetch_used_rate"` // prefetched experts used before eviction
+}
+
+// benchResult is what bench prints: DESIGN.md's object, plus the plan's
+// predictions and the expert cache's counters.
+type benchResult struct {
+	Model            string        `json:"model"`
+	FileBytes        int64         `json:"file_bytes"`
+	Type             string        `json:"type"`
+	Threads          int           `json:"threads"`
+	PromptTokens     int           `json:"prompt_tokens"`
+	GenTokens        int           `json:"gen_tokens"`
+	Reps             int           `json:"reps"`
+	Prefill          tokStats      `json:"prefill_tok_s"`
+	Decode           tokStats      `json:"decode_tok_s"`
+	PredictedPrefill float64       `json:"predicted_prefill_tok_s"`
+	PredictedDecode  float64       `json:"predicted_decode_tok_s"`
+	Bound            string        `json:"bound,omitempty"`
+	PeakRSS          int64         `json:"peak_rss_bytes"`
+	Budget           int64         `json:"budget_bytes"`
+	StreamedPerToken int64         `json:"streamed_bytes_per_token"`
+	PlannedStreamed  int64         `json:"planned_streamed_bytes_per_token"`
+	KVType           string        `json:"kv_type"`
+	PrefillBatch     int           `json:"prefill_batch"`
+	CPUFeatures      []string      `json:"cpu_features"`
+	Kernels          string        `json:"kernels"`
+	Version          string        `json:"memfit_version"`
+	Experts          *expertResult `json:"expert_cache,omitempty"`
+}
+
+// runBench loads the model as the run command does and measures it.
+func runBench(f *benchFlags) (*benchResult, error) {
+	if f.model.threads < 0 {
+		return nil, usagef("--threads %d: want 0 (one per CPU) or more", f.model.threads)
+	}
+	if f.prompt < 0 || f.gen < 0 || f.prompt+f.gen == 0 {
+		return nil, usagef("--prompt %d --gen %d: want non-negative counts, not both 0", f.prompt, f.gen)
+	}
+	if f.reps < 1 || f.reps > 1000 {
+		return nil, usagef("--reps %d: want 1 to 1000", f.reps)
+	}
+	path, name := f.model.path, ""
+	if path == "" {
+		p, err := demo.Path()
+		if err != nil {
+			return nil, err
+		}
+		path, name = p, demo.Name
+	}
+	budget, err := f.budget.bytes()
+	if err != nil {
+		return nil, err
+	}
+	g := genFlags{ctx: max(f.prompt, f.gen, 1), batch: max(f.prompt, 1), kvType: f.kvType, parallel: 1, budget: f.budget}
+	p, led, err := planAndLedger(path, budget, &g, f.model.threads)
+	if err != nil {
+		return nil, err
+	}
+	r := &benchResult{Model: path, Budget: budget, PromptTokens: f.prompt, GenTokens: f.gen, Reps: f.reps,
+		KVType: p.KVType, PrefillBatch: p.Batch, PlannedStreamed: p.StreamedBytes + p.ExpectedExpertReadBytes, Version: versionString, CPUFeatures: cpuFeatures()}
+	if name != "" {
+		r.Model = name
+	}
+	// The plan again with the device probe, for the predicted speeds.
+	if pp, ix, err := planFor(path, budget, &g, f.model.threads, true); err == nil {
+		r.PredictedPrefill, r.PredictedDecode, r.Bound = pp.PredictedPrefillTPS, pp.PredictedDecodeTPS, pp.Bound
+		r.FileBytes = ix.FileBytes
+		r.Type = weightType(ix)
+	} else {
+		return nil, err
+	}
+	m, err := model.Load(path, model.Options{Threads: f.model.threads, Ledger: led, Plan: p})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	r.Threads, r.Kernels = m.Threads(), kernels.Active()
+	if m.Weights.GGUF != nil {
+		if id, err := m.Weights.GGUF.Uint("general.file_type"); err == nil && quantize.FileTypeName(uint32(id)) != "" {
+			r.Type = quantize.FileTypeName(uint32(id))
+		}
+	}
+	b, err := newBencher(m, p)
+	if err != nil {
+		return nil, err
+	}
+	defer b.release()
+	progress := func(string) {}
+	if isTerminal(os.Stderr) && !f.asJSON {
+		progress = func(s string) { fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", s) }
+		defer fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if !f.noWarm {
+		progress("warm-up")
+		if f.prompt > 0 {
+			if _, err := b.prefill(f.prompt); err != nil {
+				return nil, err
+			}
+		}
+		if f.gen > 0 {
+			if _, err := b.decode(1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var pre, dec []float64
+	var streamed int64
+	var experts expertCounters // over the decode runs
+	for rep := 1; rep <= f.reps; rep++ {
+		if f.prompt > 0 {
+			progress(fmt.Sprintf("prefill %d/%d", rep, f.reps))
+			d, err := b.prefill(f.prompt)
+			if err != nil {
+				return nil, err
+			}
+			pre = append(pre, float64(f.prompt)/d.Seconds())
+		}
+		if f.gen > 0 {
+			progress(fmt.Sprintf("decode %d/%d", rep, f.reps))
+			s0, e0 := b.streamRead(), b.expertCounters()
+			d, err := b.decode(f.gen)
+			if err != nil {
+				return nil, err
+			}
+			dec = append(dec, float64(f.gen)/d.Seconds())
+			e1 := b.expertCounters()
+			streamed += b.streamRead() - s0 + e1.bytes - e0.bytes
+			experts.add(e1, e0)
+		}
+	}
+	r.Prefill, r.Decode = statsOf(pre), statsOf(dec)
+	if f.gen > 0 {
+		r.StreamedPerToken = streamed / int64(f.gen*f.reps)
+	}
+	if m.Spec.Experts > 0 {
+		r.Experts = b.expertResult(experts, f.gen*f.reps, p)
+	}
+	r.PeakRSS = peakRSS()
+	return r, nil
+}
+
+// bencher runs one sequence through the model as the engine does.
+type bencher struct {
+	m      *model.Model
+	seq    *model.Seq
+	sc     *model.Scratch
+	rng    *rand.Rand
+	tokens []int32
+	seqs   []*model.Seq
+	logits []float32
+}
+
+func newBencher(m *model.Model, p *plan.Plan) (*bencher, error) {
+	seq, err := m.NewSeq(p.Ctx, kvTypeOf(p))
+	if err != nil {
+		return nil, err
+	}
+	sc, err := m.NewScratch(p.Batch, p.Ctx)
+	if err != nil {
+		seq.Release()
+		return nil, err
+	}
+	b := &bencher{m: m, seq: seq, sc: sc, rng: rand.New(rand.NewPCG(1, 2)), logits: make([]float32, m.Spec.Vocab)}
+	b.tokens = make([]int32, p.Ctx)
+	b.seqs = make([]*model.Seq, p.Ctx)
+	for i := range b.seqs {
+		b.seqs[i] = seq
+	}
+	return b, nil
+}
+
+func (b *bencher) release() {
+	b.seq.Release()
+	b.sc.Release()
+}
+
+// prefill runs n random tokens from an empty cache, in batches of the
+// plan's size, and returns the time taken.
+func (b *bencher) prefill(n int) (time.Duration, error) {
+	b.seq.Reset()
+	for i := range n {
+		b.tokens[i] = int32(b.rng.IntN(b.m.Spec.Vocab))
+	}
+	start := time.Now()
+	for i := 0; i < n; i += b.sc.Batch {
+		j := min(n, i+b.sc.Batch)
+		if err := b.m.Run(b.sc, model.Batch{Tokens: b.tokens[i:j], Seqs: b.seqs[i:j]}, b.logits); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// decode runs n random tokens one at a time from an empty cache.
+func (b *bencher) decode(n int) (time.Duration, error) {
+	b.seq.Reset()
+	start := time.Now()
+	for range n {
+		b.tokens[0] = int32(b.rng.IntN(b.m.Spec.Vocab))
+		if err := b.m.Run(b.sc, model.Batch{Tokens: b.tokens[:1], Seqs: b.seqs[:1]}, b.logits); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// streamRead is the bytes the layer streamer has read from disk.
+func (b *bencher) streamRead() int64 {
+	if s := b.m.Streamer(); s != nil {
+		return s.Read()
+	}
+	return 0
+}
+
+type expertCounters struct {
+	hits, misses, bytes, predicted, correct, prefetched, used int64
+}
+
+// add adds the counters' change from b to a.
+func (c *expertCounters) add(a, b expertCounters) {
+	c.hits += a.hits - b.hits
+	c.misses += a.misses - b.misses
+	c.bytes += a.bytes - b.bytes
+	c.predicted += a.predicted - b.predicted
+	c.correct += a.correct - b.correct
+	c.prefetched += a.prefetched - b.prefetched
+	c.used += a.used - b.used
+}
+
+func (b *bencher) expertCounters() expertCounters {
+	c := b.m.Experts()
+	if c == nil {
+		return expertCounters{}
+	}
+	s := c.Stats()
+	return expertCounters{s.Hits, s.Misses, s.BytesRead, s.Predicted, s.Correct, s.Prefetched, s.PrefetchUsed}
+}
+
+// expertResult describes the expert cache from its counters d over tokens
+// decoded tokens.
+func (b *bencher) expertResult(d expertCounters, tokens int, p *plan.Plan) *expertResult {
+	s := b.m.Spec
+	r := &expertResult{Experts: s.Experts * len(s.Layers), ExpertsUsed: s.ExpertsUsed, ExpectedHitRate: p.ExpectedHitRate}
+	c := b.m.Experts()
+	if c == nil {
+		r.AllResident, r.HitRate, r.ExpectedHitRate = true, 1, 1
+		return r
+	}
+	r.Slots = c.Slots()
+	ratio := func(x, y int64) float64 {
+		if y == 0 {
+			return 0
+		}
+		return float64(x) / float64(y)
+	}
+	r.HitRate = ratio(d.hits, d.hits+d.misses)
+	if tokens > 0 {
+		r.BytesReadPerToken = float64(d.bytes) / float64(tokens)
+	}
+	r.PrefetchAccuracy = ratio(d.correct, d.predicted)
+	r.PrefetchUseful = ratio(d.used, d.prefetched)
+	return r
+}
+
+// weightType names the type most of the weight bytes have.
+func weightType(ix *plan.Index) string {
+	by := map[tensor.DType]int64{}
+	for _, t := range ix.Tensors {
+		by[t.Type] += t.Bytes
+	}
+	best, n := tensor.DType(0), int64(-1)
+	for t, b := range by {
+		if b > n || b == n && t < best {
+			best, n = t, b
+		}
+	}
+	return best.String()
+}
+
+// peakRSS is the process's peak resident memory (VmHWM).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// table prints the result as llama-bench's table, with the plan's
+// prediction beside each measurement.
+func (r *benchResult) table(w io.Writer) {
+	name := r.Model
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	fmt.Fprintf(w, "| %-28s | %10s | %-7s | %7s | %-7s | %-24s | %9s |\n", "model", "size", "type", "threads", "test", "t/s median (min-max)", "predicted")
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", strings.Repeat("-", 28), strings.Repeat("-", 10), strings.Repeat("-", 7), strings.Repeat("-", 7), strings.Repeat("-", 7), strings.Repeat("-", 24), strings.Repeat("-", 9))
+	row := func(test string, s tokStats, pred float64) {
+		fmt.Fprintf(w, "| %-28s | %10s | %-7s | %7d | %-7s | %24s | %9.2f |\n", name, ledger.FormatBytes(r.FileBytes), r.Type, r.Threads, test,
+			fmt.Sprintf("%.2f (%.2f-%.2f)", s.Median, s.Min, s.Max), pred)
+	}
+	if r.PromptTokens > 0 {
+		row(fmt.Sprintf("pp%d", r.PromptTokens), r.Prefill, r.PredictedPrefill)
+	}
+	if r.GenTokens > 0 {
+		row(fmt.Sprintf("tg%d", r.GenTokens), r.Decode, r.PredictedDecode)
+	}
+	fmt.Fprintf(w, "\npeak RSS %s, budget %s, %s read from disk per decoded token (plan: %s streamed), KV %s, kernels %s, %d reps\n",
+		ledger.FormatBytes(r.PeakRSS), ledger.FormatBytes(r.Budget), ledger.FormatBytes(r.StreamedPerToken), ledger.FormatBytes(r.PlannedStreamed), r.KVType, r.Kernels, r.Reps)
+	if e := r.Experts; e != nil {
+		if e.AllResident {
+			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident\n", e.Experts, e.ExpertsUsed)
+		} else {
+			fmt.Fprintf(w, "expert cache: %d slots for %d experts (%d per layer and token), hit rate %.1f%% (plan %.1f%%), %s read per token, prefetch accuracy %.1f%%, prefetched used %.1f%%\n",
+				e.Slots, e.Experts, e.ExpertsUsed, 100*e.HitRate, 100*e.ExpectedHitRate, ledger.FormatBytes(int64(e.BytesReadPerToken)), 100*e.PrefetchAccuracy, 100*e.PrefetchUseful)
+		}
+	}
+}
