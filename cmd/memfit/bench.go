@@ -19,6 +19,7 @@ import (
 	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/quantize"
 	"github.com/memfit/memfit/internal/tensor"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 func init() { rootCmd.AddCommand(newBenchCmd()) }
@@ -108,8 +109,19 @@ type expertResult struct {
 	HitRate           float64 `json:"hit_rate"`
 	ExpectedHitRate   float64 `json:"expected_hit_rate"`
 	BytesReadPerToken float64 `json:"bytes_read_per_token"`
-	PrefetchAccuracy  float64 `json:"prefetch_accuracy"`  // predicted experts the router then picked
-	PrefetchUseful    float64 `json:"prefetch_used_rate"` // prefetched experts used before eviction
+	// DemandBytesPerToken is the part of BytesReadPerToken read for misses
+	// (the rest was read ahead by the prefetcher).
+	DemandBytesPerToken float64 `json:"demand_bytes_per_token"`
+	PrefetchAccuracy    float64 `json:"prefetch_accuracy"`  // predicted experts the router then picked
+	PrefetchUseful      float64 `json:"prefetch_used_rate"` // prefetched experts used before eviction
+	// Expert loads over the decode runs: served from memory, by a
+	// prefetch, or read on demand; experts read ahead and how many of
+	// those were evicted unused.
+	Hits           int64 `json:"hits"`
+	PrefetchHits   int64 `json:"prefetch_hits"`
+	Misses         int64 `json:"misses"`
+	Prefetched     int64 `json:"prefetched"`
+	PrefetchWasted int64 `json:"prefetch_wasted"`
 }
 
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
@@ -235,7 +247,7 @@ func runBench(f *benchFlags) (*benchResult, error) {
 			}
 			dec = append(dec, float64(f.gen)/d.Seconds())
 			e1 := b.expertCounters()
-			streamed += b.streamRead() - s0 + e1.bytes - e0.bytes
+			streamed += b.streamRead() - s0 + e1.BytesRead - e0.BytesRead
 			experts.add(e1, e0)
 		}
 	}
@@ -323,28 +335,28 @@ func (b *bencher) streamRead() int64 {
 	return 0
 }
 
-type expertCounters struct {
-	hits, misses, bytes, predicted, correct, prefetched, used int64
-}
+// expertCounters is the change of the expert cache's counters over the
+// decode runs.
+type expertCounters struct{ weights.ExpertStats }
 
 // add adds the counters' change from b to a.
 func (c *expertCounters) add(a, b expertCounters) {
-	c.hits += a.hits - b.hits
-	c.misses += a.misses - b.misses
-	c.bytes += a.bytes - b.bytes
-	c.predicted += a.predicted - b.predicted
-	c.correct += a.correct - b.correct
-	c.prefetched += a.prefetched - b.prefetched
-	c.used += a.used - b.used
+	d := a.Sub(b.ExpertStats)
+	s := &c.ExpertStats
+	s.Hits += d.Hits
+	s.PrefetchHits += d.PrefetchHits
+	s.Misses += d.Misses
+	s.Prefetched += d.Prefetched
+	s.PrefetchWasted += d.PrefetchWasted
+	s.BytesRead += d.BytesRead
+	s.DemandBytes += d.DemandBytes
+	s.Predicted += d.Predicted
+	s.Correct += d.Correct
+	s.Waits += d.Waits
 }
 
 func (b *bencher) expertCounters() expertCounters {
-	c := b.m.Experts()
-	if c == nil {
-		return expertCounters{}
-	}
-	s := c.Stats()
-	return expertCounters{s.Hits, s.Misses, s.BytesRead, s.Predicted, s.Correct, s.Prefetched, s.PrefetchUsed}
+	return expertCounters{b.m.ExpertStats()}
 }
 
 // expertResult describes the expert cache from its counters d over tokens
@@ -358,18 +370,16 @@ func (b *bencher) expertResult(d expertCounters, tokens int, p *plan.Plan) *expe
 		return r
 	}
 	r.Slots = c.Slots()
-	ratio := func(x, y int64) float64 {
-		if y == 0 {
-			return 0
-		}
-		return float64(x) / float64(y)
-	}
-	r.HitRate = ratio(d.hits, d.hits+d.misses)
+	r.HitRate = d.HitRate()
 	if tokens > 0 {
-		r.BytesReadPerToken = float64(d.bytes) / float64(tokens)
+		r.BytesReadPerToken = float64(d.BytesRead) / float64(tokens)
+		r.DemandBytesPerToken = float64(d.DemandBytes) / float64(tokens)
 	}
-	r.PrefetchAccuracy = ratio(d.correct, d.predicted)
-	r.PrefetchUseful = ratio(d.used, d.prefetched)
+	r.PrefetchAccuracy = d.PrefetchAccuracy()
+	if d.Prefetched > 0 {
+		r.PrefetchUseful = float64(d.PrefetchHits) / float64(d.Prefetched)
+	}
+	r.Hits, r.PrefetchHits, r.Misses, r.Prefetched, r.PrefetchWasted = d.Hits, d.PrefetchHits, d.Misses, d.Prefetched, d.PrefetchWasted
 	return r
 }
 
