@@ -201,9 +201,6 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 				return err
 			}
 		}
-		if m.experts != nil {
-			m.prefetchExperts(sc, li+1, x, T)
-		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
@@ -251,6 +248,9 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 		o := sc.o[:T*H]
 		ops.MatMul(&L.o, sc.att[:T*qd], T, o, H)
 		m.residual(x, o, L.postAttnNorm, T)
+		if m.experts != nil {
+			m.prefetchExperts(sc, li+1, x, T)
+		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.ffnNorm, s.Eps)
 		}
@@ -417,9 +417,11 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 }
 
 // prefetchExperts guesses which experts layer next will use (its router
-// applied to the hidden state entering this layer, normed by next's FFN
-// norm) and asks the expert cache to read them ahead. Only small batches
-// (decode) guess: a long prompt uses most experts anyway.
+// applied to the hidden state after this layer's attention, normed by
+// next's FFN norm: this layer's experts are all that is still to add) and
+// asks the expert cache to read them while this layer's experts compute.
+// Only small batches (decode) guess: a long prompt uses most experts
+// anyway.
 func (m *Model) prefetchExperts(sc *Scratch, next int, x []float32, T int) {
 	s := m.Spec
 	if next >= len(m.layers) || T > 4 || len(m.layers[next].expGate) == 0 {

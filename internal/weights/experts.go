@@ -63,6 +63,11 @@ type ExpertCache struct {
 
 	// Policy knobs (see the type comment); set before use.
 	FreqWeight, FreqCap, PrefetchAge int64
+	// useful is a running average of whether a prefetched expert was used
+	// by the batch it was read for; below UsefulFloor, Prefetch reads only
+	// its first guess per call (enough to keep measuring).
+	useful      float64
+	UsefulFloor float64
 
 	hits, prefetchHits, misses, prefetched, prefetchWasted atomic.Int64
 	bytesRead, demandBytes, predicted, predictedRight      atomic.Int64
@@ -163,7 +168,7 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 		readers = DefaultExpertReaders
 	}
 	c := &ExpertCache{fds: map[string]int{}, direct: true, cur: -1, out: -1, readers: readers,
-		FreqWeight: 1, FreqCap: 4, PrefetchAge: 2}
+		FreqWeight: 1, FreqCap: 4, PrefetchAge: 2, UsefulFloor: 0.25, useful: 0.5}
 	c.work = sync.NewCond(&c.mu)
 	c.ready = sync.NewCond(&c.mu)
 	var total, mostExperts int
@@ -460,6 +465,9 @@ func (c *ExpertCache) Begin(layer int, experts []int32) {
 			if s.prefetch {
 				s.prefetch = false
 				c.prefetchHits.Add(1)
+				if s.lastUse == ly.clock {
+					c.scorePrefetch(true) // read for this batch
+				}
 				s.uses = 0
 			} else {
 				c.hits.Add(1)
@@ -471,6 +479,12 @@ func (c *ExpertCache) Begin(layer int, experts []int32) {
 			s.uses++
 			s.lastUse = ly.clock
 			c.order = append(c.order, e)
+		}
+	}
+	// Guesses read for this batch that it did not use.
+	for i := range ly.slots {
+		if s := &ly.slots[i]; s.prefetch && s.lastUse == ly.clock {
+			c.scorePrefetch(false)
 		}
 	}
 	c.issued = len(c.order)
@@ -599,13 +613,34 @@ func (c *ExpertCache) endLocked() {
 	c.cur, c.order, c.out = -1, c.order[:0], -1
 }
 
-// Prefetch starts reading experts of layer that are not cached, into free
-// slots or ones worth less than a fresh guess; it never waits. Reads queue
-// behind demand reads.
+// scorePrefetch updates the running average of prefetch usefulness.
+// Called with mu held.
+func (c *ExpertCache) scorePrefetch(used bool) {
+	v := 0.0
+	if used {
+		v = 1
+	}
+	c.useful += (v - c.useful) / 32
+}
+
+// PrefetchUseful is the running average of the share of prefetched experts
+// that the batch they were read for used.
+func (c *ExpertCache) PrefetchUseful() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.useful
+}
+
+// Prefetch starts reading experts of layer that are not cached (best guess
+// first), into free slots or ones worth less than a fresh guess; it never
+// waits. Reads queue behind demand reads. While guesses have mostly been
+// wrong lately (the running usefulness under UsefulFloor), only the first
+// uncached guess is read.
 func (c *ExpertCache) Prefetch(layer int, experts []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ly := &c.layers[layer]
+	issued := 0
 	// A guess is worth what an expert used PrefetchAge batches before the
 	// next one is: it may not push out anything used more recently.
 	worth := ly.clock + 1 - c.PrefetchAge
@@ -613,12 +648,16 @@ func (c *ExpertCache) Prefetch(layer int, experts []int32) {
 		if ly.experts[e].slot >= 0 {
 			continue
 		}
+		if issued > 0 && c.useful < c.UsefulFloor {
+			return
+		}
 		i := c.victim(ly, max(worth, 0))
 		if i < 0 {
 			return
 		}
 		c.assign(layer, i, e, true)
 		c.prefetched.Add(1)
+		issued++
 		// Score it as a batch ahead of the layer's next use.
 		ly.slots[i].lastUse = ly.clock + 1
 	}
