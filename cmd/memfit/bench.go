@@ -122,6 +122,9 @@ type expertResult struct {
 	Misses         int64 `json:"misses"`
 	Prefetched     int64 `json:"prefetched"`
 	PrefetchWasted int64 `json:"prefetch_wasted"`
+	// ReadWaitPerToken is the seconds per decoded token the forward pass
+	// waited for expert reads.
+	ReadWaitPerToken float64 `json:"read_wait_s_per_token"`
 }
 
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
@@ -353,6 +356,7 @@ func (c *expertCounters) add(a, b expertCounters) {
 	s.Predicted += d.Predicted
 	s.Correct += d.Correct
 	s.Waits += d.Waits
+	s.WaitNanos += d.WaitNanos
 }
 
 func (b *bencher) expertCounters() expertCounters {
@@ -380,6 +384,9 @@ func (b *bencher) expertResult(d expertCounters, tokens int, p *plan.Plan) *expe
 		r.PrefetchUseful = float64(d.PrefetchHits) / float64(d.Prefetched)
 	}
 	r.Hits, r.PrefetchHits, r.Misses, r.Prefetched, r.PrefetchWasted = d.Hits, d.PrefetchHits, d.Misses, d.Prefetched, d.PrefetchWasted
+	if tokens > 0 {
+		r.ReadWaitPerToken = float64(d.WaitNanos) / 1e9 / float64(tokens)
+	}
 	return r
 }
 

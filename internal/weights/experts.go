@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -71,7 +72,7 @@ type ExpertCache struct {
 
 	hits, prefetchHits, misses, prefetched, prefetchWasted atomic.Int64
 	bytesRead, demandBytes, predicted, predictedRight      atomic.Int64
-	waits                                                  atomic.Int64
+	waits, waitNanos                                       atomic.Int64
 }
 
 // cacheLayer is one layer's experts and slots.
@@ -120,6 +121,7 @@ type ExpertStats struct {
 	DemandBytes                int64 // reads for misses
 	Predicted, Correct         int64 // router guesses, and how many the router then picked
 	Waits                      int64 // times the forward pass waited for a read
+	WaitNanos                  int64 // and how long, in all
 	Slots                      int   // experts the cache holds
 	Bytes                      int64 // the cache's memory
 }
@@ -151,7 +153,7 @@ func (s ExpertStats) Sub(b ExpertStats) ExpertStats {
 		Hits: s.Hits - b.Hits, PrefetchHits: s.PrefetchHits - b.PrefetchHits, Misses: s.Misses - b.Misses,
 		Prefetched: s.Prefetched - b.Prefetched, PrefetchWasted: s.PrefetchWasted - b.PrefetchWasted,
 		BytesRead: s.BytesRead - b.BytesRead, DemandBytes: s.DemandBytes - b.DemandBytes,
-		Predicted: s.Predicted - b.Predicted, Correct: s.Correct - b.Correct, Waits: s.Waits - b.Waits,
+		Predicted: s.Predicted - b.Predicted, Correct: s.Correct - b.Correct, Waits: s.Waits - b.Waits, WaitNanos: s.WaitNanos - b.WaitNanos,
 		Slots: s.Slots, Bytes: s.Bytes,
 	}
 }
@@ -277,7 +279,7 @@ func (c *ExpertCache) Stats() ExpertStats {
 		Hits: c.hits.Load(), PrefetchHits: c.prefetchHits.Load(), Misses: c.misses.Load(),
 		Prefetched: c.prefetched.Load(), PrefetchWasted: c.prefetchWasted.Load(),
 		BytesRead: c.bytesRead.Load(), DemandBytes: c.demandBytes.Load(),
-		Predicted: c.predicted.Load(), Correct: c.predictedRight.Load(), Waits: c.waits.Load(),
+		Predicted: c.predicted.Load(), Correct: c.predictedRight.Load(), Waits: c.waits.Load(), WaitNanos: c.waitNanos.Load(),
 		Slots: c.Slots(), Bytes: c.res.Bytes(),
 	}
 }
@@ -529,25 +531,30 @@ func (c *ExpertCache) Next() (int32, error) {
 		return -1, fmt.Errorf("expert cache: Next before Done of expert %d", c.out)
 	}
 	ly := &c.layers[c.cur]
-	waited := false
+	var start time.Time
 	for c.next >= c.issued {
 		c.issue()
 		if c.next < c.issued {
 			break
 		}
 		// Every slot is pinned or being read: wait for a read to finish.
-		waited = true
+		if start.IsZero() {
+			start = time.Now()
+		}
 		c.ready.Wait()
 	}
 	e := c.order[c.next]
 	en := &ly.experts[e]
 	s := &ly.slots[en.slot]
 	for s.pending > 0 {
-		waited = true
+		if start.IsZero() {
+			start = time.Now()
+		}
 		c.ready.Wait()
 	}
-	if waited {
+	if !start.IsZero() {
 		c.waits.Add(1)
+		c.waitNanos.Add(int64(time.Since(start)))
 	}
 	if s.err != nil {
 		return -1, s.err
