@@ -34,6 +34,7 @@ type benchFlags struct {
 	asJSON bool
 	budget budgetFlag
 	noWarm bool
+	fresh  bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -49,8 +50,11 @@ repetitions starts fresh; one warm-up run is not counted. Tokens are drawn
 at random from the vocabulary. It prints the median, minimum and maximum
 tokens per second next to the plan's prediction, the peak resident memory,
 the bytes read from disk per decoded token, and for mixture-of-experts
-models the expert cache's hit rate, bytes read per token and prefetch
-accuracy. --json prints one JSON object instead of the table.`,
+models the expert cache's hit rate, bytes read per token, prefetch
+accuracy and the share of each token's routed experts the previous token
+also used (routing locality, which flatters a cache). --fresh decodes every
+token at the start of an emptied sequence, which takes that locality away.
+--json prints one JSON object instead of the table.`,
 		Example: `  memfit bench -m llama-3.2-1b.Q4_0.gguf --threads 2
   memfit bench -m qwen3-30b-a3b.Q4_K_M.gguf --mem-budget 8GiB --gen 32 --reps 3 --json`,
 		Args: cobra.NoArgs,
@@ -76,6 +80,7 @@ accuracy. --json prints one JSON object instead of the table.`,
 	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
+	fl.BoolVar(&f.fresh, "fresh", false, "decode every token as the first of an emptied sequence: with no context an MoE router has no token-to-token locality (the expert cache's worst case)")
 	f.budget.register(c)
 	return c
 }
@@ -125,6 +130,9 @@ type expertResult struct {
 	// ReadWaitPerToken is the seconds per decoded token the forward pass
 	// waited for expert reads.
 	ReadWaitPerToken float64 `json:"read_wait_s_per_token"`
+	// Reuse is the share of a decoded token's routed experts (per layer)
+	// that the token decoded before it also used.
+	Reuse float64 `json:"routing_reuse"`
 }
 
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
@@ -152,6 +160,7 @@ type benchResult struct {
 	Kernels          string        `json:"kernels"`
 	Version          string        `json:"memfit_version"`
 	Experts          *expertResult `json:"expert_cache,omitempty"`
+	FreshDecode      bool          `json:"fresh_decode,omitempty"`
 }
 
 // runBench loads the model as the run command does and measures it.
@@ -211,6 +220,12 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		return nil, err
 	}
 	defer b.release()
+	b.fresh, r.FreshDecode = f.fresh, f.fresh
+	var observe func(int, []int32)
+	if m.Spec.Experts > 0 {
+		b.route = newRouteReuse(len(m.Spec.Layers), m.Spec.Experts)
+		observe = b.route.observe
+	}
 	progress := func(string) {}
 	if isTerminal(os.Stderr) && !f.asJSON {
 		progress = func(s string) { fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", s) }
@@ -244,7 +259,9 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		if f.gen > 0 {
 			progress(fmt.Sprintf("decode %d/%d", rep, f.reps))
 			s0, e0 := b.streamRead(), b.expertCounters()
+			m.OnRoute = observe
 			d, err := b.decode(f.gen)
+			m.OnRoute = nil
 			if err != nil {
 				return nil, err
 			}
@@ -260,6 +277,7 @@ func runBench(f *benchFlags) (*benchResult, error) {
 	}
 	if m.Spec.Experts > 0 {
 		r.Experts = b.expertResult(experts, f.gen*f.reps, p)
+		r.Experts.Reuse = b.route.rate()
 	}
 	r.PeakRSS = peakRSS()
 	return r, nil
@@ -267,6 +285,8 @@ func runBench(f *benchFlags) (*benchResult, error) {
 
 // bencher runs one sequence through the model as the engine does.
 type bencher struct {
+	fresh  bool
+	route  routeReuse
 	m      *model.Model
 	seq    *model.Seq
 	sc     *model.Scratch
@@ -320,14 +340,62 @@ func (b *bencher) prefill(n int) (time.Duration, error) {
 // decode runs n random tokens one at a time from an empty cache.
 func (b *bencher) decode(n int) (time.Duration, error) {
 	b.seq.Reset()
+	b.route.restart()
 	start := time.Now()
 	for range n {
+		if b.fresh {
+			b.seq.Reset()
+		}
 		b.tokens[0] = int32(b.rng.IntN(b.m.Spec.Vocab))
 		if err := b.m.Run(b.sc, model.Batch{Tokens: b.tokens[:1], Seqs: b.seqs[:1]}, b.logits); err != nil {
 			return 0, err
 		}
 	}
 	return time.Since(start), nil
+}
+
+// routeReuse counts how many of each token's routed experts the previous
+// token also used, layer by layer (from model.OnRoute).
+type routeReuse struct {
+	prev          [][]int32 // per layer: the previous token's experts
+	seen          []bool    // per layer: prev is set
+	shared, total int64
+}
+
+func newRouteReuse(layers, experts int) routeReuse {
+	r := routeReuse{prev: make([][]int32, layers), seen: make([]bool, layers)}
+	for i := range r.prev {
+		r.prev[i] = make([]int32, 0, experts)
+	}
+	return r
+}
+
+// restart forgets the previous token (a new run).
+func (r *routeReuse) restart() { clear(r.seen) }
+
+// observe is the model's OnRoute hook.
+func (r *routeReuse) observe(layer int, experts []int32) {
+	if layer >= len(r.prev) {
+		return
+	}
+	if r.seen[layer] {
+		for _, e := range experts {
+			if slices.Contains(r.prev[layer], e) {
+				r.shared++
+			}
+		}
+		r.total += int64(len(experts))
+	}
+	r.prev[layer] = append(r.prev[layer][:0], experts...)
+	r.seen[layer] = true
+}
+
+// rate is the share of routed experts the previous token also used.
+func (r *routeReuse) rate() float64 {
+	if r.total == 0 {
+		return 0
+	}
+	return float64(r.shared) / float64(r.total)
 }
 
 // streamRead is the bytes the layer streamer has read from disk.
@@ -444,10 +512,10 @@ func (r *benchResult) table(w io.Writer) {
 		ledger.FormatBytes(r.PeakRSS), ledger.FormatBytes(r.Budget), ledger.FormatBytes(r.StreamedPerToken), ledger.FormatBytes(r.PlannedStreamed), r.KVType, r.Kernels, r.Reps)
 	if e := r.Experts; e != nil {
 		if e.AllResident {
-			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident\n", e.Experts, e.ExpertsUsed)
+			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident; routing reuse %.1f%%\n", e.Experts, e.ExpertsUsed, 100*e.Reuse)
 		} else {
-			fmt.Fprintf(w, "expert cache: %d slots for %d experts (%d per layer and token), hit rate %.1f%% (plan %.1f%%), %s read per token, prefetch accuracy %.1f%%, prefetched used %.1f%%\n",
-				e.Slots, e.Experts, e.ExpertsUsed, 100*e.HitRate, 100*e.ExpectedHitRate, ledger.FormatBytes(int64(e.BytesReadPerToken)), 100*e.PrefetchAccuracy, 100*e.PrefetchUseful)
+			fmt.Fprintf(w, "expert cache: %d slots for %d experts (%d per layer and token), hit rate %.1f%% (plan %.1f%%), %s read per token (%s on demand), waited %.0f ms per token, prefetch accuracy %.1f%%, prefetched used %.1f%%; routing reuse %.1f%%\n",
+				e.Slots, e.Experts, e.ExpertsUsed, 100*e.HitRate, 100*e.ExpectedHitRate, ledger.FormatBytes(int64(e.BytesReadPerToken)), ledger.FormatBytes(int64(e.DemandBytesPerToken)), 1000*e.ReadWaitPerToken, 100*e.PrefetchAccuracy, 100*e.PrefetchUseful, 100*e.Reuse)
 		}
 	}
 }
