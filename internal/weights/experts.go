@@ -211,6 +211,7 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 		c.res.Release()
 		return nil, err
 	}
+	prefault(c.region)
 	var pos int64
 	for li := range c.layers {
 		ly := &c.layers[li]
@@ -247,6 +248,24 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 		go c.reader()
 	}
 	return c, nil
+}
+
+// prefault backs region with memory now, in transparent huge pages where
+// the kernel allows them, rather than page by page in the reads the forward
+// pass waits for. Huge pages matter twice: the matrix kernels stream each
+// expert's weights with a few TLB misses instead of hundreds (costly under
+// virtualisation), and an O_DIRECT read pins a few pages, not hundreds. The
+// memory is on the ledger already and every slot gets filled; faulting it
+// in at load (in a VM, with the host's faults behind it) keeps that cost
+// out of decoding.
+func prefault(region []byte) {
+	_ = unix.Madvise(region, unix.MADV_HUGEPAGE)
+	if unix.Madvise(region, unix.MADV_POPULATE_WRITE) == nil {
+		return
+	}
+	for i := 0; i < len(region); i += 4096 { // kernels before 5.14
+		region[i] = 0
+	}
 }
 
 func alignedLen(off, n int64) int64 {
@@ -376,11 +395,11 @@ func (c *ExpertCache) victim(ly *cacheLayer, below int64) int {
 	best, bestScore := -1, int64(0)
 	for i := range ly.slots {
 		s := &ly.slots[i]
-		if s.exp < 0 {
-			return i
-		}
 		if s.pins > 0 || s.queued < s.pending {
 			continue
+		}
+		if s.exp < 0 {
+			return i
 		}
 		sc := c.score(s)
 		if below >= 0 && sc >= below {
