@@ -34,6 +34,7 @@ type benchFlags struct {
 	asJSON bool
 	budget budgetFlag
 	noWarm bool
+	fresh  bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -49,8 +50,11 @@ repetitions starts fresh; one warm-up run is not counted. Tokens are drawn
 at random from the vocabulary. It prints the median, minimum and maximum
 tokens per second next to the plan's prediction, the peak resident memory,
 the bytes read from disk per decoded token, and for mixture-of-experts
-models the expert cache's hit rate, bytes read per token and prefetch
-accuracy. --json prints one JSON object instead of the table.`,
+models the expert cache's hit rate, bytes read per token, prefetch
+accuracy and the share of each token's routed experts the previous token
+also used (routing locality, which flatters a cache). --fresh decodes every
+token at the start of an emptied sequence, which takes that locality away.
+--json prints one JSON object instead of the table.`,
 		Example: `  memfit bench -m llama-3.2-1b.Q4_0.gguf --threads 2
   memfit bench -m qwen3-30b-a3b.Q4_K_M.gguf --mem-budget 8GiB --gen 32 --reps 3 --json`,
 		Args: cobra.NoArgs,
@@ -76,6 +80,7 @@ accuracy. --json prints one JSON object instead of the table.`,
 	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0, q4_0 or f32")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
+	fl.BoolVar(&f.fresh, "fresh", false, "decode every token as the first of an emptied sequence: with no context an MoE router has no token-to-token locality (the expert cache's worst case)")
 	f.budget.register(c)
 	return c
 }
@@ -109,8 +114,25 @@ type expertResult struct {
 	HitRate           float64 `json:"hit_rate"`
 	ExpectedHitRate   float64 `json:"expected_hit_rate"`
 	BytesReadPerToken float64 `json:"bytes_read_per_token"`
-	PrefetchAccuracy  float64 `json:"prefetch_accuracy"`  // predicted experts the router then picked
-	PrefetchUseful    float64 `json:"prefetch_used_rate"` // prefetched experts used before eviction
+	// DemandBytesPerToken is the part of BytesReadPerToken read for misses
+	// (the rest was read ahead by the prefetcher).
+	DemandBytesPerToken float64 `json:"demand_bytes_per_token"`
+	PrefetchAccuracy    float64 `json:"prefetch_accuracy"`  // predicted experts the router then picked
+	PrefetchUseful      float64 `json:"prefetch_used_rate"` // prefetched experts used before eviction
+	// Expert loads over the decode runs: served from memory, by a
+	// prefetch, or read on demand; experts read ahead and how many of
+	// those were evicted unused.
+	Hits           int64 `json:"hits"`
+	PrefetchHits   int64 `json:"prefetch_hits"`
+	Misses         int64 `json:"misses"`
+	Prefetched     int64 `json:"prefetched"`
+	PrefetchWasted int64 `json:"prefetch_wasted"`
+	// ReadWaitPerToken is the seconds per decoded token the forward pass
+	// waited for expert reads.
+	ReadWaitPerToken float64 `json:"read_wait_s_per_token"`
+	// Reuse is the share of a decoded token's routed experts (per layer)
+	// that the token decoded before it also used.
+	Reuse float64 `json:"routing_reuse"`
 }
 
 // benchResult is what bench prints: DESIGN.md's object, plus the plan's
@@ -145,6 +167,7 @@ type benchResult struct {
 	Kernels         string        `json:"kernels"`
 	Version         string        `json:"memfit_version"`
 	Experts         *expertResult `json:"expert_cache,omitempty"`
+	FreshDecode     bool          `json:"fresh_decode,omitempty"`
 }
 
 // runBench loads the model as the run command does and measures it.
@@ -205,6 +228,12 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		return nil, err
 	}
 	defer b.release()
+	b.fresh, r.FreshDecode = f.fresh, f.fresh
+	var observe func(int, []int32)
+	if m.Spec.Experts > 0 {
+		b.route = newRouteReuse(len(m.Spec.Layers), m.Spec.Experts)
+		observe = b.route.observe
+	}
 	progress := func(string) {}
 	if isTerminal(os.Stderr) && !f.asJSON {
 		progress = func(s string) { fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", s) }
@@ -240,7 +269,9 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		if f.gen > 0 {
 			progress(fmt.Sprintf("decode %d/%d", rep, f.reps))
 			s0, e0, ss0 := b.streamRead(), b.expertCounters(), b.streamStats()
+			m.OnRoute = observe
 			d, err := b.decode(f.gen)
+			m.OnRoute = nil
 			if err != nil {
 				return nil, err
 			}
@@ -251,7 +282,7 @@ func runBench(f *benchFlags) (*benchResult, error) {
 			decodeTime += d
 			dec = append(dec, float64(f.gen)/d.Seconds())
 			e1 := b.expertCounters()
-			streamed += b.streamRead() - s0 + e1.bytes - e0.bytes
+			streamed += b.streamRead() - s0 + e1.BytesRead - e0.BytesRead
 			experts.add(e1, e0)
 		}
 	}
@@ -265,6 +296,7 @@ func runBench(f *benchFlags) (*benchResult, error) {
 	}
 	if m.Spec.Experts > 0 {
 		r.Experts = b.expertResult(experts, f.gen*f.reps, p)
+		r.Experts.Reuse = b.route.rate()
 	}
 	r.PeakRSS = peakRSS()
 	return r, nil
@@ -272,6 +304,8 @@ func runBench(f *benchFlags) (*benchResult, error) {
 
 // bencher runs one sequence through the model as the engine does.
 type bencher struct {
+	fresh  bool
+	route  routeReuse
 	m      *model.Model
 	seq    *model.Seq
 	sc     *model.Scratch
@@ -325,8 +359,12 @@ func (b *bencher) prefill(n int) (time.Duration, error) {
 // decode runs n random tokens one at a time from an empty cache.
 func (b *bencher) decode(n int) (time.Duration, error) {
 	b.seq.Reset()
+	b.route.restart()
 	start := time.Now()
 	for range n {
+		if b.fresh {
+			b.seq.Reset()
+		}
 		b.tokens[0] = int32(b.rng.IntN(b.m.Spec.Vocab))
 		if err := b.m.Run(b.sc, model.Batch{Tokens: b.tokens[:1], Seqs: b.seqs[:1]}, b.logits); err != nil {
 			return 0, err
@@ -343,6 +381,50 @@ func (b *bencher) streamStats() weights.StreamStats {
 	return weights.StreamStats{}
 }
 
+// routeReuse counts how many of each token's routed experts the previous
+// token also used, layer by layer (from model.OnRoute).
+type routeReuse struct {
+	prev          [][]int32 // per layer: the previous token's experts
+	seen          []bool    // per layer: prev is set
+	shared, total int64
+}
+
+func newRouteReuse(layers, experts int) routeReuse {
+	r := routeReuse{prev: make([][]int32, layers), seen: make([]bool, layers)}
+	for i := range r.prev {
+		r.prev[i] = make([]int32, 0, experts)
+	}
+	return r
+}
+
+// restart forgets the previous token (a new run).
+func (r *routeReuse) restart() { clear(r.seen) }
+
+// observe is the model's OnRoute hook.
+func (r *routeReuse) observe(layer int, experts []int32) {
+	if layer >= len(r.prev) {
+		return
+	}
+	if r.seen[layer] {
+		for _, e := range experts {
+			if slices.Contains(r.prev[layer], e) {
+				r.shared++
+			}
+		}
+		r.total += int64(len(experts))
+	}
+	r.prev[layer] = append(r.prev[layer][:0], experts...)
+	r.seen[layer] = true
+}
+
+// rate is the share of routed experts the previous token also used.
+func (r *routeReuse) rate() float64 {
+	if r.total == 0 {
+		return 0
+	}
+	return float64(r.shared) / float64(r.total)
+}
+
 // streamRead is the bytes the layer streamer has read from disk.
 func (b *bencher) streamRead() int64 {
 	if s := b.m.Streamer(); s != nil {
@@ -351,28 +433,29 @@ func (b *bencher) streamRead() int64 {
 	return 0
 }
 
-type expertCounters struct {
-	hits, misses, bytes, predicted, correct, prefetched, used int64
-}
+// expertCounters is the change of the expert cache's counters over the
+// decode runs.
+type expertCounters struct{ weights.ExpertStats }
 
 // add adds the counters' change from b to a.
 func (c *expertCounters) add(a, b expertCounters) {
-	c.hits += a.hits - b.hits
-	c.misses += a.misses - b.misses
-	c.bytes += a.bytes - b.bytes
-	c.predicted += a.predicted - b.predicted
-	c.correct += a.correct - b.correct
-	c.prefetched += a.prefetched - b.prefetched
-	c.used += a.used - b.used
+	d := a.Sub(b.ExpertStats)
+	s := &c.ExpertStats
+	s.Hits += d.Hits
+	s.PrefetchHits += d.PrefetchHits
+	s.Misses += d.Misses
+	s.Prefetched += d.Prefetched
+	s.PrefetchWasted += d.PrefetchWasted
+	s.BytesRead += d.BytesRead
+	s.DemandBytes += d.DemandBytes
+	s.Predicted += d.Predicted
+	s.Correct += d.Correct
+	s.Waits += d.Waits
+	s.WaitNanos += d.WaitNanos
 }
 
 func (b *bencher) expertCounters() expertCounters {
-	c := b.m.Experts()
-	if c == nil {
-		return expertCounters{}
-	}
-	s := c.Stats()
-	return expertCounters{s.Hits, s.Misses, s.BytesRead, s.Predicted, s.Correct, s.Prefetched, s.PrefetchUsed}
+	return expertCounters{b.m.ExpertStats()}
 }
 
 // expertResult describes the expert cache from its counters d over tokens
@@ -386,18 +469,19 @@ func (b *bencher) expertResult(d expertCounters, tokens int, p *plan.Plan) *expe
 		return r
 	}
 	r.Slots = c.Slots()
-	ratio := func(x, y int64) float64 {
-		if y == 0 {
-			return 0
-		}
-		return float64(x) / float64(y)
-	}
-	r.HitRate = ratio(d.hits, d.hits+d.misses)
+	r.HitRate = d.HitRate()
 	if tokens > 0 {
-		r.BytesReadPerToken = float64(d.bytes) / float64(tokens)
+		r.BytesReadPerToken = float64(d.BytesRead) / float64(tokens)
+		r.DemandBytesPerToken = float64(d.DemandBytes) / float64(tokens)
 	}
-	r.PrefetchAccuracy = ratio(d.correct, d.predicted)
-	r.PrefetchUseful = ratio(d.used, d.prefetched)
+	r.PrefetchAccuracy = d.PrefetchAccuracy()
+	if d.Prefetched > 0 {
+		r.PrefetchUseful = float64(d.PrefetchHits) / float64(d.Prefetched)
+	}
+	r.Hits, r.PrefetchHits, r.Misses, r.Prefetched, r.PrefetchWasted = d.Hits, d.PrefetchHits, d.Misses, d.Prefetched, d.PrefetchWasted
+	if tokens > 0 {
+		r.ReadWaitPerToken = float64(d.WaitNanos) / 1e9 / float64(tokens)
+	}
 	return r
 }
 
@@ -459,10 +543,10 @@ func (r *benchResult) table(w io.Writer) {
 	}
 	if e := r.Experts; e != nil {
 		if e.AllResident {
-			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident\n", e.Experts, e.ExpertsUsed)
+			fmt.Fprintf(w, "experts: %d in all layers (%d per layer and token), all resident; routing reuse %.1f%%\n", e.Experts, e.ExpertsUsed, 100*e.Reuse)
 		} else {
-			fmt.Fprintf(w, "expert cache: %d slots for %d experts (%d per layer and token), hit rate %.1f%% (plan %.1f%%), %s read per token, prefetch accuracy %.1f%%, prefetched used %.1f%%\n",
-				e.Slots, e.Experts, e.ExpertsUsed, 100*e.HitRate, 100*e.ExpectedHitRate, ledger.FormatBytes(int64(e.BytesReadPerToken)), 100*e.PrefetchAccuracy, 100*e.PrefetchUseful)
+			fmt.Fprintf(w, "expert cache: %d slots for %d experts (%d per layer and token), hit rate %.1f%% (plan %.1f%%), %s read per token (%s on demand), waited %.0f ms per token, prefetch accuracy %.1f%%, prefetched used %.1f%%; routing reuse %.1f%%\n",
+				e.Slots, e.Experts, e.ExpertsUsed, 100*e.HitRate, 100*e.ExpectedHitRate, ledger.FormatBytes(int64(e.BytesReadPerToken)), ledger.FormatBytes(int64(e.DemandBytesPerToken)), 1000*e.ReadWaitPerToken, 100*e.PrefetchAccuracy, 100*e.PrefetchUseful, 100*e.Reuse)
 		}
 	}
 }

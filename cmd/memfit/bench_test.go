@@ -114,6 +114,13 @@ func TestBenchExpertCache(t *testing.T) {
 		t.Errorf("%d bytes read from disk per decoded token, fewer than the expert cache's %v", r.StreamedPerToken, e.BytesReadPerToken)
 	}
 	checkStats(t, "decode", r.Decode)
+	// Decoding every token with no context takes the routing's locality
+	// away: fewer of a token's experts were the previous token's.
+	f := benchJSON(t, "-m", path, "--threads", "2", "--prompt", "0", "--gen", "32", "--reps", "2", "--mem-budget", budget, "--fresh")
+	if !f.FreshDecode || f.Experts == nil || !(f.Experts.Reuse > 0 && f.Experts.Reuse < e.Reuse) {
+		t.Errorf("routing reuse %v in context, %+v fresh", e.Reuse, f.Experts)
+	}
+	t.Logf("routing reuse %.2f in context, %.2f fresh; hit rate %.2f, %.2f", e.Reuse, f.Experts.Reuse, e.HitRate, f.Experts.HitRate)
 }
 
 func TestBenchBadInput(t *testing.T) {

@@ -90,13 +90,22 @@ func (p *Pool) await(w int, seen uint64) bool {
 			}
 		}
 	}
-	p.parked[w].Store(true)
-	if p.gen.Load() != seen && p.parked[w].CompareAndSwap(true, false) {
-		return !p.done.Load()
+	for {
+		p.parked[w].Store(true)
+		if p.gen.Load() != seen && p.parked[w].CompareAndSwap(true, false) {
+			return !p.done.Load()
+		}
+		// Either no job yet, or Run saw us parked and is sending a wake-up.
+		if _, ok := <-p.wake[w]; !ok || p.done.Load() {
+			return false
+		}
+		// A Run that was descheduled between bumping gen and waking us
+		// may wake us for a job we already did (we saw gen while
+		// spinning, did it, and parked again): park again.
+		if p.gen.Load() != seen {
+			return true
+		}
 	}
-	// Either no job yet, or Run saw us parked and is sending a wake-up.
-	_, ok := <-p.wake[w]
-	return ok && !p.done.Load()
 }
 
 func (p *Pool) work(w int) {

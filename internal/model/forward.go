@@ -22,8 +22,9 @@ type Scratch struct {
 	gate, up, act, ffn    []float32
 	moeIn, moeOut         []float32
 	router                []float32
+	shared                []float32 // MoE: the shared expert's output
 	route, routeSorted    []routeEntry
-	order                 []int32
+	order, fill           []int32
 	used                  []int32    // MoE: experts a layer's batch uses
 	predicted             [2][]int32 // MoE: experts guessed for a layer, by layer parity
 	predictedFor          [2]int     // which layer each guess is for (-1: none)
@@ -76,10 +77,14 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 	if s.Experts > 0 {
 		sc.router = f(batch * s.Experts)
 		sc.moeIn = f(batch * s.Hidden)
-		sc.moeOut = f(batch * s.Hidden)
+		sc.moeOut = f(batch * s.ExpertsUsed * s.Hidden)
+		if s.SharedFFN > 0 {
+			sc.shared = f(batch * s.Hidden)
+		}
 		sc.route = make([]routeEntry, batch*s.ExpertsUsed)
 		sc.routeSorted = make([]routeEntry, batch*s.ExpertsUsed)
-		sc.order = make([]int32, s.Experts)
+		sc.order = make([]int32, s.Experts+1)
+		sc.fill = make([]int32, s.Experts)
 		sc.used = make([]int32, 0, s.Experts)
 		for i := range sc.predicted {
 			sc.predicted[i] = make([]int32, 0, s.Experts)
@@ -199,9 +204,6 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 		if err := m.stream.Acquire(li, weights.PartAttn); err != nil {
 			return err
 		}
-		if m.experts != nil {
-			m.prefetchExperts(sc, li+1, x, T)
-		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.attnNorm, s.Eps)
 		}
@@ -250,6 +252,9 @@ func (m *Model) forward(sc *Scratch, b Batch, rows []int, out []float32) error {
 		ops.MatMul(&L.o, sc.att[:T*qd], T, o, H)
 		m.stream.Release(li, weights.PartAttn)
 		m.residual(x, o, L.postAttnNorm, T)
+		if m.experts != nil {
+			m.prefetchExperts(sc, li+1, x, T)
+		}
 		for t := 0; t < T; t++ {
 			kernels.RMSNorm(h[t*H:(t+1)*H], x[t*H:(t+1)*H], L.ffnNorm, s.Eps)
 		}
@@ -341,6 +346,10 @@ func (m *Model) denseMLP(st *Scratch, li int, L *layer, h, out []float32, T int)
 
 // moe routes each token to its top experts and sums their outputs weighted
 // by the gate, running each expert once on all the tokens routed to it.
+// With an expert cache the experts come in the order the cache has them
+// (resident first, then as their reads finish); each one's output goes to
+// its own rows of moeOut and the sum is taken in expert order at the end,
+// so the result does not depend on what was cached.
 func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) error {
 	s, H := m.Spec, m.Spec.Hidden
 	E, K := s.Experts, s.ExpertsUsed
@@ -350,92 +359,97 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 	for t := 0; t < T; t++ {
 		selectExperts(logits[t*E:(t+1)*E], route[t*K:(t+1)*K], int32(t), s.Gating, s.NormTopK)
 	}
-	// Group by expert with a counting sort, keeping token order.
-	count := st.order[:E]
-	clear(count)
+	// Group by expert with a counting sort, keeping token order: expert e's
+	// entries end up in sorted[start[e]:start[e+1]].
+	start := st.order[:E+1]
+	clear(start)
 	for _, r := range route {
-		count[r.expert]++
+		start[r.expert+1]++
 	}
-	start := int32(0)
-	for e := range count {
-		start, count[e] = start+count[e], start
+	for e := 1; e <= E; e++ {
+		start[e] += start[e-1]
 	}
+	fill := st.fill[:E]
+	copy(fill, start[:E])
 	sorted := st.routeSorted[:T*K]
 	for _, r := range route {
-		sorted[count[r.expert]] = r
-		count[r.expert]++
+		sorted[fill[r.expert]] = r
+		fill[r.expert]++
 	}
-	route = sorted
-	if m.experts != nil || m.OnRoute != nil {
-		used := st.used[:0]
-		for e, c := range count {
-			start := int32(0)
-			if e > 0 {
-				start = count[e-1]
-			}
-			if c > start {
-				used = append(used, int32(e))
-			}
-		}
-		st.used = used
-		if m.OnRoute != nil {
-			m.OnRoute(li, used)
+	used := st.used[:0]
+	for e := 0; e < E; e++ {
+		if start[e+1] > start[e] {
+			used = append(used, int32(e))
 		}
 	}
-	if m.experts != nil {
-		used := st.used
+	st.used = used
+	if m.OnRoute != nil {
+		m.OnRoute(li, used)
+	}
+	c := m.experts
+	if c != nil {
 		if st.predictedFor[li%2] == li {
-			m.experts.Score(st.predicted[li%2], used)
+			c.Score(st.predicted[li%2], used)
 			st.predictedFor[li%2] = -1
 		}
-		if err := m.experts.Load(li, used); err != nil {
-			return err
-		}
-		defer m.experts.Release(li, used)
-	}
-	clear(out[:T*H])
-	for i := 0; i < len(route); {
-		e := route[i].expert
-		j := i
-		for j < len(route) && route[j].expert == e {
-			j++
-		}
-		n := j - i
-		in := st.moeIn[:n*H]
-		for r := i; r < j; r++ {
-			tok := int(route[r].tok)
-			copy(in[(r-i)*H:(r-i+1)*H], h[tok*H:(tok+1)*H])
-		}
-		res := st.moeOut[:n*H]
-		m.mlp(st, &L.expGate[e], &L.expUp[e], &L.expDown[e], in, res, n)
-		for r := i; r < j; r++ {
-			tok := int(route[r].tok)
-			kernels.AddScaled(out[tok*H:(tok+1)*H], res[(r-i)*H:(r-i+1)*H], route[r].weight)
-		}
-		i = j
+		c.Begin(li, used)
+		defer c.End()
 	}
 	if L.hasShared {
-		res := st.moeOut[:T*H]
+		// Resident: computed while the cache reads the missing experts.
+		res := st.shared[:T*H]
 		m.mlp(st, &L.shGate, &L.shUp, &L.shDown, h, res, T)
 		gate := st.router[:T] // the routing logits are no longer needed
 		if s.SharedGate {
 			m.ops.MatMul(&L.shGateInp, h, T, gate, 1)
 		}
 		for t := 0; t < T; t++ {
-			w := float32(1)
 			if s.SharedGate {
-				w = float32(1 / (1 + math.Exp(-float64(gate[t]))))
+				gate[t] = float32(1 / (1 + math.Exp(-float64(gate[t]))))
+			} else {
+				gate[t] = 1
 			}
-			kernels.AddScaled(out[t*H:(t+1)*H], res[t*H:(t+1)*H], w)
+		}
+	}
+	res := st.moeOut[:T*K*H]
+	for i := range used {
+		e := used[i]
+		if c != nil {
+			var err error
+			if e, err = c.Next(); err != nil {
+				return err
+			}
+		}
+		lo, hi := int(start[e]), int(start[e+1])
+		in := st.moeIn[:(hi-lo)*H]
+		for r := lo; r < hi; r++ {
+			tok := int(sorted[r].tok)
+			copy(in[(r-lo)*H:(r-lo+1)*H], h[tok*H:(tok+1)*H])
+		}
+		m.mlp(st, &L.expGate[e], &L.expUp[e], &L.expDown[e], in, res[lo*H:hi*H], hi-lo)
+		if c != nil {
+			c.Done(e)
+		}
+	}
+	clear(out[:T*H])
+	for r, re := range sorted {
+		tok := int(re.tok)
+		kernels.AddScaled(out[tok*H:(tok+1)*H], res[r*H:(r+1)*H], re.weight)
+	}
+	if L.hasShared {
+		for t := 0; t < T; t++ {
+			kernels.AddScaled(out[t*H:(t+1)*H], st.shared[t*H:(t+1)*H], st.router[t])
 		}
 	}
 	return nil
 }
 
 // prefetchExperts guesses which experts layer next will use (its router
-// applied to the hidden state entering this layer, normed by next's FFN
-// norm) and asks the expert cache to read them ahead. Only small batches
-// (decode) guess: a long prompt uses most experts anyway.
+// applied to the hidden state after this layer's attention, normed by
+// next's FFN norm: this layer's experts are all that is still to add) and
+// asks the expert cache to read them while this layer's experts compute.
+// Only small batches (decode) guess: a long prompt uses most experts
+// anyway.
 func (m *Model) prefetchExperts(sc *Scratch, next int, x []float32, T int) {
 	s := m.Spec
 	if next >= len(m.layers) || T > 4 || len(m.layers[next].expGate) == 0 {

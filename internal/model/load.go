@@ -63,6 +63,9 @@ type Options struct {
 	// Plan, when set, says which tensors stream from disk (internal/plan);
 	// nil keeps every weight resident (mapped).
 	Plan *plan.Plan
+	// ExpertReaders is how many reads of MoE experts run at once when the
+	// plan caches experts (≤ 0: weights.DefaultExpertReaders).
+	ExpertReaders int
 }
 
 // Load opens the model at path (GGUF file or Hugging Face folder), builds its
@@ -86,7 +89,7 @@ func Load(path string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	if opt.Plan != nil && (opt.Plan.Streaming() || opt.Plan.CachesExperts() || opt.Plan.EmbedOnDemand) {
-		if err := m.startStreaming(opt.Plan); err != nil {
+		if err := m.startStreaming(opt.Plan, opt.ExpertReaders); err != nil {
 			m.closeStreams()
 			m.vecRes.Release()
 			w.Close()
@@ -122,7 +125,7 @@ func (m *Model) residentMatrices() []*tensor.Tensor {
 
 // startStreaming detaches the tensors the plan streams from the mapping and
 // starts the reader that brings them in layer by layer.
-func (m *Model) startStreaming(p *plan.Plan) error {
+func (m *Model) startStreaming(p *plan.Plan, readers int) error {
 	streamed := map[string]bool{}
 	for _, t := range p.Tensors {
 		if t.Residency == plan.Streamed {
@@ -149,7 +152,7 @@ func (m *Model) startStreaming(p *plan.Plan) error {
 			experts = append(experts, row)
 		}
 		var err error
-		if m.experts, err = m.Weights.NewExpertCache(m.ledger, p.ExpertSlots, experts); err != nil {
+		if m.experts, err = m.Weights.NewExpertCache(m.ledger, p.ExpertLayerSlots, experts, readers); err != nil {
 			return err
 		}
 	}
@@ -222,6 +225,16 @@ func (m *Model) closeStreams() {
 // Experts returns the model's expert cache, nil when every expert is
 // resident.
 func (m *Model) Experts() *weights.ExpertCache { return m.experts }
+
+// ExpertStats returns the expert cache's counters (hits, misses, bytes
+// read, prefetch accuracy): what `memfit bench --json` and the server's
+// /metrics report. The zero value when the model has no expert cache.
+func (m *Model) ExpertStats() weights.ExpertStats {
+	if m.experts == nil {
+		return weights.ExpertStats{}
+	}
+	return m.experts.Stats()
+}
 
 // matrices returns pointers to every matrix view of the layer.
 func (L *layer) matrices() []*tensor.Tensor {

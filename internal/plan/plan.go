@@ -23,6 +23,10 @@ type Options struct {
 	KVType   tensor.DType // F32, F16, Q8_0 or Q4_0
 	Threads  int
 	Device   *Device // nil: no speed prediction
+	// ExpertReuse is the share of a token's routed experts that the
+	// previous token also used, for predicting an MoE expert cache's hit
+	// rate; 0 assumes no locality.
+	ExpertReuse float64
 }
 
 // Residency of a tensor.
@@ -72,14 +76,18 @@ type Plan struct {
 	// token's row is read from disk when it is embedded.
 	EmbedOnDemand bool `json:"embed_on_demand"`
 	// MoE: the routed experts that do not all fit are read on demand into
-	// an expert cache of ExpertCacheBytes (ExpertSlots experts of
-	// ExpertBytes each); ExpectedExpertReadBytes is the bytes read per
-	// token at the expected hit rate (the cache's share of all experts,
-	// i.e. routing with no locality).
+	// an expert cache of ExpertCacheBytes holding ExpertSlots of the
+	// ExpertTotal experts (ExpertBytes each on average), ExpertLayerSlots
+	// in each layer. ExpectedHitRate and ExpectedExpertReadBytes (per
+	// decoded token) assume routing that reuses ExpertReuse of the previous
+	// token's experts and draws the rest evenly (0: no locality at all,
+	// the cache's share of each layer's experts).
 	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
 	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
 	ExpertSlots             int     `json:"expert_slots,omitempty"`
+	ExpertLayerSlots        []int   `json:"expert_layer_slots,omitempty"`
 	ExpertTotal             int     `json:"experts_total,omitempty"`
+	ExpertReuse             float64 `json:"expert_reuse_assumed,omitempty"`
 	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
 	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
 	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
@@ -230,8 +238,18 @@ func ScratchBytes(s *arch.Spec, batch, maxCtx, threads int) int64 {
 			tables++
 		}
 	}
-	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+2*s.Hidden+s.Experts+2*tables*half) + s.Vocab
-	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4 + 12*int64(s.Experts)
+	// MoE layers gather each expert's tokens (moeIn) and keep every
+	// token's output of every chosen expert until they are summed in a
+	// fixed order (moeOut), plus the shared expert's output.
+	moe := 2 * s.Hidden
+	if s.Experts > 0 {
+		moe = s.Hidden * (1 + s.ExpertsUsed)
+		if s.SharedFFN > 0 {
+			moe += s.Hidden
+		}
+	}
+	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+moe+s.Experts+2*tables*half) + s.Vocab
+	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4 + 20*int64(s.Experts+1)
 }
 
 // EngineBytes is what the engine adds per sequence: a logits row and a
@@ -424,26 +442,19 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 
 // planExperts plans an MoE model whose experts do not all fit: every other
 // weight resident (or, if that is too much, attention streamed per layer),
-// the rest of the budget an expert cache. It reports whether that fits.
+// the rest of the budget an expert cache split evenly over the layers. It
+// reports whether that fits.
 func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bool {
 	s := ix.Spec
-	var expertTensorBytes int64
+	lay := expertLayers(ix)
+	if lay == nil {
+		return false
+	}
 	for i, t := range ix.Tensors {
 		if t.Kind == KindExperts {
-			expertTensorBytes += t.Bytes
 			res[i] = Cached
 		}
 	}
-	total := s.Experts * len(s.Layers)
-	if total == 0 || expertTensorBytes == 0 {
-		return false
-	}
-	// One expert of one layer: its gate, up and down slices, each read
-	// with O_DIRECT alignment slack.
-	p.ExpertBytes = expertTensorBytes/int64(total) + 3*2*StreamAlign
-	p.ExpertTotal = total
-	minSlots := 2 * s.ExpertsUsed * min(opt.Batch, 4)
-	minSlots = min(max(minSlots, s.ExpertsUsed+2), total)
 	var resident int64
 	for i, t := range ix.Tensors {
 		if res[i] == Resident {
@@ -453,23 +464,12 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	var buffers int64
 	streamed := map[int]bool{}
 	avail := opt.Budget - fixed - resident
-	if avail < int64(minSlots)*p.ExpertBytes {
+	if avail < lay.minimum(s.ExpertsUsed) {
 		// Stream attention per layer too.
-		units := layerUnits(ix, true)
-		var attn, biggest int64
-		for _, u := range units {
-			var ub int64
-			for _, i := range u.names {
-				if ix.Tensors[i].Kind == KindAttn {
-					ub += ix.Tensors[i].Bytes
-				}
-			}
-			attn += ub
-			biggest = max(biggest, ub)
-		}
-		buffers = 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+		var attn int64
+		attn, buffers = attnStreaming(ix)
 		avail = opt.Budget - fixed - (resident - attn) - buffers
-		if avail < int64(minSlots)*p.ExpertBytes {
+		if avail < lay.minimum(s.ExpertsUsed) {
 			return false
 		}
 		for i, t := range ix.Tensors {
@@ -479,14 +479,35 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 			}
 		}
 	}
-	slots := int(min(avail/p.ExpertBytes, int64(total)))
-	if slots >= total {
-		return false // everything fits after all
+	slots := lay.layout(avail)
+	total := 0
+	for l, n := range slots {
+		total += n
+		p.ExpertTotal += lay.experts[l]
 	}
-	p.ExpertSlots = slots
-	p.ExpertCacheBytes = int64(slots) * p.ExpertBytes
-	p.ExpectedHitRate = float64(slots) / float64(total)
-	p.ExpectedExpertReadBytes = int64((1 - p.ExpectedHitRate) * float64(s.ExpertsUsed*len(s.Layers)) * float64(p.ExpertBytes))
+	if total >= p.ExpertTotal {
+		// Every expert fits: keep them resident.
+		for i, t := range ix.Tensors {
+			if t.Kind == KindExperts {
+				res[i] = Resident
+			}
+		}
+		p.ExpertTotal = 0
+		p.finish(ix, res, streamed, buffers)
+		p.Fits = p.TotalBytes <= opt.Budget
+		p.MinimumBytes = p.minimum(ix)
+		return p.Fits
+	}
+	p.ExpertSlots = total
+	p.ExpertLayerSlots = slots
+	var expertBytes int64
+	for l, n := range slots {
+		p.ExpertCacheBytes += int64(n) * lay.slot[l]
+		expertBytes += int64(lay.experts[l]) * lay.bytes[l]
+	}
+	p.ExpertBytes = expertBytes / int64(p.ExpertTotal)
+	p.ExpertReuse = opt.ExpertReuse
+	p.ExpectedHitRate, p.ExpectedExpertReadBytes = lay.expect(slots, s.ExpertsUsed, opt.ExpertReuse)
 	p.finish(ix, res, streamed, buffers)
 	p.TotalBytes += p.ExpertCacheBytes
 	p.Fits = true
@@ -542,6 +563,138 @@ func chooseStreamed(ix *Index, units []unit, avail int64, res []string) map[int]
 		streamed[ix.Tensors[i].Layer] = true
 	}
 	return streamed
+}
+
+// attnStreaming returns the attention weights' bytes and the two buffers
+// streaming them layer by layer takes.
+func attnStreaming(ix *Index) (attn, buffers int64) {
+	var biggest int64
+	for _, u := range layerUnits(ix, true) {
+		var ub int64
+		for _, i := range u.names {
+			if ix.Tensors[i].Kind == KindAttn {
+				ub += ix.Tensors[i].Bytes
+			}
+		}
+		attn += ub
+		biggest = max(biggest, ub)
+	}
+	return attn, 2 * (biggest + 2*StreamAlign*int64(maxRanges))
+}
+
+// ExpertSlotBytes is the most memory one expert can take in the expert
+// cache when its gate, up and down slices together hold n bytes: each slice
+// is read with O_DIRECT, rounded out to the alignment at both ends.
+func ExpertSlotBytes(n int64) int64 { return n + 3*2*StreamAlign }
+
+// expertShape is what the planner knows about each layer's routed experts.
+type expertShape struct {
+	experts []int   // routed experts per layer (0: none)
+	bytes   []int64 // one expert's bytes (gate + up + down)
+	slot    []int64 // one cache slot's bytes
+}
+
+// expertLayers returns the layers' expert sizes, nil when the model has
+// no routed experts.
+func expertLayers(ix *Index) *expertShape {
+	s := ix.Spec
+	if s.Experts == 0 {
+		return nil
+	}
+	L := len(s.Layers)
+	lay := &expertShape{experts: make([]int, L), bytes: make([]int64, L), slot: make([]int64, L)}
+	found := false
+	for _, t := range ix.Tensors {
+		if t.Kind == KindExperts && t.Layer >= 0 && t.Layer < L {
+			lay.bytes[t.Layer] += t.Bytes
+			lay.experts[t.Layer] = s.Experts
+			found = true
+		}
+	}
+	if !found {
+		return nil
+	}
+	for l := range lay.bytes {
+		if lay.experts[l] > 0 {
+			lay.bytes[l] /= int64(lay.experts[l])
+			lay.slot[l] = ExpertSlotBytes(lay.bytes[l])
+		}
+	}
+	return lay
+}
+
+// minimum is the smallest expert cache that decodes without waiting for a
+// slot: one token's experts in every layer.
+func (lay *expertShape) minimum(used int) int64 {
+	var n int64
+	for l, e := range lay.experts {
+		n += int64(min(used, e)) * lay.slot[l]
+	}
+	return n
+}
+
+// layout splits bytes of cache over the layers: the same number of slots
+// in each (a layer loads as many experts per token as any other), then one
+// more slot per layer, in layer order, while bytes remain.
+func (lay *expertShape) layout(bytes int64) []int {
+	var per int64
+	most := 0
+	for l, e := range lay.experts {
+		if e > 0 {
+			per += lay.slot[l]
+			most = max(most, e)
+		}
+	}
+	n := int(min(bytes/max(per, 1), int64(most)))
+	slots := make([]int, len(lay.experts))
+	left := bytes
+	for l, e := range lay.experts {
+		slots[l] = min(n, e)
+		left -= int64(slots[l]) * lay.slot[l]
+	}
+	for l, e := range lay.experts {
+		if slots[l] < e && lay.slot[l] <= left {
+			slots[l]++
+			left -= lay.slot[l]
+		}
+	}
+	return slots
+}
+
+// expect returns the expected share of expert loads served from the cache
+// and the bytes read per decoded token, for routing in which a token picks
+// a share reuse of the previous token's experts and draws the others
+// evenly from the rest (reuse ≤ 0: no locality, i.e. used/experts). A
+// cache of n ≥ used slots in a layer of E experts keeps the previous
+// token's used experts and n-used others, so it serves
+// reuse + (1-reuse)·(n-used)/(E-used) of the loads.
+func (lay *expertShape) expect(slots []int, used int, reuse float64) (float64, int64) {
+	var hit, read float64
+	layers := 0
+	for l, e := range lay.experts {
+		if e == 0 {
+			continue
+		}
+		layers++
+		k := min(used, e)
+		r := reuse
+		if r <= 0 {
+			r = float64(k) / float64(e)
+		}
+		h := 1.0
+		if n := slots[l]; n < e {
+			if n < k {
+				h = float64(n) / float64(e) // no room to keep a token's experts
+			} else {
+				h = r + (1-r)*float64(n-k)/float64(e-k)
+			}
+		}
+		hit += h
+		// A read takes the slices plus about half a block of alignment
+		// at each end.
+		read += float64(k) * (1 - h) * float64(lay.bytes[l]+3*StreamAlign)
+	}
+	return hit / float64(max(layers, 1)), int64(read)
 }
 
 // maxRanges bounds the separate file ranges of one layer's streamed
@@ -615,27 +768,21 @@ func (p *Plan) minimum(ix *Index) int64 {
 			keep += t.Bytes
 		}
 	}
-	if s := ix.Spec; s.Experts > 0 {
-		// Attention streamed per layer, shared experts resident, and an
-		// expert cache of the fewest slots that run.
-		var attn int64
+	if lay := expertLayers(ix); lay != nil {
+		// Everything but the routed experts (and an untied embedding)
+		// resident, or attention streamed per layer if that takes less,
+		// and an expert cache of one token's experts per layer.
+		var moeKeep int64
 		for _, t := range ix.Tensors {
-			switch t.Kind {
-			case KindShared:
-				keep += t.Bytes
-			case KindAttn:
-				attn = max(attn, t.Bytes)
+			switch {
+			case t.Kind == KindExperts, t.Kind == KindOther, t.Kind == KindVector, t.Kind == KindAttn:
+			case t.Kind == KindEmbed && !ix.Spec.Tied:
+			default:
+				moeKeep += t.Bytes
 			}
 		}
-		var experts int64
-		for _, t := range ix.Tensors {
-			if t.Kind == KindExperts {
-				experts += t.Bytes
-			}
-		}
-		per := experts/int64(max(s.Experts*len(s.Layers), 1)) + 3*2*StreamAlign
-		slots := int64(min(max(2*s.ExpertsUsed, s.ExpertsUsed+2), s.Experts*len(s.Layers)))
-		return min(fixed+keep+2*(4*attn+2*StreamAlign*maxRanges)+slots*per, fixed+p.WeightBytes)
+		attn, buffers := attnStreaming(ix)
+		return min(fixed+moeKeep+min(attn, buffers)+lay.minimum(ix.Spec.ExpertsUsed), fixed+p.WeightBytes)
 	}
 	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
 }

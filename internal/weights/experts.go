@@ -2,8 +2,10 @@ package weights
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -11,33 +13,74 @@ import (
 	"github.com/memfit/memfit/internal/tensor"
 )
 
+// DefaultExpertReaders is how many goroutines read experts from disk at
+// once (the disk's queue depth).
+const DefaultExpertReaders = 4
+
 // ExpertCache holds a budget's worth of MoE experts in memory and reads the
-// others on demand: one expert of one layer (its gate, up and down slices,
-// each contiguous in the file) is one cache entry. Reads bypass the page
-// cache (O_DIRECT) and run on a few reader goroutines, demand reads before
-// prefetches. Eviction mixes recency and frequency: the entry with the
-// oldest last use, where every past hit counts as a later use, goes first.
+// others on demand. One expert of one layer (its gate, up and down slices,
+// each contiguous in the file) is one cache entry; each layer has its own
+// slots, sized for that layer's experts, so layers never evict each other.
+// Reads bypass the page cache (O_DIRECT), one read per slice, on a few
+// reader goroutines, demand reads before prefetches.
 //
-// Load, Release and Prefetch are called by the forward pass (one
-// goroutine); the readers run beside it.
+// Eviction within a layer mixes recency and frequency: the slot with the
+// lowest lastUse + FreqWeight·min(uses, FreqCap) goes first, where lastUse
+// counts the layer's batches (tokens, in decode) and uses the times the
+// expert was used since it was read. A prefetched expert that has not been
+// used yet scores as if last used PrefetchAge batches before it was read,
+// so wrong guesses leave first.
+//
+// A layer's batch is computed with Begin, then Next and Done for each
+// expert: Begin pins the experts already cached and starts reading as many
+// missing ones as there are free slots; Next hands out the experts
+// (resident ones first, then in the order their reads were queued) as they
+// arrive; Done unpins one, which frees its slot for the next missing
+// expert. So a batch that uses more experts than the layer has slots still
+// reads each of them once. Begin, Next, Done, End and Prefetch are called
+// by one goroutine (the forward pass); the readers run beside it.
 type ExpertCache struct {
-	layers  [][]expertEntry // [layer][expert]
-	slots   []cacheSlot
-	slotLen int64
-	region  []byte
+	layers  []cacheLayer
 	fds     map[string]int
 	direct  bool
+	region  []byte
 	res     *ledger.Reservation
+	readers int
 
-	mu     sync.Mutex
-	clock  int64
-	demand chan *cacheSlot
-	pref   chan *cacheSlot
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	work     *sync.Cond // readers wait for jobs
+	ready    *sync.Cond // the forward pass waits for reads
+	demand   []readJob  // FIFO, served first
+	pref     []readJob  // FIFO
+	stopping bool
+	wg       sync.WaitGroup
 
-	hits, misses, prefetched, prefetchUsed, bytesRead atomic.Int64
-	predicted, predictedRight                         atomic.Int64
+	// The layer batch being computed.
+	cur    int     // layer, -1 when none
+	order  []int32 // its experts in the order Next hands them out
+	issued int     // order[:issued] have slots
+	next   int     // order[:next] were handed out by Next
+	out    int32   // the expert handed out and not yet Done, -1 when none
+
+	// Policy knobs (see the type comment); set before use.
+	FreqWeight, FreqCap, PrefetchAge int64
+	// useful is a running average of whether a prefetched expert was used
+	// by the batch it was read for; below UsefulFloor, Prefetch reads only
+	// its first guess per call (enough to keep measuring).
+	useful      float64
+	UsefulFloor float64
+
+	hits, prefetchHits, misses, prefetched, prefetchWasted atomic.Int64
+	bytesRead, demandBytes, predicted, predictedRight      atomic.Int64
+	waits, waitNanos                                       atomic.Int64
+}
+
+// cacheLayer is one layer's experts and slots.
+type cacheLayer struct {
+	experts []expertEntry
+	slots   []cacheSlot
+	slotLen int64
+	clock   int64 // batches of this layer so far
 }
 
 // expertEntry is one expert's three tensors.
@@ -49,37 +92,91 @@ type expertEntry struct {
 // cacheSlot is one cache entry's memory and state.
 type cacheSlot struct {
 	buf        []byte
-	idx        int32
-	layer, exp int32 // -1 when empty
+	exp        int32 // -1 when empty
 	lastUse    int64
-	hits       int64
+	uses       int64
 	pins       int32
-	loading    bool
-	prefetch   bool // loaded by a prefetch and not used yet
-	done       chan struct{}
+	queued     int8 // reads not started yet
+	pending    int8 // reads not finished yet (queued or running)
+	prefetch   bool // read by a prefetch and not used yet
 	err        error
-	binds      *[3]Binding
 	readOffset [3]int64 // where each tensor's bytes start in buf
+}
+
+// readJob is one slice (gate, up or down) of one slot's expert.
+type readJob struct {
+	layer, slot int32
+	k           int8
 }
 
 // ExpertStats are the cache's counters.
 type ExpertStats struct {
-	Hits, Misses       int64 // expert loads served from memory / read from disk
-	Prefetched         int64 // experts read ahead of their layer
-	PrefetchUsed       int64 // of those, used before eviction
-	BytesRead          int64
-	Predicted, Correct int64 // predicted experts, and how many the router then picked
-	Slots              int
+	// Expert loads (one expert of one layer for one batch): served from
+	// memory, served by a prefetch that had not been used yet, or read on
+	// demand.
+	Hits, PrefetchHits, Misses int64
+	Prefetched                 int64 // experts read ahead of their layer
+	PrefetchWasted             int64 // of those, evicted without being used
+	BytesRead                  int64 // all reads, demand and prefetch
+	DemandBytes                int64 // reads for misses
+	Predicted, Correct         int64 // router guesses, and how many the router then picked
+	Waits                      int64 // times the forward pass waited for a read
+	WaitNanos                  int64 // and how long, in all
+	Slots                      int   // experts the cache holds
+	Bytes                      int64 // the cache's memory
 }
 
-// NewExpertCache builds a cache of slots entries for experts[layer][expert]
-// = the expert's gate, up and down views (which it detaches from the
-// mapping), and reserves it on l as "expert cache".
-func (m *Model) NewExpertCache(l *ledger.Ledger, slots int, experts [][][3]*tensor.Tensor) (*ExpertCache, error) {
-	c := &ExpertCache{fds: map[string]int{}, stop: make(chan struct{}), direct: true}
-	var total int
-	for _, layer := range experts {
-		row := make([]expertEntry, len(layer))
+// Loads is every expert load the counters saw.
+func (s ExpertStats) Loads() int64 { return s.Hits + s.PrefetchHits + s.Misses }
+
+// HitRate is the share of expert loads served without a demand read (from
+// the cache or a prefetch); 0 when nothing was loaded.
+func (s ExpertStats) HitRate() float64 {
+	if s.Loads() == 0 {
+		return 0
+	}
+	return float64(s.Hits+s.PrefetchHits) / float64(s.Loads())
+}
+
+// PrefetchAccuracy is the share of the router's guesses for the next layer
+// that the router then picked; 0 when there were none.
+func (s ExpertStats) PrefetchAccuracy() float64 {
+	if s.Predicted == 0 {
+		return 0
+	}
+	return float64(s.Correct) / float64(s.Predicted)
+}
+
+// Sub returns the counters accumulated since an earlier snapshot b.
+func (s ExpertStats) Sub(b ExpertStats) ExpertStats {
+	return ExpertStats{
+		Hits: s.Hits - b.Hits, PrefetchHits: s.PrefetchHits - b.PrefetchHits, Misses: s.Misses - b.Misses,
+		Prefetched: s.Prefetched - b.Prefetched, PrefetchWasted: s.PrefetchWasted - b.PrefetchWasted,
+		BytesRead: s.BytesRead - b.BytesRead, DemandBytes: s.DemandBytes - b.DemandBytes,
+		Predicted: s.Predicted - b.Predicted, Correct: s.Correct - b.Correct, Waits: s.Waits - b.Waits, WaitNanos: s.WaitNanos - b.WaitNanos,
+		Slots: s.Slots, Bytes: s.Bytes,
+	}
+}
+
+// NewExpertCache builds a cache of slots[layer] entries per layer for
+// experts[layer][expert] = the expert's gate, up and down views (which it
+// detaches from the mapping), and reserves it on l as "expert cache".
+// readers ≤ 0 means DefaultExpertReaders.
+func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*tensor.Tensor, readers int) (*ExpertCache, error) {
+	if len(slots) != len(experts) {
+		return nil, fmt.Errorf("model %s: expert cache slots for %d layers, experts of %d", m.Path, len(slots), len(experts))
+	}
+	if readers <= 0 {
+		readers = DefaultExpertReaders
+	}
+	c := &ExpertCache{fds: map[string]int{}, direct: true, cur: -1, out: -1, readers: readers,
+		FreqWeight: 1, FreqCap: 4, PrefetchAge: 2, UsefulFloor: 0.25, useful: 0.5}
+	c.work = sync.NewCond(&c.mu)
+	c.ready = sync.NewCond(&c.mu)
+	var total, mostExperts int
+	var bytes int64
+	for li, layer := range experts {
+		ly := cacheLayer{experts: make([]expertEntry, len(layer))}
 		for e, ts := range layer {
 			var need int64
 			for k, t := range ts {
@@ -87,36 +184,49 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots int, experts [][][3]*tens
 				if err != nil {
 					return nil, err
 				}
-				row[e].binds[k] = b
+				ly.experts[e].binds[k] = b
 				need += alignedLen(b.off, b.n)
 			}
-			row[e].slot = -1
-			c.slotLen = max(c.slotLen, need)
-			total++
+			ly.experts[e].slot = -1
+			ly.slotLen = max(ly.slotLen, need)
 		}
-		c.layers = append(c.layers, row)
+		n := min(slots[li], len(layer))
+		if n < 0 || (n == 0 && len(layer) > 0) {
+			return nil, fmt.Errorf("model %s: an expert cache of %d slots for the %d experts of layer %d", m.Path, slots[li], len(layer), li)
+		}
+		ly.slots = make([]cacheSlot, n)
+		total += n
+		bytes += int64(n) * ly.slotLen
+		mostExperts = max(mostExperts, len(layer))
+		c.layers = append(c.layers, ly)
 	}
-	if slots <= 0 || total == 0 {
-		return nil, fmt.Errorf("model %s: an expert cache of %d slots for %d experts", m.Path, slots, total)
+	if total == 0 {
+		return nil, fmt.Errorf("model %s: an expert cache with no slots", m.Path)
 	}
-	slots = min(slots, total)
 	var err error
-	if c.res, err = l.Reserve("expert cache", int64(slots)*c.slotLen); err != nil {
-		return nil, fmt.Errorf("model %s: expert cache of %d experts: %w", m.Path, slots, err)
+	if c.res, err = l.Reserve("expert cache", bytes); err != nil {
+		return nil, fmt.Errorf("model %s: expert cache of %d experts: %w", m.Path, total, err)
 	}
-	if c.region, err = alignedBuffer(int(int64(slots) * c.slotLen)); err != nil {
+	if c.region, err = alignedBuffer(int(bytes)); err != nil {
 		c.res.Release()
 		return nil, err
 	}
-	c.slots = make([]cacheSlot, slots)
-	for i := range c.slots {
-		c.slots[i] = cacheSlot{buf: c.region[int64(i)*c.slotLen : int64(i+1)*c.slotLen], idx: int32(i), layer: -1, exp: -1}
+	prefault(c.region)
+	var pos int64
+	for li := range c.layers {
+		ly := &c.layers[li]
+		for i := range ly.slots {
+			ly.slots[i] = cacheSlot{buf: c.region[pos : pos+ly.slotLen : pos+ly.slotLen], exp: -1}
+			pos += ly.slotLen
+		}
 	}
-	// Every queued read is a distinct loading slot, so sends never block.
-	c.demand = make(chan *cacheSlot, slots)
-	c.pref = make(chan *cacheSlot, slots)
-	for _, row := range c.layers {
-		for _, en := range row {
+	// Every job is for a distinct slice of a distinct slot, so the queues
+	// never outgrow these.
+	c.demand = make([]readJob, 0, 3*total)
+	c.pref = make([]readJob, 0, 3*total)
+	c.order = make([]int32, 0, mostExperts)
+	for _, ly := range c.layers {
+		for _, en := range ly.experts {
 			for _, b := range en.binds {
 				if _, ok := c.fds[b.file]; ok {
 					continue
@@ -133,11 +243,29 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots int, experts [][][3]*tens
 			}
 		}
 	}
-	for range 4 {
+	for range readers {
 		c.wg.Add(1)
 		go c.reader()
 	}
 	return c, nil
+}
+
+// prefault backs region with memory now, in transparent huge pages where
+// the kernel allows them, rather than page by page in the reads the forward
+// pass waits for. Huge pages matter twice: the matrix kernels stream each
+// expert's weights with a few TLB misses instead of hundreds (costly under
+// virtualisation), and an O_DIRECT read pins a few pages, not hundreds. The
+// memory is on the ledger already and every slot gets filled; faulting it
+// in at load (in a VM, with the host's faults behind it) keeps that cost
+// out of decoding.
+func prefault(region []byte) {
+	_ = unix.Madvise(region, unix.MADV_HUGEPAGE)
+	if unix.Madvise(region, unix.MADV_POPULATE_WRITE) == nil {
+		return
+	}
+	for i := 0; i < len(region); i += 4096 { // kernels before 5.14
+		region[i] = 0
+	}
 }
 
 func alignedLen(off, n int64) int64 {
@@ -147,202 +275,417 @@ func alignedLen(off, n int64) int64 {
 }
 
 // Slots is the number of experts the cache holds.
-func (c *ExpertCache) Slots() int { return len(c.slots) }
+func (c *ExpertCache) Slots() int {
+	n := 0
+	for i := range c.layers {
+		n += len(c.layers[i].slots)
+	}
+	return n
+}
+
+// LayerSlots is the number of experts the cache holds for layer.
+func (c *ExpertCache) LayerSlots(layer int) int { return len(c.layers[layer].slots) }
+
+// Readers is the number of reader goroutines.
+func (c *ExpertCache) Readers() int { return c.readers }
+
+// Direct reports whether reads bypass the page cache with O_DIRECT.
+func (c *ExpertCache) Direct() bool { return c.direct }
 
 // Stats returns the counters.
 func (c *ExpertCache) Stats() ExpertStats {
 	return ExpertStats{
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Prefetched: c.prefetched.Load(),
-		PrefetchUsed: c.prefetchUsed.Load(), BytesRead: c.bytesRead.Load(),
-		Predicted: c.predicted.Load(), Correct: c.predictedRight.Load(), Slots: len(c.slots),
+		Hits: c.hits.Load(), PrefetchHits: c.prefetchHits.Load(), Misses: c.misses.Load(),
+		Prefetched: c.prefetched.Load(), PrefetchWasted: c.prefetchWasted.Load(),
+		BytesRead: c.bytesRead.Load(), DemandBytes: c.demandBytes.Load(),
+		Predicted: c.predicted.Load(), Correct: c.predictedRight.Load(), Waits: c.waits.Load(), WaitNanos: c.waitNanos.Load(),
+		Slots: c.Slots(), Bytes: c.res.Bytes(),
 	}
 }
 
-// reader serves read requests, demand first.
+// reader serves read jobs, demand first.
 func (c *ExpertCache) reader() {
 	defer c.wg.Done()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for {
-		var s *cacheSlot
-		select {
-		case s = <-c.demand:
-		default:
-			select {
-			case s = <-c.demand:
-			case s = <-c.pref:
-			case <-c.stop:
-				return
-			}
+		for len(c.demand) == 0 && len(c.pref) == 0 && !c.stopping {
+			c.work.Wait()
 		}
-		err := c.read(s)
-		c.mu.Lock()
-		s.err, s.loading = err, false
-		close(s.done)
+		if c.stopping {
+			return
+		}
+		var j readJob
+		demand := len(c.demand) > 0
+		if demand {
+			j = popJob(&c.demand)
+		} else {
+			j = popJob(&c.pref)
+		}
+		ly := &c.layers[j.layer]
+		s := &ly.slots[j.slot]
+		s.queued--
+		b := ly.experts[s.exp].binds[j.k]
+		pos := s.readOffset[j.k] - (b.off - b.off&^(streamAlign-1))
+		dst := s.buf[pos : pos+alignedLen(b.off, b.n)]
 		c.mu.Unlock()
+		err := c.readSlice(b, dst, demand)
+		c.mu.Lock()
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("reading expert %d of layer %d: %w", s.exp, j.layer, err)
+		}
+		s.pending--
+		if s.pending == 0 {
+			c.ready.Broadcast()
+		}
 	}
 }
 
-// read fills a slot with its expert's three tensors.
-func (c *ExpertCache) read(s *cacheSlot) error {
-	var pos int64
-	for k, b := range s.binds {
-		lo := b.off &^ (streamAlign - 1)
-		n := alignedLen(b.off, b.n)
-		fd := c.fds[b.file]
-		for done := int64(0); done < n; {
-			got, err := unix.Pread(fd, s.buf[pos+done:pos+n], lo+done)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("reading expert %d of layer %d from %s: %w", s.exp, s.layer, b.file, err)
-			}
-			if got == 0 {
-				break
-			}
-			done += int64(got)
-			c.bytesRead.Add(int64(got))
+func popJob(q *[]readJob) readJob {
+	j := (*q)[0]
+	n := copy(*q, (*q)[1:])
+	*q = (*q)[:n]
+	return j
+}
+
+// readSlice reads b's aligned range into dst.
+func (c *ExpertCache) readSlice(b Binding, dst []byte, demand bool) error {
+	lo := b.off &^ (streamAlign - 1)
+	fd := c.fds[b.file]
+	n := int64(len(dst))
+	for done := int64(0); done < n; {
+		got, err := unix.Pread(fd, dst[done:], lo+done)
+		if err == unix.EINTR {
+			continue
 		}
-		if !c.direct {
-			_ = unix.Fadvise(fd, lo, n, unix.FADV_DONTNEED)
+		if err != nil {
+			return fmt.Errorf("%s at offset %d: %w", b.file, lo+done, err)
 		}
-		s.readOffset[k] = pos + b.off - lo
-		pos += n
+		if got == 0 {
+			if lo+done < b.off+b.n {
+				return fmt.Errorf("%s: file ends at offset %d, inside a tensor", b.file, lo+done)
+			}
+			break // alignment padding past the end of the file
+		}
+		done += int64(got)
+		c.bytesRead.Add(int64(got))
+		if demand {
+			c.demandBytes.Add(int64(got))
+		}
+	}
+	if !c.direct {
+		_ = unix.Fadvise(fd, lo, n, unix.FADV_DONTNEED)
 	}
 	return nil
 }
 
-// victim returns an unpinned slot to reuse, or nil when all are pinned or
-// loading. Called with mu held.
-func (c *ExpertCache) victim() *cacheSlot {
-	var best *cacheSlot
-	bonus := int64(len(c.layers))
-	for i := range c.slots {
-		s := &c.slots[i]
-		if s.pins > 0 || s.loading {
+// score is a slot's value for eviction (lower goes first).
+func (c *ExpertCache) score(s *cacheSlot) int64 {
+	if s.prefetch {
+		return s.lastUse - c.PrefetchAge
+	}
+	return s.lastUse + c.FreqWeight*min(s.uses, c.FreqCap)
+}
+
+// victim returns the index of the slot of ly to reuse, or -1 when every
+// slot is pinned or being read. A prefetch whose reads have not started
+// may be taken back. With below ≥ 0 only slots scoring under it qualify.
+// Called with mu held.
+func (c *ExpertCache) victim(ly *cacheLayer, below int64) int {
+	best, bestScore := -1, int64(0)
+	for i := range ly.slots {
+		s := &ly.slots[i]
+		if s.pins > 0 || s.queued < s.pending {
 			continue
 		}
-		if s.layer < 0 {
-			return s
+		if s.exp < 0 {
+			return i
 		}
-		score := s.lastUse + bonus*min(s.hits, 8)
-		if best == nil || score < best.lastUse+bonus*min(best.hits, 8) {
-			best = s
+		sc := c.score(s)
+		if below >= 0 && sc >= below {
+			continue
+		}
+		if best < 0 || sc < bestScore {
+			best, bestScore = i, sc
 		}
 	}
 	return best
 }
 
-// assign puts expert (layer, e) into a free slot and queues its read.
+// assign puts expert e of layer li into slot i and queues its reads.
 // Called with mu held.
-func (c *ExpertCache) assign(layer, e int, prefetch bool) *cacheSlot {
-	s := c.victim()
-	if s == nil {
-		return nil
+func (c *ExpertCache) assign(li, i int, e int32, prefetch bool) {
+	ly := &c.layers[li]
+	s := &ly.slots[i]
+	if s.exp >= 0 {
+		if s.pending > 0 {
+			// An unstarted prefetch taken back: drop its jobs.
+			c.pref = slices.DeleteFunc(c.pref, func(j readJob) bool { return int(j.layer) == li && int(j.slot) == i })
+		}
+		if s.prefetch {
+			c.prefetchWasted.Add(1)
+		}
+		ly.experts[s.exp].slot = -1
 	}
-	if s.layer >= 0 {
-		c.layers[s.layer][s.exp].slot = -1
-	}
-	en := &c.layers[layer][e]
-	en.slot = s.idx
-	*s = cacheSlot{buf: s.buf, idx: s.idx, layer: int32(layer), exp: int32(e), lastUse: c.clock, loading: true, prefetch: prefetch, done: make(chan struct{}), binds: &en.binds}
-	if prefetch {
-		c.prefetched.Add(1)
-		c.pref <- s
-	} else {
-		c.demand <- s
-	}
-	return s
-}
-
-// Load makes the listed experts of layer resident, pins them, and points
-// their tensors at the cache. Each must later be released with Release.
-func (c *ExpertCache) Load(layer int, experts []int32) error {
-	c.mu.Lock()
-	c.clock++
-	var wait []*cacheSlot
-	for _, e := range experts {
-		en := &c.layers[layer][e]
-		var s *cacheSlot
-		if en.slot >= 0 {
-			s = &c.slots[en.slot]
-			if s.prefetch {
-				s.prefetch = false
-				c.prefetchUsed.Add(1)
-			}
-			c.hits.Add(1)
-			s.hits++
+	en := &ly.experts[e]
+	en.slot = int32(i)
+	*s = cacheSlot{buf: s.buf, exp: e, lastUse: ly.clock, queued: 3, pending: 3, prefetch: prefetch}
+	var pos int64
+	for k, b := range en.binds {
+		s.readOffset[k] = pos + b.off - b.off&^(streamAlign-1)
+		pos += alignedLen(b.off, b.n)
+		j := readJob{layer: int32(li), slot: int32(i), k: int8(k)}
+		if prefetch {
+			c.pref = append(c.pref, j)
 		} else {
-			c.misses.Add(1)
-			for s == nil {
-				if s = c.assign(layer, int(e), false); s != nil {
-					break
-				}
-				// Every slot is pinned or being filled: wait for a
-				// prefetch to finish, which makes its slot evictable.
-				var busy *cacheSlot
-				for i := range c.slots {
-					if c.slots[i].loading && c.slots[i].pins == 0 {
-						busy = &c.slots[i]
-						break
-					}
-				}
-				if busy == nil {
-					c.mu.Unlock()
-					return fmt.Errorf("expert cache of %d slots: every slot is in use (layer %d needs %d experts)", len(c.slots), layer, len(experts))
-				}
-				done := busy.done
-				c.mu.Unlock()
-				<-done
-				c.mu.Lock()
-			}
-		}
-		s.pins++
-		s.lastUse = c.clock
-		wait = append(wait, s)
-	}
-	c.mu.Unlock()
-	for i, s := range wait {
-		<-s.done
-		if s.err != nil {
-			return s.err
-		}
-		en := &c.layers[layer][experts[i]]
-		for k := range en.binds {
-			b := &en.binds[k]
-			b.T.Data = s.buf[s.readOffset[k] : s.readOffset[k]+b.n : s.readOffset[k]+b.n]
+			c.demand = append(c.demand, j)
 		}
 	}
-	return nil
+	c.work.Broadcast()
 }
 
-// Release unpins the experts Load pinned.
-func (c *ExpertCache) Release(layer int, experts []int32) {
+// promote moves slot i's queued prefetch reads to the demand queue.
+// Called with mu held.
+func (c *ExpertCache) promote(li, i int) {
+	moved := false
+	c.pref = slices.DeleteFunc(c.pref, func(j readJob) bool {
+		if int(j.layer) == li && int(j.slot) == i {
+			c.demand = append(c.demand, j)
+			moved = true
+			return true
+		}
+		return false
+	})
+	if moved {
+		c.work.Broadcast()
+	}
+}
+
+// Begin starts a batch of layer that uses experts (distinct). It pins the
+// cached ones and starts reading the others, as many as free slots allow.
+func (c *ExpertCache) Begin(layer int, experts []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.cur >= 0 {
+		c.endLocked()
+	}
+	ly := &c.layers[layer]
+	ly.clock++
+	c.cur, c.order, c.issued, c.next, c.out = layer, c.order[:0], 0, 0, -1
+	// Resident first, then the ones being read, then the misses.
+	for pass := 0; pass < 2; pass++ {
+		for _, e := range experts {
+			i := ly.experts[e].slot
+			if i < 0 {
+				continue
+			}
+			s := &ly.slots[i]
+			if (s.pending == 0) != (pass == 0) {
+				continue
+			}
+			if s.prefetch {
+				s.prefetch = false
+				c.prefetchHits.Add(1)
+				if s.lastUse == ly.clock {
+					c.scorePrefetch(true) // read for this batch
+				}
+				s.uses = 0
+			} else {
+				c.hits.Add(1)
+			}
+			if s.queued > 0 {
+				c.promote(layer, int(i))
+			}
+			s.pins++
+			s.uses++
+			s.lastUse = ly.clock
+			c.order = append(c.order, e)
+		}
+	}
+	// Guesses read for this batch that it did not use.
+	for i := range ly.slots {
+		if s := &ly.slots[i]; s.prefetch && s.lastUse == ly.clock {
+			c.scorePrefetch(false)
+		}
+	}
+	c.issued = len(c.order)
 	for _, e := range experts {
-		en := &c.layers[layer][e]
-		if en.slot >= 0 {
-			c.slots[en.slot].pins--
+		if ly.experts[e].slot < 0 {
+			c.order = append(c.order, e)
+			c.misses.Add(1)
 		}
-		for k := range en.binds {
-			en.binds[k].T.Data = nil
+	}
+	c.issue()
+}
+
+// issue gives free slots to the batch's missing experts, in order, and
+// queues their reads. Called with mu held.
+func (c *ExpertCache) issue() {
+	ly := &c.layers[c.cur]
+	for c.issued < len(c.order) {
+		i := c.victim(ly, -1)
+		if i < 0 {
+			return
 		}
+		e := c.order[c.issued]
+		c.assign(c.cur, i, e, false)
+		s := &ly.slots[i]
+		s.pins++
+		s.uses = 1
+		c.issued++
 	}
 }
 
-// Prefetch starts reading experts of layer that are not cached, into slots
-// that are free or least valuable; it never waits. It also records the
-// guess so that Check can score it.
+// Next returns the batch's next expert, with its tensors pointing into the
+// cache, waiting for its read if need be; -1 when every expert was handed
+// out. The expert must be given back with Done before Next is called
+// again.
+func (c *ExpertCache) Next() (int32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur < 0 || c.next >= len(c.order) {
+		return -1, nil
+	}
+	if c.out >= 0 {
+		return -1, fmt.Errorf("expert cache: Next before Done of expert %d", c.out)
+	}
+	ly := &c.layers[c.cur]
+	var start time.Time
+	for c.next >= c.issued {
+		c.issue()
+		if c.next < c.issued {
+			break
+		}
+		// Every slot is pinned or being read: wait for a read to finish.
+		if start.IsZero() {
+			start = time.Now()
+		}
+		c.ready.Wait()
+	}
+	e := c.order[c.next]
+	en := &ly.experts[e]
+	s := &ly.slots[en.slot]
+	for s.pending > 0 {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		c.ready.Wait()
+	}
+	if !start.IsZero() {
+		c.waits.Add(1)
+		c.waitNanos.Add(int64(time.Since(start)))
+	}
+	if s.err != nil {
+		return -1, s.err
+	}
+	for k := range en.binds {
+		b := &en.binds[k]
+		b.T.Data = s.buf[s.readOffset[k] : s.readOffset[k]+b.n : s.readOffset[k]+b.n]
+	}
+	c.next++
+	c.out = e
+	return e, nil
+}
+
+// Done gives back the expert Next returned: its tensors are detached and
+// its slot may be reused.
+func (c *ExpertCache) Done(e int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur < 0 || e != c.out {
+		return
+	}
+	ly := &c.layers[c.cur]
+	en := &ly.experts[e]
+	for k := range en.binds {
+		en.binds[k].T.Data = nil
+	}
+	ly.slots[en.slot].pins--
+	c.out = -1
+	c.issue()
+}
+
+// End finishes the batch: experts not handed out or not given back are
+// unpinned (after an error), and failed reads leave the cache.
+func (c *ExpertCache) End() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endLocked()
+}
+
+func (c *ExpertCache) endLocked() {
+	if c.cur < 0 {
+		return
+	}
+	ly := &c.layers[c.cur]
+	if c.out >= 0 {
+		c.next-- // handed out, not given back: unpin below
+		for k := range ly.experts[c.out].binds {
+			ly.experts[c.out].binds[k].T.Data = nil
+		}
+	}
+	for _, e := range c.order[c.next:c.issued] {
+		ly.slots[ly.experts[e].slot].pins--
+	}
+	// A slot whose read failed is emptied once nothing reads into it.
+	for _, e := range c.order[:c.issued] {
+		if i := ly.experts[e].slot; i >= 0 {
+			if s := &ly.slots[i]; s.err != nil && s.pending == 0 {
+				ly.experts[e].slot = -1
+				*s = cacheSlot{buf: s.buf, exp: -1}
+			}
+		}
+	}
+	c.cur, c.order, c.out = -1, c.order[:0], -1
+}
+
+// scorePrefetch updates the running average of prefetch usefulness.
+// Called with mu held.
+func (c *ExpertCache) scorePrefetch(used bool) {
+	v := 0.0
+	if used {
+		v = 1
+	}
+	c.useful += (v - c.useful) / 32
+}
+
+// PrefetchUseful is the running average of the share of prefetched experts
+// that the batch they were read for used.
+func (c *ExpertCache) PrefetchUseful() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.useful
+}
+
+// Prefetch starts reading experts of layer that are not cached (best guess
+// first), into free slots or ones worth less than a fresh guess; it never
+// waits. Reads queue behind demand reads. While guesses have mostly been
+// wrong lately (the running usefulness under UsefulFloor), only the first
+// uncached guess is read.
 func (c *ExpertCache) Prefetch(layer int, experts []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ly := &c.layers[layer]
+	issued := 0
+	// A guess is worth what an expert used PrefetchAge batches before the
+	// next one is: it may not push out anything used more recently.
+	worth := ly.clock + 1 - c.PrefetchAge
 	for _, e := range experts {
-		if c.layers[layer][e].slot >= 0 {
+		if ly.experts[e].slot >= 0 {
 			continue
 		}
-		if c.assign(layer, int(e), true) == nil {
+		if issued > 0 && c.useful < c.UsefulFloor {
 			return
 		}
+		i := c.victim(ly, max(worth, 0))
+		if i < 0 {
+			return
+		}
+		c.assign(layer, i, e, true)
+		c.prefetched.Add(1)
+		issued++
+		// Score it as a batch ahead of the layer's next use.
+		ly.slots[i].lastUse = ly.clock + 1
 	}
 }
 
@@ -351,11 +694,8 @@ func (c *ExpertCache) Score(predicted, actual []int32) {
 	c.predicted.Add(int64(len(predicted)))
 	n := 0
 	for _, p := range predicted {
-		for _, a := range actual {
-			if p == a {
-				n++
-				break
-			}
+		if slices.Contains(actual, p) {
+			n++
 		}
 	}
 	c.predictedRight.Add(int64(n))
@@ -363,7 +703,10 @@ func (c *ExpertCache) Score(predicted, actual []int32) {
 
 // Close stops the readers and frees the cache.
 func (c *ExpertCache) Close() error {
-	close(c.stop)
+	c.mu.Lock()
+	c.stopping = true
+	c.work.Broadcast()
+	c.mu.Unlock()
 	c.wg.Wait()
 	for _, fd := range c.fds {
 		unix.Close(fd)
