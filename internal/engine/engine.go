@@ -303,6 +303,7 @@ type job struct {
 	mu        sync.Mutex
 	published int // bytes of text the caller may read
 	out       []byte
+	cuts      []int // ends of the pieces published, one per publish
 	done      bool
 	err       error
 	result    Result
@@ -368,8 +369,13 @@ func (e *Engine) Generate(ctx context.Context, req Request, onText func(string) 
 	e.mu.Unlock()
 	e.signal()
 
-	sent := 0
+	// Text goes to onText piece by piece as it was published (a token's
+	// text, or what a stop string held back), even when the caller falls
+	// behind and several pieces are waiting: a streaming client sees
+	// every token arrive.
+	sent, nextCut := 0, 0
 	var buf []byte
+	var cuts []int
 	for {
 		var done bool
 		var err error
@@ -381,16 +387,24 @@ func (e *Engine) Generate(ctx context.Context, req Request, onText func(string) 
 			return nil, ctx.Err()
 		}
 		j.mu.Lock()
+		base := sent
 		buf = append(buf[:0], j.out[sent:j.published]...)
+		cuts = append(cuts[:0], j.cuts[nextCut:]...)
+		nextCut = len(j.cuts)
 		sent = j.published
 		done, err = j.done, j.err
 		j.mu.Unlock()
-		if len(buf) > 0 && onText != nil {
-			if werr := onText(string(buf)); werr != nil {
+		from := 0
+		for _, c := range cuts {
+			if c-base <= from || onText == nil {
+				continue
+			}
+			if werr := onText(string(buf[from : c-base])); werr != nil {
 				j.cancelled.Store(true)
 				e.signal()
 				return nil, werr
 			}
+			from = c - base
 		}
 		if done {
 			if err != nil {
@@ -622,6 +636,7 @@ func (e *Engine) publish(j *job, upto int) {
 	if upto > j.published {
 		j.out = append(j.out, j.text[j.published:upto]...)
 		j.published = upto
+		j.cuts = append(j.cuts, upto)
 	}
 	j.mu.Unlock()
 	j.signal()
