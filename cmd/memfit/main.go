@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,14 @@ files and Hugging Face folders on one machine, inside the memory budget you set.
 	Version:       versionString,
 }
 
+// cpuProfile is the --cpuprofile flag: a file for a CPU profile of the
+// whole command (go tool pprof reads it).
+var cpuProfile string
+
+func init() {
+	rootCmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
+}
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -59,7 +68,9 @@ func run(args []string) int {
 	rootCmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
+	rootCmd.PersistentPreRunE = startProfile
 	err := rootCmd.Execute()
+	pprof.StopCPUProfile()
 	if err == nil {
 		return exitOK
 	}
@@ -85,4 +96,20 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// startProfile starts the CPU profile --cpuprofile asks for.
+func startProfile(*cobra.Command, []string) error {
+	if cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile %s: %w", cpuProfile, err)
+	}
+	return nil
 }
