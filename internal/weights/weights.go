@@ -70,21 +70,23 @@ type Model struct {
 	GGUF   *gguf.File              // set for GGUF
 	HF     *safetensors.Checkpoint // set for HF
 
-	maps map[string][]byte // file path → mapping
+	maps map[string][]byte // file path → mapping (or loaded copy)
+	anon map[string]bool   // files loaded into anonymous memory
 	res  *ledger.Reservation
 }
 
-// Open opens the model at path (a GGUF file or a Hugging Face folder), maps
-// its files and reserves on l, as "weights", the bytes that will be read
-// through the mapping: resident bytes, or (resident < 0) every mapped byte.
-// With resident ≥ 0 the mappings are advised MADV_RANDOM, so touching a
+// Open opens the model at path (a GGUF file or a Hugging Face folder) and
+// reserves on l, as "weights", the bytes that will be in memory: resident
+// bytes, or (resident < 0) every byte of the files. With resident < 0 the
+// files are read into anonymous memory in huge pages (loadFile); with
+// resident ≥ 0 they are mapped, advised MADV_RANDOM, so touching a
 // resident tensor does not read ahead into streamed ones.
 func Open(path string, l *ledger.Ledger, resident int64) (*Model, error) {
 	format, err := Detect(path)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Path: path, Format: format, maps: map[string][]byte{}}
+	m := &Model{Path: path, Format: format, maps: map[string][]byte{}, anon: map[string]bool{}}
 	var files []string
 	switch format {
 	case GGUF:
@@ -118,7 +120,14 @@ func Open(path string, l *ledger.Ledger, resident int64) (*Model, error) {
 		}
 	}
 	for _, p := range files {
-		b, err := mapFile(p)
+		var b []byte
+		if resident < 0 {
+			// Every byte stays: read it into huge pages (see loadFile).
+			b, err = loadFile(p)
+			m.anon[p] = true
+		} else {
+			b, err = mapFile(p)
+		}
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("model %s: %w", path, err)
@@ -156,7 +165,11 @@ func mapFile(path string) ([]byte, error) {
 func (m *Model) Close() error {
 	var errs []error
 	for p, b := range m.maps {
-		if len(b) > 0 {
+		if m.anon[p] {
+			if err := freeRegion(b); err != nil {
+				errs = append(errs, fmt.Errorf("munmap %s: %w", p, err))
+			}
+		} else if len(b) > 0 {
 			if err := unix.Munmap(b); err != nil {
 				errs = append(errs, fmt.Errorf("munmap %s: %w", p, err))
 			}
