@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,12 +15,19 @@ import (
 // generating at once (continuous batching) on the gocoder model, as the
 // demo model embeds it (Q8_0, byte-identical to the fixture) and in bf16:
 // each iteration runs P requests of 128 tokens from 8-token prompts. It
-// reports generated tokens per second over all sequences.
+// reports generated tokens per second over all sequences. With
+// MEMFIT_BENCH_MODEL set to a GGUF file (e.g. a memfit synth
+// llama-3.2-1b), it measures that model too, as "file" (the prompts are
+// gocoder's token ids, valid in any larger vocabulary).
 func BenchmarkDecode(b *testing.B) {
-	for _, m := range []struct{ name, path string }{
+	models := []struct{ name, path string }{
 		{"demo-q8_0", fixtures.Path(b, "models", "gocoder", "gocoder.Q8_0.gguf")},
 		{"bf16", fixtures.Path(b, "models", "gocoder", "hf")},
-	} {
+	}
+	if f := os.Getenv("MEMFIT_BENCH_MODEL"); f != "" {
+		models = append(models, struct{ name, path string }{"file", f})
+	}
+	for _, m := range models {
 		path := m.path
 		for _, p := range []int{1, 2, 4, 8} {
 			b.Run(fmt.Sprintf("%s/parallel=%d", m.name, p), func(b *testing.B) {
