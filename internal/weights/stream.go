@@ -543,5 +543,9 @@ func alignedBuffer(n int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocating a %d-byte stream buffer: %w", n, err)
 	}
+	// Huge pages where the kernel allows them: the kernels stream every
+	// byte of the buffer each token (see loadFile). The buffer is filled
+	// whole, so they cost no memory beyond its own length.
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
 	return b, nil
 }
