@@ -105,8 +105,26 @@ func New(l *ledger.Ledger, t tensor.DType, layers, ctx, kvDim int) (*Cache, erro
 				K: make([]byte, ctx*int(rb)), V: make([]byte, ctx*int(rb)),
 			}}
 		}
+		touchLayer(&c.Layers[i])
 	}
 	return c, nil
+}
+
+// touchLayer writes every page of a layer's cache, so the memory the ledger
+// reserved for the whole context is in use from the start (a memory cgroup
+// counts it then, as llama.cpp's cleared KV buffers are).
+func touchLayer(L *kernels.KVLayer) {
+	for i := 0; i < len(L.K); i += 1024 {
+		L.K[i], L.V[i] = 0, 0
+	}
+	for i := 0; i < len(L.K16); i += 2048 {
+		L.K16[i], L.V16[i] = 0, 0
+	}
+	if q := L.Q; q != nil {
+		for i := 0; i < len(q.K); i += 4096 {
+			q.K[i], q.V[i] = 0, 0
+		}
+	}
 }
 
 // Store writes the keys and values of position pos of layer l.

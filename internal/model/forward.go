@@ -63,7 +63,16 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 		return nil, err
 	}
 	m.ops.ReserveAttention(maxCtx)
-	f := func(n int) []float32 { return make([]float32, n) }
+	// Every page is written now: the memory the ledger reserved is in use
+	// from the first step (and a memory cgroup counts it), not only once
+	// the largest batch has passed.
+	f := func(n int) []float32 {
+		b := make([]float32, n)
+		for i := 0; i < n; i += 1024 {
+			b[i] = 0
+		}
+		return b
+	}
 	sc := &Scratch{
 		Batch: batch, res: res,
 		x: f(batch * s.Hidden), h: f(batch * s.Hidden), o: f(batch * s.Hidden),

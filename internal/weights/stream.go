@@ -544,8 +544,10 @@ func alignedBuffer(n int) ([]byte, error) {
 		return nil, fmt.Errorf("allocating a %d-byte stream buffer: %w", n, err)
 	}
 	// Huge pages where the kernel allows them: the kernels stream every
-	// byte of the buffer each token (see loadFile). The buffer is filled
-	// whole, so they cost no memory beyond its own length.
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	// byte of the buffer each token (see loadFile). The buffer is backed
+	// now, whole (prefault), so the memory the ledger reserved for it is
+	// in use from the start, not only once the largest unit has passed
+	// through it.
+	prefault(b)
 	return b, nil
 }
