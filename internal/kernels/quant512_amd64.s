@@ -12033,7 +12033,13 @@ TEXT ·tileQ4_K_8x1AVX512(SB), NOSPLIT, $272-72
 	MOVQ      nb+48(FP), DI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
 	LEAQ      (AX)(CX*8), R8
 
 tileQ4_K_8x1AVX512_loop:
@@ -12057,11 +12063,15 @@ tileQ4_K_8x1AVX512_loop:
 	PREFETCHT0      1088(R8)
 	PREFETCHT0      1152(R8)
 	ADDQ            $0x00000480, R8
-	VMOVDQU32       q_ones16<>+0(SB), Y2
-	VPMADDWD        260(SI), Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 256(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y8
+	VPMADDWD        260(SI), Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 256(SP)
+	VMOVDQU64       4(SI), Z8
+	VMOVDQU64       68(SI), Z9
+	VMOVDQU64       132(SI), Z10
+	VMOVDQU64       196(SI), Z11
 	MOVL            4(AX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12073,7 +12083,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12086,46 +12096,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y2
-	VPERMQ          $0x44, Y2, Y3
-	VEXTRACTI128    $0x01, Y2, X2
-	VPMADDWD        256(SP), X2, X2
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y3, X4
-	VPADDD          X3, X4, X4
-	VMOVDQU32       X4, (SP)
-	VMOVDQU32       X2, 16(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y12
+	VPERMQ          $0x44, Y12, Y13
+	VEXTRACTI128    $0x01, Y12, X12
+	VPMADDWD        256(SP), X12, X12
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y13
+	VPADDD          Y14, Y13, Y13
+	VEXTRACTI32X4   $0x01, Y13, X14
+	VPADDD          X13, X14, X14
+	VMOVDQU32       X14, (SP)
+	VMOVDQU32       X12, 16(SP)
 	MOVL            4(AX)(CX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12137,7 +12143,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12150,46 +12156,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 32(SP)
-	VMOVDQU32       X3, 48(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VMOVDQU32       X13, 48(SP)
 	MOVL            4(AX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12201,7 +12203,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12214,46 +12216,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X3, 80(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VMOVDQU32       X13, 80(SP)
 	MOVL            4(AX)(DX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12265,7 +12263,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(DX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12278,46 +12276,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 96(SP)
-	VMOVDQU32       X3, 112(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(DX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(DX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(DX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(DX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 96(SP)
+	VMOVDQU32       X13, 112(SP)
 	MOVL            4(AX)(CX*4), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12329,7 +12323,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*4), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12342,46 +12336,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 128(SP)
-	VMOVDQU32       X3, 144(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(CX*4), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(CX*4), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(CX*4), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(CX*4), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 128(SP)
+	VMOVDQU32       X13, 144(SP)
 	MOVL            4(BX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12393,7 +12383,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(BX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12406,46 +12396,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 160(SP)
-	VMOVDQU32       X3, 176(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(BX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(BX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(BX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(BX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 160(SP)
+	VMOVDQU32       X13, 176(SP)
 	MOVL            4(AX)(DX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12457,7 +12443,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(DX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12470,46 +12456,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 192(SP)
-	VMOVDQU32       X3, 208(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(DX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(DX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(DX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(DX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 192(SP)
+	VMOVDQU32       X13, 208(SP)
 	MOVL            4(BX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12521,7 +12503,7 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(BX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -12534,46 +12516,42 @@ tileQ4_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 224(SP)
-	VMOVDQU32       X3, 240(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(BX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z8
+	VPDPWSSD        Z16, Z8, Z14
+	VBROADCASTI64X4 48(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z4, Z15
+	VPMADDUBSW      Z9, Z8, Z8
+	VPDPWSSD        Z15, Z8, Z14
+	VBROADCASTI64X4 80(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z5, Z9
+	VPMADDUBSW      Z10, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z14
+	VBROADCASTI64X4 112(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z6, Z9
+	VPMADDUBSW      Z11, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y8
+	VPADDD          Y14, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPADDD          X8, X9, X9
+	VMOVDQU32       X9, 224(SP)
+	VMOVDQU32       X13, 240(SP)
 	MOVWQZX         (AX), R9
 	MOVWQZX         (AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -12584,7 +12562,7 @@ tileQ4_K_8x1AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X8
 	MOVWQZX         (AX)(CX*4), R9
 	MOVWQZX         (BX), R10
 	SHLQ            $0x10, R10
@@ -12595,8 +12573,8 @@ tileQ4_K_8x1AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VCVTPH2PS       X2, Y2
+	VPINSRQ         $0x01, R9, X8, X8
+	VCVTPH2PS       X8, Y8
 	MOVWQZX         2(AX), R9
 	MOVWQZX         2(AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -12607,7 +12585,7 @@ tileQ4_K_8x1AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VMOVQ           R9, X3
+	VMOVQ           R9, X9
 	MOVWQZX         2(AX)(CX*4), R9
 	MOVWQZX         2(BX), R10
 	SHLQ            $0x10, R10
@@ -12618,45 +12596,45 @@ tileQ4_K_8x1AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VPINSRQ         $0x01, R9, X3, X3
-	VCVTPH2PS       X3, Y3
-	VMOVDQU32       (SP), Y4
-	VMOVDQU32       32(SP), Y5
-	VMOVDQU32       64(SP), Y6
-	VMOVDQU32       96(SP), Y7
-	VMOVDQU32       128(SP), Y8
-	VMOVDQU32       160(SP), Y9
-	VMOVDQU32       192(SP), Y10
-	VMOVDQU32       224(SP), Y11
-	VPUNPCKLDQ      Y5, Y4, Y12
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y12, Y5, Y4
-	VPUNPCKLDQ      Y7, Y6, Y5
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y5, Y7, Y6
-	VPUNPCKLQDQ     Y6, Y4, Y5
-	VPUNPCKHQDQ     Y6, Y4, Y6
-	VPADDD          Y5, Y6, Y4
-	VPUNPCKLDQ      Y9, Y8, Y5
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y5, Y9, Y8
-	VPUNPCKLDQ      Y11, Y10, Y5
+	VPINSRQ         $0x01, R9, X9, X9
+	VCVTPH2PS       X9, Y9
+	VMOVDQU32       (SP), Y10
+	VMOVDQU32       32(SP), Y11
+	VMOVDQU32       64(SP), Y12
+	VMOVDQU32       96(SP), Y13
+	VMOVDQU32       128(SP), Y14
+	VMOVDQU32       160(SP), Y15
+	VMOVDQU32       192(SP), Y16
+	VMOVDQU32       224(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
 	VPUNPCKHDQ      Y11, Y10, Y11
-	VPADDD          Y5, Y11, Y10
-	VPUNPCKLQDQ     Y10, Y8, Y5
-	VPUNPCKHQDQ     Y10, Y8, Y10
-	VPADDD          Y5, Y10, Y8
-	VBROADCASTSS    (SI), Y5
-	VSHUFI64X2      $0x00, Y8, Y4, Y6
-	VCVTDQ2PS       Y6, Y6
-	VMULPS          Y5, Y2, Y2
-	VMULPS          Y2, Y6, Y6
-	VSHUFI64X2      $0x03, Y8, Y4, Y4
-	VCVTDQ2PS       Y4, Y4
-	VMULPS          Y5, Y3, Y2
-	VMULPS          Y2, Y4, Y4
-	VSUBPS          Y4, Y6, Y6
-	VADDPS          Y6, Y0, Y0
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          Y11, Y8, Y8
+	VMULPS          Y8, Y12, Y12
+	VSHUFI64X2      $0x03, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y8
+	VMULPS          Y8, Y10, Y10
+	VSUBPS          Y10, Y12, Y12
+	VADDPS          Y12, Y7, Y7
 	ADDQ            $0x00000090, AX
 	ADDQ            $0x00000090, BX
 	ADDQ            $0x00000124, SI
@@ -12665,7 +12643,7 @@ tileQ4_K_8x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         Y0, (AX)
+	VMOVUPS         Y7, (AX)
 	VZEROUPPER
 	RET
 
@@ -12682,9 +12660,15 @@ TEXT ·tileQ4_K_8x2AVX512(SB), NOSPLIT, $608-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 544(SP)
-	VMOVUPS   Y0, 576(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 544(SP)
+	VMOVUPS   Y7, 576(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ4_K_8x2AVX512_loop:
@@ -12708,15 +12692,15 @@ tileQ4_K_8x2AVX512_loop:
 	PREFETCHT0      1088(R9)
 	PREFETCHT0      1152(R9)
 	ADDQ            $0x00000480, R9
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 512(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 528(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 512(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 528(SP)
 	MOVL            4(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12728,7 +12712,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12741,62 +12725,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        512(SP), X0, X3
-	VPMADDWD        528(SP), X0, X0
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y2, X5
-	VPADDD          X2, X5, X5
-	VMOVDQU32       X5, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X0, 48(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        512(SP), X7, X9
+	VPMADDWD        528(SP), X7, X7
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z8, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z8, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z8, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z8, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y8
+	VPADDD          Y10, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y8, X11
+	VPADDD          X8, X11, X11
+	VMOVDQU32       X11, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y10, X8
+	VPADDD          X10, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X7, 48(SP)
 	MOVL            4(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12808,7 +12788,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12821,62 +12801,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X2, 80(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 96(SP)
-	VMOVDQU32       X8, 112(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 64(SP)
+	VMOVDQU32       X8, 80(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 96(SP)
+	VMOVDQU32       X14, 112(SP)
 	MOVL            4(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12888,7 +12864,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12901,62 +12877,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 128(SP)
-	VMOVDQU32       X2, 144(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X8, 176(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 128(SP)
+	VMOVDQU32       X8, 144(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X14, 176(SP)
 	MOVL            4(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12968,7 +12940,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -12981,62 +12953,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 192(SP)
-	VMOVDQU32       X2, 208(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X8, 240(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(DX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(DX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(DX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(DX*1), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 192(SP)
+	VMOVDQU32       X8, 208(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X14, 240(SP)
 	MOVL            4(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13048,7 +13016,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13061,62 +13029,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*4), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 256(SP)
-	VMOVDQU32       X2, 272(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VMOVDQU32       X8, 304(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(CX*4), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(CX*4), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(CX*4), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(CX*4), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 256(SP)
+	VMOVDQU32       X8, 272(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 288(SP)
+	VMOVDQU32       X14, 304(SP)
 	MOVL            4(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13128,7 +13092,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13141,62 +13105,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(BX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 320(SP)
-	VMOVDQU32       X2, 336(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X8, 368(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(BX), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(BX), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(BX), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(BX), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 320(SP)
+	VMOVDQU32       X8, 336(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X14, 368(SP)
 	MOVL            4(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13208,7 +13168,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13221,62 +13181,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(DX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X8, 432(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(AX)(DX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(AX)(DX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(AX)(DX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(AX)(DX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X14, 432(SP)
 	MOVL            4(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13288,7 +13244,7 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13301,62 +13257,58 @@ tileQ4_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      4(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      132(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(BX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 448(SP)
-	VMOVDQU32       X2, 464(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VMOVDQU32       X8, 496(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VBROADCASTI64X4 16(BX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z3, Z12
+	VPMADDUBSW      4(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 48(BX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z4, Z12
+	VPMADDUBSW      68(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 80(BX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z5, Z12
+	VPMADDUBSW      132(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VBROADCASTI64X4 112(BX)(CX*2), Z11
+	VPSRLVQ         Z0, Z11, Z11
+	VPANDD          Z2, Z11, Z11
+	VPERMW          Z7, Z6, Z12
+	VPMADDUBSW      196(SI), Z11, Z13
+	VPDPWSSD        Z12, Z13, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z11, Z11
+	VPDPWSSD        Z12, Z11, Z10
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 448(SP)
+	VMOVDQU32       X8, 464(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 480(SP)
+	VMOVDQU32       X14, 496(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -13367,7 +13319,7 @@ tileQ4_K_8x2AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X7
 	MOVWQZX         (AX)(CX*4), R10
 	MOVWQZX         (BX), R11
 	SHLQ            $0x10, R11
@@ -13378,8 +13330,8 @@ tileQ4_K_8x2AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R10, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R10
 	MOVWQZX         2(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -13390,7 +13342,7 @@ tileQ4_K_8x2AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X8
 	MOVWQZX         2(AX)(CX*4), R10
 	MOVWQZX         2(BX), R11
 	SHLQ            $0x10, R11
@@ -13401,84 +13353,84 @@ tileQ4_K_8x2AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       64(SP), Y4
-	VMOVDQU32       128(SP), Y5
-	VMOVDQU32       192(SP), Y6
-	VMOVDQU32       256(SP), Y7
-	VMOVDQU32       320(SP), Y8
-	VMOVDQU32       384(SP), Y9
-	VMOVDQU32       448(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R10, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       64(SP), Y10
+	VMOVDQU32       128(SP), Y11
+	VMOVDQU32       192(SP), Y12
+	VMOVDQU32       256(SP), Y13
+	VMOVDQU32       320(SP), Y14
+	VMOVDQU32       384(SP), Y15
+	VMOVDQU32       448(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          544(SP), Y5, Y5
-	VMOVUPS         Y5, 544(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       96(SP), Y4
-	VMOVDQU32       160(SP), Y5
-	VMOVDQU32       224(SP), Y6
-	VMOVDQU32       288(SP), Y7
-	VMOVDQU32       352(SP), Y8
-	VMOVDQU32       416(SP), Y9
-	VMOVDQU32       480(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          544(SP), Y11, Y11
+	VMOVUPS         Y11, 544(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       96(SP), Y10
+	VMOVDQU32       160(SP), Y11
+	VMOVDQU32       224(SP), Y12
+	VMOVDQU32       288(SP), Y13
+	VMOVDQU32       352(SP), Y14
+	VMOVDQU32       416(SP), Y15
+	VMOVDQU32       480(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          576(SP), Y5, Y5
-	VMOVUPS         Y5, 576(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          576(SP), Y11, Y11
+	VMOVUPS         Y11, 576(SP)
 	ADDQ            $0x00000090, AX
 	ADDQ            $0x00000090, BX
 	ADDQ            $0x00000124, SI
@@ -17554,7 +17506,13 @@ TEXT ·tileQ4_K_4x1AVX512(SB), NOSPLIT, $144-72
 	MOVQ      nb+48(FP), SI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    X0, X0, X0
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    X7, X7, X7
 	LEAQ      (AX)(CX*4), DI
 
 tileQ4_K_4x1AVX512_loop:
@@ -17569,11 +17527,15 @@ tileQ4_K_4x1AVX512_loop:
 	PREFETCHT0      512(DI)
 	PREFETCHT0      576(DI)
 	ADDQ            $0x00000240, DI
-	VMOVDQU32       q_ones16<>+0(SB), Y2
-	VPMADDWD        260(BX), Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 128(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y8
+	VPMADDWD        260(BX), Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 128(SP)
+	VMOVDQU64       4(BX), Z8
+	VMOVDQU64       68(BX), Z9
+	VMOVDQU64       132(BX), Z10
+	VMOVDQU64       196(BX), Z11
 	MOVL            4(AX), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17585,7 +17547,7 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17598,46 +17560,42 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y2
-	VPERMQ          $0x44, Y2, Y3
-	VEXTRACTI128    $0x01, Y2, X2
-	VPMADDWD        128(SP), X2, X2
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      4(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      68(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      132(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z3, Z6, Z6
-	VPMADDUBSW      196(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y3, X4
-	VPADDD          X3, X4, X4
-	VMOVDQU32       X4, (SP)
-	VMOVDQU32       X2, 16(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y12
+	VPERMQ          $0x44, Y12, Y13
+	VEXTRACTI128    $0x01, Y12, X12
+	VPMADDWD        128(SP), X12, X12
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z13, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y13
+	VPADDD          Y14, Y13, Y13
+	VEXTRACTI32X4   $0x01, Y13, X14
+	VPADDD          X13, X14, X14
+	VMOVDQU32       X14, (SP)
+	VMOVDQU32       X12, 16(SP)
 	MOVL            4(AX)(CX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17649,7 +17607,7 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(CX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17662,46 +17620,42 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 32(SP)
-	VMOVDQU32       X3, 48(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(CX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VMOVDQU32       X13, 48(SP)
 	MOVL            4(AX)(CX*2), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17713,7 +17667,7 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(CX*2), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17726,46 +17680,42 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(CX*2), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X3, 80(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 48(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z5, Z16
+	VPMADDUBSW      Z10, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX)(CX*2), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z6, Z16
+	VPMADDUBSW      Z11, Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VMOVDQU32       X13, 80(SP)
 	MOVL            4(AX)(DX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17777,7 +17727,7 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(DX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -17790,46 +17740,42 @@ tileQ4_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VMOVDQA64       Z1, Z4
-	VBROADCASTI64X4 16(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+0(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      4(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 48(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+64(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      68(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 80(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+128(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      132(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VBROADCASTI64X4 112(AX)(DX*1), Z5
-	VPSRLVQ         z_shifth<>+0(SB), Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(BX), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z4, Y2
-	VPADDD          Y4, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 96(SP)
-	VMOVDQU32       X3, 112(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 16(AX)(DX*1), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPERMW          Z12, Z3, Z16
+	VPMADDUBSW      Z8, Z15, Z8
+	VPDPWSSD        Z16, Z8, Z14
+	VBROADCASTI64X4 48(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z4, Z15
+	VPMADDUBSW      Z9, Z8, Z8
+	VPDPWSSD        Z15, Z8, Z14
+	VBROADCASTI64X4 80(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z5, Z9
+	VPMADDUBSW      Z10, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z14
+	VBROADCASTI64X4 112(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPERMW          Z12, Z6, Z9
+	VPMADDUBSW      Z11, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z14
+	VEXTRACTI64X4   $0x01, Z14, Y8
+	VPADDD          Y14, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPADDD          X8, X9, X9
+	VMOVDQU32       X9, 96(SP)
+	VMOVDQU32       X13, 112(SP)
 	MOVWQZX         (AX), R8
 	MOVWQZX         (AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -17840,7 +17786,7 @@ tileQ4_K_4x1AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R9
 	SHLQ            $0x30, R9
 	ORQ             R9, R8
-	VMOVQ           R8, X2
+	VMOVQ           R8, X8
 	MOVWQZX         2(AX), R8
 	MOVWQZX         2(AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -17851,28 +17797,28 @@ tileQ4_K_4x1AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R9
 	SHLQ            $0x30, R9
 	ORQ             R9, R8
-	VPINSRQ         $0x01, R8, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       32(SP), Y4
-	VMOVDQU32       64(SP), Y5
-	VMOVDQU32       96(SP), Y6
-	VPUNPCKLDQ      Y4, Y3, Y7
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y7, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VBROADCASTSS    (BX), Y4
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y2
-	VMULPS          Y2, Y3, Y3
-	VEXTRACTF32X4   $0x01, Y3, X2
-	VSUBPS          X2, X3, X3
-	VADDPS          X3, X0, X0
+	VPINSRQ         $0x01, R8, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       32(SP), Y10
+	VMOVDQU32       64(SP), Y11
+	VMOVDQU32       96(SP), Y12
+	VPUNPCKLDQ      Y10, Y9, Y13
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y13, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VBROADCASTSS    (BX), Y10
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y8
+	VMULPS          Y8, Y9, Y9
+	VEXTRACTF32X4   $0x01, Y9, X8
+	VSUBPS          X8, X9, X9
+	VADDPS          X9, X7, X7
 	ADDQ            $0x00000090, AX
 	ADDQ            $0x00000124, BX
 	DECQ            SI
@@ -17880,7 +17826,7 @@ tileQ4_K_4x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         X0, (AX)
+	VMOVUPS         X7, (AX)
 	VZEROUPPER
 	RET
 
@@ -17896,7 +17842,13 @@ TEXT ·tileQ5_K_8x1AVX512(SB), NOSPLIT, $272-72
 	MOVQ      nb+48(FP), DI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
 	LEAQ      (AX)(CX*8), R8
 
 tileQ5_K_8x1AVX512_loop:
@@ -17924,11 +17876,15 @@ tileQ5_K_8x1AVX512_loop:
 	PREFETCHT0      1344(R8)
 	PREFETCHT0      1408(R8)
 	ADDQ            $0x00000580, R8
-	VMOVDQU32       q_ones16<>+0(SB), Y2
-	VPMADDWD        260(SI), Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 256(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y8
+	VPMADDWD        260(SI), Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 256(SP)
+	VMOVDQU64       4(SI), Z8
+	VMOVDQU64       68(SI), Z9
+	VMOVDQU64       132(SI), Z10
+	VMOVDQU64       196(SI), Z11
 	MOVL            4(AX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -17940,7 +17896,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -17953,63 +17909,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y2
-	VPERMQ          $0x44, Y2, Y3
-	VEXTRACTI128    $0x01, Y2, X2
-	VPMADDWD        256(SP), X2, X2
-	VBROADCASTI64X4 16(AX), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z3, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y3, X4
-	VPADDD          X3, X4, X4
-	VMOVDQU32       X4, (SP)
-	VMOVDQU32       X2, 16(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y12
+	VPERMQ          $0x44, Y12, Y13
+	VEXTRACTI128    $0x01, Y12, X12
+	VPMADDWD        256(SP), X12, X12
+	VBROADCASTI64X4 16(AX), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z13, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y13
+	VPADDD          Y15, Y13, Y13
+	VEXTRACTI32X4   $0x01, Y13, X14
+	VPADDD          X13, X14, X14
+	VMOVDQU32       X14, (SP)
+	VMOVDQU32       X12, 16(SP)
 	MOVL            4(AX)(CX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18021,7 +17973,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18034,63 +17986,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(CX*1), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 32(SP)
-	VMOVDQU32       X3, 48(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(CX*1), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VMOVDQU32       X13, 48(SP)
 	MOVL            4(AX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18102,7 +18050,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18115,63 +18063,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(CX*2), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X3, 80(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(CX*2), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VMOVDQU32       X13, 80(SP)
 	MOVL            4(AX)(DX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18183,7 +18127,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(DX*1), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18196,63 +18140,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(DX*1), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 96(SP)
-	VMOVDQU32       X3, 112(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(DX*1), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(DX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(DX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(DX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(DX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 96(SP)
+	VMOVDQU32       X13, 112(SP)
 	MOVL            4(AX)(CX*4), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18264,7 +18204,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(CX*4), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18277,63 +18217,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(CX*4), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 128(SP)
-	VMOVDQU32       X3, 144(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(CX*4), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(CX*4), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(CX*4), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(CX*4), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(CX*4), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 128(SP)
+	VMOVDQU32       X13, 144(SP)
 	MOVL            4(BX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18345,7 +18281,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(BX), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18358,63 +18294,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(BX), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 160(SP)
-	VMOVDQU32       X3, 176(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(BX), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(BX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(BX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(BX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(BX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 160(SP)
+	VMOVDQU32       X13, 176(SP)
 	MOVL            4(AX)(DX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18426,7 +18358,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(AX)(DX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18439,63 +18371,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(DX*2), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 192(SP)
-	VMOVDQU32       X3, 208(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(DX*2), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(DX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(DX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(DX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(DX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 192(SP)
+	VMOVDQU32       X13, 208(SP)
 	MOVL            4(BX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18507,7 +18435,7 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X12
 	MOVL            8(BX)(CX*2), R9
 	MOVL            R9, R10
 	SHRL            $0x06, R10
@@ -18520,63 +18448,59 @@ tileQ5_K_8x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R9
 	SHLQ            $0x20, R10
 	ORQ             R9, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        256(SP), X3, X3
-	VBROADCASTI64X4 16(BX)(CX*2), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 224(SP)
-	VMOVDQU32       X3, 240(SP)
+	VPINSRQ         $0x01, R10, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        256(SP), X13, X13
+	VBROADCASTI64X4 16(BX)(CX*2), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(BX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z8
+	VPDPWSSD        Z17, Z8, Z15
+	VBROADCASTI64X4 80(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z16
+	VPANDD          z_01<>+0(SB), Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z8, Z8
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z8, Z8
+	VPDPWSSD        Z16, Z8, Z15
+	VBROADCASTI64X4 112(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z8, Z8
+	VPERMW          Z12, Z5, Z9
+	VPMADDUBSW      Z10, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z15
+	VBROADCASTI64X4 144(BX)(CX*2), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z8, Z8
+	VPERMW          Z12, Z6, Z9
+	VPMADDUBSW      Z11, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y8
+	VPADDD          Y15, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPADDD          X8, X9, X9
+	VMOVDQU32       X9, 224(SP)
+	VMOVDQU32       X13, 240(SP)
 	MOVWQZX         (AX), R9
 	MOVWQZX         (AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -18587,7 +18511,7 @@ tileQ5_K_8x1AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X8
 	MOVWQZX         (AX)(CX*4), R9
 	MOVWQZX         (BX), R10
 	SHLQ            $0x10, R10
@@ -18598,8 +18522,8 @@ tileQ5_K_8x1AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VCVTPH2PS       X2, Y2
+	VPINSRQ         $0x01, R9, X8, X8
+	VCVTPH2PS       X8, Y8
 	MOVWQZX         2(AX), R9
 	MOVWQZX         2(AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -18610,7 +18534,7 @@ tileQ5_K_8x1AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VMOVQ           R9, X3
+	VMOVQ           R9, X9
 	MOVWQZX         2(AX)(CX*4), R9
 	MOVWQZX         2(BX), R10
 	SHLQ            $0x10, R10
@@ -18621,45 +18545,45 @@ tileQ5_K_8x1AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VPINSRQ         $0x01, R9, X3, X3
-	VCVTPH2PS       X3, Y3
-	VMOVDQU32       (SP), Y4
-	VMOVDQU32       32(SP), Y5
-	VMOVDQU32       64(SP), Y6
-	VMOVDQU32       96(SP), Y7
-	VMOVDQU32       128(SP), Y8
-	VMOVDQU32       160(SP), Y9
-	VMOVDQU32       192(SP), Y10
-	VMOVDQU32       224(SP), Y11
-	VPUNPCKLDQ      Y5, Y4, Y12
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y12, Y5, Y4
-	VPUNPCKLDQ      Y7, Y6, Y5
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y5, Y7, Y6
-	VPUNPCKLQDQ     Y6, Y4, Y5
-	VPUNPCKHQDQ     Y6, Y4, Y6
-	VPADDD          Y5, Y6, Y4
-	VPUNPCKLDQ      Y9, Y8, Y5
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y5, Y9, Y8
-	VPUNPCKLDQ      Y11, Y10, Y5
+	VPINSRQ         $0x01, R9, X9, X9
+	VCVTPH2PS       X9, Y9
+	VMOVDQU32       (SP), Y10
+	VMOVDQU32       32(SP), Y11
+	VMOVDQU32       64(SP), Y12
+	VMOVDQU32       96(SP), Y13
+	VMOVDQU32       128(SP), Y14
+	VMOVDQU32       160(SP), Y15
+	VMOVDQU32       192(SP), Y16
+	VMOVDQU32       224(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
 	VPUNPCKHDQ      Y11, Y10, Y11
-	VPADDD          Y5, Y11, Y10
-	VPUNPCKLQDQ     Y10, Y8, Y5
-	VPUNPCKHQDQ     Y10, Y8, Y10
-	VPADDD          Y5, Y10, Y8
-	VBROADCASTSS    (SI), Y5
-	VSHUFI64X2      $0x00, Y8, Y4, Y6
-	VCVTDQ2PS       Y6, Y6
-	VMULPS          Y5, Y2, Y2
-	VMULPS          Y2, Y6, Y6
-	VSHUFI64X2      $0x03, Y8, Y4, Y4
-	VCVTDQ2PS       Y4, Y4
-	VMULPS          Y5, Y3, Y2
-	VMULPS          Y2, Y4, Y4
-	VSUBPS          Y4, Y6, Y6
-	VADDPS          Y6, Y0, Y0
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y12
+	VCVTDQ2PS       Y12, Y12
+	VMULPS          Y11, Y8, Y8
+	VMULPS          Y8, Y12, Y12
+	VSHUFI64X2      $0x03, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y8
+	VMULPS          Y8, Y10, Y10
+	VSUBPS          Y10, Y12, Y12
+	VADDPS          Y12, Y7, Y7
 	ADDQ            $0x000000b0, AX
 	ADDQ            $0x000000b0, BX
 	ADDQ            $0x00000124, SI
@@ -18668,7 +18592,7 @@ tileQ5_K_8x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         Y0, (AX)
+	VMOVUPS         Y7, (AX)
 	VZEROUPPER
 	RET
 
@@ -18685,9 +18609,15 @@ TEXT ·tileQ5_K_8x2AVX512(SB), NOSPLIT, $608-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 544(SP)
-	VMOVUPS   Y0, 576(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 544(SP)
+	VMOVUPS   Y7, 576(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ5_K_8x2AVX512_loop:
@@ -18715,15 +18645,15 @@ tileQ5_K_8x2AVX512_loop:
 	PREFETCHT0      1344(R9)
 	PREFETCHT0      1408(R9)
 	ADDQ            $0x00000580, R9
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 512(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 528(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 512(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 528(SP)
 	MOVL            4(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18735,7 +18665,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18748,79 +18678,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        512(SP), X0, X3
-	VPMADDWD        528(SP), X0, X0
-	VBROADCASTI64X4 16(AX), Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z2, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z2, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z2, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z4, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z7
-	VPDPWSSD        Z4, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y2, X5
-	VPADDD          X2, X5, X5
-	VMOVDQU32       X5, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X0, 48(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        512(SP), X7, X9
+	VPMADDWD        528(SP), X7, X7
+	VBROADCASTI64X4 16(AX), Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z10, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z8, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z10, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z8, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z10, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z8, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z10, Z10
+	VPANDD          z_01<>+0(SB), Z10, Z10
+	VPSLLW          $0x04, Z10, Z10
+	VPORD           Z10, Z13, Z13
+	VPERMW          Z8, Z6, Z10
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z10, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z13
+	VPDPWSSD        Z10, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z11, Y8
+	VPADDD          Y11, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y8, X11
+	VPADDD          X8, X11, X11
+	VMOVDQU32       X11, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y10, X8
+	VPADDD          X10, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X7, 48(SP)
 	MOVL            4(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18832,7 +18758,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18845,79 +18771,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(AX)(CX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X2, 80(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 96(SP)
-	VMOVDQU32       X8, 112(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(AX)(CX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 64(SP)
+	VMOVDQU32       X8, 80(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 96(SP)
+	VMOVDQU32       X14, 112(SP)
 	MOVL            4(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18929,7 +18851,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -18942,79 +18864,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(AX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 128(SP)
-	VMOVDQU32       X2, 144(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X8, 176(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(AX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 128(SP)
+	VMOVDQU32       X8, 144(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X14, 176(SP)
 	MOVL            4(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19026,7 +18944,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19039,79 +18957,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(AX)(DX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 192(SP)
-	VMOVDQU32       X2, 208(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X8, 240(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(AX)(DX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 192(SP)
+	VMOVDQU32       X8, 208(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X14, 240(SP)
 	MOVL            4(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19123,7 +19037,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19136,79 +19050,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(AX)(CX*4), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 256(SP)
-	VMOVDQU32       X2, 272(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VMOVDQU32       X8, 304(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(AX)(CX*4), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 256(SP)
+	VMOVDQU32       X8, 272(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 288(SP)
+	VMOVDQU32       X14, 304(SP)
 	MOVL            4(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19220,7 +19130,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19233,79 +19143,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(BX), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 320(SP)
-	VMOVDQU32       X2, 336(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X8, 368(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(BX), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 320(SP)
+	VMOVDQU32       X8, 336(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X14, 368(SP)
 	MOVL            4(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19317,7 +19223,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19330,79 +19236,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(AX)(DX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X8, 432(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(AX)(DX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X14, 432(SP)
 	MOVL            4(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19414,7 +19316,7 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19427,79 +19329,75 @@ tileQ5_K_8x2AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        512(SP), X3, X2
-	VPMADDWD        528(SP), X3, X8
-	VBROADCASTI64X4 16(BX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z9
-	VPDPWSSD        Z7, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z6, Z7
-	VPDPWSSD        Z3, Z7, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z3, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y0, X4
-	VPADDD          X0, X4, X4
-	VMOVDQU32       X4, 448(SP)
-	VMOVDQU32       X2, 464(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VMOVDQU32       X8, 496(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        512(SP), X9, X8
+	VPMADDWD        528(SP), X9, X14
+	VBROADCASTI64X4 16(BX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 48(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z13
+	VPANDD          z_01<>+0(SB), Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z15
+	VPDPWSSD        Z13, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 144(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z12, Z12
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z12, Z13
+	VPDPWSSD        Z9, Z13, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z9, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI32X4   $0x01, Y7, X10
+	VPADDD          X7, X10, X10
+	VMOVDQU32       X10, 448(SP)
+	VMOVDQU32       X8, 464(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 480(SP)
+	VMOVDQU32       X14, 496(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -19510,7 +19408,7 @@ tileQ5_K_8x2AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X7
 	MOVWQZX         (AX)(CX*4), R10
 	MOVWQZX         (BX), R11
 	SHLQ            $0x10, R11
@@ -19521,8 +19419,8 @@ tileQ5_K_8x2AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R10, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R10
 	MOVWQZX         2(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -19533,7 +19431,7 @@ tileQ5_K_8x2AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X8
 	MOVWQZX         2(AX)(CX*4), R10
 	MOVWQZX         2(BX), R11
 	SHLQ            $0x10, R11
@@ -19544,84 +19442,84 @@ tileQ5_K_8x2AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       64(SP), Y4
-	VMOVDQU32       128(SP), Y5
-	VMOVDQU32       192(SP), Y6
-	VMOVDQU32       256(SP), Y7
-	VMOVDQU32       320(SP), Y8
-	VMOVDQU32       384(SP), Y9
-	VMOVDQU32       448(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R10, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       64(SP), Y10
+	VMOVDQU32       128(SP), Y11
+	VMOVDQU32       192(SP), Y12
+	VMOVDQU32       256(SP), Y13
+	VMOVDQU32       320(SP), Y14
+	VMOVDQU32       384(SP), Y15
+	VMOVDQU32       448(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          544(SP), Y5, Y5
-	VMOVUPS         Y5, 544(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       96(SP), Y4
-	VMOVDQU32       160(SP), Y5
-	VMOVDQU32       224(SP), Y6
-	VMOVDQU32       288(SP), Y7
-	VMOVDQU32       352(SP), Y8
-	VMOVDQU32       416(SP), Y9
-	VMOVDQU32       480(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          544(SP), Y11, Y11
+	VMOVUPS         Y11, 544(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       96(SP), Y10
+	VMOVDQU32       160(SP), Y11
+	VMOVDQU32       224(SP), Y12
+	VMOVDQU32       288(SP), Y13
+	VMOVDQU32       352(SP), Y14
+	VMOVDQU32       416(SP), Y15
+	VMOVDQU32       480(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          576(SP), Y5, Y5
-	VMOVUPS         Y5, 576(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          576(SP), Y11, Y11
+	VMOVUPS         Y11, 576(SP)
 	ADDQ            $0x000000b0, AX
 	ADDQ            $0x000000b0, BX
 	ADDQ            $0x00000124, SI
@@ -24117,7 +24015,13 @@ TEXT ·tileQ5_K_4x1AVX512(SB), NOSPLIT, $144-72
 	MOVQ      nb+48(FP), SI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    X0, X0, X0
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    X7, X7, X7
 	LEAQ      (AX)(CX*4), DI
 
 tileQ5_K_4x1AVX512_loop:
@@ -24134,11 +24038,15 @@ tileQ5_K_4x1AVX512_loop:
 	PREFETCHT0      640(DI)
 	PREFETCHT0      704(DI)
 	ADDQ            $0x000002c0, DI
-	VMOVDQU32       q_ones16<>+0(SB), Y2
-	VPMADDWD        260(BX), Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 128(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y8
+	VPMADDWD        260(BX), Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 128(SP)
+	VMOVDQU64       4(BX), Z8
+	VMOVDQU64       68(BX), Z9
+	VMOVDQU64       132(BX), Z10
+	VMOVDQU64       196(BX), Z11
 	MOVL            4(AX), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24150,7 +24058,7 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24163,63 +24071,59 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y2
-	VPERMQ          $0x44, Y2, Y3
-	VEXTRACTI128    $0x01, Y2, X2
-	VPMADDWD        128(SP), X2, X2
-	VBROADCASTI64X4 16(AX), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      68(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z3, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z3, Z4, Z4
-	VPMADDUBSW      196(BX), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y3, X4
-	VPADDD          X3, X4, X4
-	VMOVDQU32       X4, (SP)
-	VMOVDQU32       X2, 16(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y12
+	VPERMQ          $0x44, Y12, Y13
+	VEXTRACTI128    $0x01, Y12, X12
+	VPMADDWD        128(SP), X12, X12
+	VBROADCASTI64X4 16(AX), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z13, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z13, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y13
+	VPADDD          Y15, Y13, Y13
+	VEXTRACTI32X4   $0x01, Y13, X14
+	VPADDD          X13, X14, X14
+	VMOVDQU32       X14, (SP)
+	VMOVDQU32       X12, 16(SP)
 	MOVL            4(AX)(CX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24231,7 +24135,7 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(CX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24244,63 +24148,59 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(CX*1), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(BX), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 32(SP)
-	VMOVDQU32       X3, 48(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(CX*1), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(CX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VMOVDQU32       X13, 48(SP)
 	MOVL            4(AX)(CX*2), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24312,7 +24212,7 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(CX*2), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24325,63 +24225,59 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(CX*2), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(BX), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 64(SP)
-	VMOVDQU32       X3, 80(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(CX*2), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z4, Z17
+	VPMADDUBSW      Z9, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z5, Z17
+	VPMADDUBSW      Z10, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 144(AX)(CX*2), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z16, Z16
+	VPERMW          Z12, Z6, Z14
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z14, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y12
+	VPADDD          Y15, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y12, X14
+	VPADDD          X12, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VMOVDQU32       X13, 80(SP)
 	MOVL            4(AX)(DX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24393,7 +24289,7 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X12
 	MOVL            8(AX)(DX*1), R8
 	MOVL            R8, R9
 	SHRL            $0x06, R9
@@ -24406,63 +24302,59 @@ tileQ5_K_4x1AVX512_loop:
 	ANDL            $0x3f3f3f3f, R8
 	SHLQ            $0x20, R9
 	ORQ             R8, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VPMOVZXBW       X2, Y3
-	VPERMQ          $0x44, Y3, Y2
-	VEXTRACTI128    $0x01, Y3, X3
-	VPMADDWD        128(SP), X3, X3
-	VBROADCASTI64X4 16(AX)(DX*1), Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 48(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+0(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+64(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      68(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+128(SB), Z4, Z7
-	VPANDD          z_01<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 144(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_q5shift<>+192(SB), Z4, Z4
-	VPANDD          z_01<>+0(SB), Z4, Z4
-	VPSLLW          $0x04, Z4, Z4
-	VPORD           Z4, Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z4
-	VPERMW          Z2, Z4, Z4
-	VPMADDUBSW      196(BX), Z6, Z6
-	VPDPWSSD        Z4, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y2, X4
-	VPADDD          X2, X4, X4
-	VMOVDQU32       X4, 96(SP)
-	VMOVDQU32       X3, 112(SP)
+	VPINSRQ         $0x01, R9, X12, X12
+	VPMOVZXBW       X12, Y13
+	VPERMQ          $0x44, Y13, Y12
+	VEXTRACTI128    $0x01, Y13, X13
+	VPMADDWD        128(SP), X13, X13
+	VBROADCASTI64X4 16(AX)(DX*1), Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 48(AX)(DX*1), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPSRLVW         z_q5shift<>+0(SB), Z14, Z17
+	VPANDD          z_01<>+0(SB), Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z12, Z3, Z17
+	VPMADDUBSW      Z8, Z16, Z8
+	VPDPWSSD        Z17, Z8, Z15
+	VBROADCASTI64X4 80(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+64(SB), Z14, Z16
+	VPANDD          z_01<>+0(SB), Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z8, Z8
+	VPERMW          Z12, Z4, Z16
+	VPMADDUBSW      Z9, Z8, Z8
+	VPDPWSSD        Z16, Z8, Z15
+	VBROADCASTI64X4 112(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+128(SB), Z14, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z8, Z8
+	VPERMW          Z12, Z5, Z9
+	VPMADDUBSW      Z10, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z15
+	VBROADCASTI64X4 144(AX)(DX*1), Z8
+	VPSRLVQ         Z0, Z8, Z8
+	VPANDD          Z2, Z8, Z8
+	VPSRLVW         z_q5shift<>+192(SB), Z14, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z8, Z8
+	VPERMW          Z12, Z6, Z9
+	VPMADDUBSW      Z11, Z8, Z8
+	VPDPWSSD        Z9, Z8, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y8
+	VPADDD          Y15, Y8, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPADDD          X8, X9, X9
+	VMOVDQU32       X9, 96(SP)
+	VMOVDQU32       X13, 112(SP)
 	MOVWQZX         (AX), R8
 	MOVWQZX         (AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -24473,7 +24365,7 @@ tileQ5_K_4x1AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R9
 	SHLQ            $0x30, R9
 	ORQ             R9, R8
-	VMOVQ           R8, X2
+	VMOVQ           R8, X8
 	MOVWQZX         2(AX), R8
 	MOVWQZX         2(AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -24484,28 +24376,28 @@ tileQ5_K_4x1AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R9
 	SHLQ            $0x30, R9
 	ORQ             R9, R8
-	VPINSRQ         $0x01, R8, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       32(SP), Y4
-	VMOVDQU32       64(SP), Y5
-	VMOVDQU32       96(SP), Y6
-	VPUNPCKLDQ      Y4, Y3, Y7
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y7, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VBROADCASTSS    (BX), Y4
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y2
-	VMULPS          Y2, Y3, Y3
-	VEXTRACTF32X4   $0x01, Y3, X2
-	VSUBPS          X2, X3, X3
-	VADDPS          X3, X0, X0
+	VPINSRQ         $0x01, R8, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       32(SP), Y10
+	VMOVDQU32       64(SP), Y11
+	VMOVDQU32       96(SP), Y12
+	VPUNPCKLDQ      Y10, Y9, Y13
+	VPUNPCKHDQ      Y10, Y9, Y10
+	VPADDD          Y13, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VBROADCASTSS    (BX), Y10
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y8
+	VMULPS          Y8, Y9, Y9
+	VEXTRACTF32X4   $0x01, Y9, X8
+	VSUBPS          X8, X9, X9
+	VADDPS          X9, X7, X7
 	ADDQ            $0x000000b0, AX
 	ADDQ            $0x00000124, BX
 	DECQ            SI
@@ -24513,7 +24405,7 @@ tileQ5_K_4x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         X0, (AX)
+	VMOVUPS         X7, (AX)
 	VZEROUPPER
 	RET
 
@@ -24529,7 +24421,15 @@ TEXT ·tileQ6_K_8x1AVX512(SB), NOSPLIT, $256-72
 	MOVQ      nb+48(FP), DI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
+	VMOVDQU64 z_nib<>+0(SB), Z0
+	VMOVDQU64 z_w02<>+0(SB), Z2
+	VMOVDQU64 z_w46<>+0(SB), Z3
+	VMOVDQU64 z_03<>+0(SB), Z4
+	VMOVDQU64 z_k6idx<>+0(SB), Z5
+	VMOVDQU64 z_k6idx<>+64(SB), Z6
+	VMOVDQU64 z_k6idx<>+128(SB), Z7
+	VMOVDQU64 z_k6idx<>+192(SB), Z8
+	VXORPS    Y9, Y9, Y9
 	LEAQ      (AX)(CX*8), R8
 
 tileQ6_K_8x1AVX512_loop:
@@ -24562,422 +24462,394 @@ tileQ6_K_8x1AVX512_loop:
 	PREFETCHT0      1664(R8)
 	PREFETCHT0      1728(R8)
 	ADDQ            $0x00000690, R8
-	VPMOVSXBW       192(AX), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX), Z4
-	VBROADCASTI64X4 128(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX), Z4
-	VBROADCASTI64X4 160(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, (SP)
-	VPMOVSXBW       192(AX)(CX*1), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*1), Z4
-	VBROADCASTI64X4 128(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*1), Z4
-	VBROADCASTI64X4 160(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VPMOVSXBW       192(AX)(CX*2), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*2), Z4
-	VBROADCASTI64X4 128(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*2), Z4
-	VBROADCASTI64X4 160(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VPMOVSXBW       192(AX)(DX*1), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(DX*1), Z4
-	VBROADCASTI64X4 128(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(DX*1), Z4
-	VBROADCASTI64X4 160(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 96(SP)
-	VPMOVSXBW       192(AX)(CX*4), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*4), Z4
-	VBROADCASTI64X4 128(AX)(CX*4), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*4), Z4
-	VBROADCASTI64X4 160(AX)(CX*4), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 128(SP)
-	VPMOVSXBW       192(BX), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (BX), Z4
-	VBROADCASTI64X4 128(BX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(BX), Z4
-	VBROADCASTI64X4 160(BX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 160(SP)
-	VPMOVSXBW       192(AX)(DX*2), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(DX*2), Z4
-	VBROADCASTI64X4 128(AX)(DX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(DX*2), Z4
-	VBROADCASTI64X4 160(AX)(DX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 192(SP)
-	VPMOVSXBW       192(BX)(CX*2), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (BX)(CX*2), Z4
-	VBROADCASTI64X4 128(BX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(BX)(CX*2), Z4
-	VBROADCASTI64X4 160(BX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(SI), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 224(SP)
+	VMOVDQU64       4(SI), Z10
+	VMOVDQU64       68(SI), Z11
+	VMOVDQU64       132(SI), Z12
+	VMOVDQU64       196(SI), Z13
+	VPMOVSXBW       192(AX), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX), Z16
+	VBROADCASTI64X4 128(AX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX), Z16
+	VBROADCASTI64X4 160(AX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, (SP)
+	VPMOVSXBW       192(AX)(CX*1), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(CX*1), Z16
+	VBROADCASTI64X4 128(AX)(CX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(CX*1), Z16
+	VBROADCASTI64X4 160(AX)(CX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(CX*2), Z16
+	VBROADCASTI64X4 128(AX)(CX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(CX*2), Z16
+	VBROADCASTI64X4 160(AX)(CX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(DX*1), Z16
+	VBROADCASTI64X4 128(AX)(DX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(DX*1), Z16
+	VBROADCASTI64X4 160(AX)(DX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 96(SP)
+	VPMOVSXBW       192(AX)(CX*4), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(CX*4), Z16
+	VBROADCASTI64X4 128(AX)(CX*4), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(CX*4), Z16
+	VBROADCASTI64X4 160(AX)(CX*4), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 128(SP)
+	VPMOVSXBW       192(BX), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (BX), Z16
+	VBROADCASTI64X4 128(BX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(BX), Z16
+	VBROADCASTI64X4 160(BX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 160(SP)
+	VPMOVSXBW       192(AX)(DX*2), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(DX*2), Z16
+	VBROADCASTI64X4 128(AX)(DX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(DX*2), Z16
+	VBROADCASTI64X4 160(AX)(DX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(SI), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 192(SP)
+	VPMOVSXBW       192(BX)(CX*2), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (BX)(CX*2), Z16
+	VBROADCASTI64X4 128(BX)(CX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z10
+	VPDPWSSD        Z19, Z10, Z15
+	VPSRLW          $0x04, Z16, Z10
+	VPANDD          Z0, Z10, Z10
+	VPSRLVW         Z3, Z17, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z10, Z10
+	VPERMW          Z14, Z6, Z16
+	VPMADDUBSW      Z11, Z10, Z10
+	VPDPWSSD        Z16, Z10, Z15
+	VMOVDQU64       64(BX)(CX*2), Z10
+	VBROADCASTI64X4 160(BX)(CX*2), Z11
+	VPANDD          Z0, Z10, Z16
+	VPSRLVW         Z2, Z11, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z7, Z17
+	VPMADDUBSW      Z12, Z16, Z12
+	VPDPWSSD        Z17, Z12, Z15
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          Z0, Z10, Z10
+	VPSRLVW         Z3, Z11, Z11
+	VPANDD          Z4, Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VPERMW          Z14, Z8, Z11
+	VPMADDUBSW      Z13, Z10, Z10
+	VPDPWSSD        Z11, Z10, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y10
+	VPADDD          Y15, Y10, Y10
+	VPMADDWD        260(SI), Y14, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y10, X11
+	VPADDD          X10, X11, X11
+	VMOVDQU32       X11, 224(SP)
 	MOVWQZX         208(AX), R9
 	MOVWQZX         208(AX)(CX*1), R10
 	SHLQ            $0x10, R10
@@ -24988,7 +24860,7 @@ tileQ6_K_8x1AVX512_loop:
 	MOVWQZX         208(AX)(DX*1), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VMOVQ           R9, X2
+	VMOVQ           R9, X10
 	MOVWQZX         208(AX)(CX*4), R9
 	MOVWQZX         208(BX), R10
 	SHLQ            $0x10, R10
@@ -24999,40 +24871,40 @@ tileQ6_K_8x1AVX512_loop:
 	MOVWQZX         208(BX)(CX*2), R10
 	SHLQ            $0x30, R10
 	ORQ             R10, R9
-	VPINSRQ         $0x01, R9, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       32(SP), Y4
-	VMOVDQU32       64(SP), Y5
-	VMOVDQU32       96(SP), Y6
-	VMOVDQU32       128(SP), Y7
-	VMOVDQU32       160(SP), Y8
-	VMOVDQU32       192(SP), Y9
-	VMOVDQU32       224(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
-	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y2
-	VMULPS          Y2, Y3, Y2
-	VADDPS          Y2, Y0, Y0
+	VPINSRQ         $0x01, R9, X10, X10
+	VCVTPH2PS       X10, Y10
+	VMOVDQU32       (SP), Y11
+	VMOVDQU32       32(SP), Y12
+	VMOVDQU32       64(SP), Y13
+	VMOVDQU32       96(SP), Y14
+	VMOVDQU32       128(SP), Y15
+	VMOVDQU32       160(SP), Y16
+	VMOVDQU32       192(SP), Y17
+	VMOVDQU32       224(SP), Y18
+	VPUNPCKLDQ      Y12, Y11, Y19
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y19, Y12, Y11
+	VPUNPCKLDQ      Y14, Y13, Y12
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y12, Y14, Y13
+	VPUNPCKLQDQ     Y13, Y11, Y12
+	VPUNPCKHQDQ     Y13, Y11, Y13
+	VPADDD          Y12, Y13, Y11
+	VPUNPCKLDQ      Y16, Y15, Y12
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y12, Y16, Y15
+	VPUNPCKLDQ      Y18, Y17, Y12
+	VPUNPCKHDQ      Y18, Y17, Y18
+	VPADDD          Y12, Y18, Y17
+	VPUNPCKLQDQ     Y17, Y15, Y12
+	VPUNPCKHQDQ     Y17, Y15, Y17
+	VPADDD          Y12, Y17, Y15
+	VBROADCASTSS    (SI), Y12
+	VSHUFI64X2      $0x00, Y15, Y11, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y12, Y10, Y10
+	VMULPS          Y10, Y11, Y10
+	VADDPS          Y10, Y9, Y9
 	ADDQ            $0x000000d2, AX
 	ADDQ            $0x000000d2, BX
 	ADDQ            $0x00000124, SI
@@ -25041,7 +24913,7 @@ tileQ6_K_8x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         Y0, (AX)
+	VMOVUPS         Y9, (AX)
 	VZEROUPPER
 	RET
 
@@ -25058,9 +24930,17 @@ TEXT ·tileQ6_K_8x2AVX512(SB), NOSPLIT, $576-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 512(SP)
-	VMOVUPS   Y0, 544(SP)
+	VMOVDQU64 z_nib<>+0(SB), Z0
+	VMOVDQU64 z_w02<>+0(SB), Z2
+	VMOVDQU64 z_w46<>+0(SB), Z3
+	VMOVDQU64 z_03<>+0(SB), Z4
+	VMOVDQU64 z_k6idx<>+0(SB), Z5
+	VMOVDQU64 z_k6idx<>+64(SB), Z6
+	VMOVDQU64 z_k6idx<>+128(SB), Z7
+	VMOVDQU64 z_k6idx<>+192(SB), Z8
+	VXORPS    Y9, Y9, Y9
+	VMOVUPS   Y9, 512(SP)
+	VMOVUPS   Y9, 544(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ6_K_8x2AVX512_loop:
@@ -25093,558 +24973,526 @@ tileQ6_K_8x2AVX512_loop:
 	PREFETCHT0      1664(R9)
 	PREFETCHT0      1728(R9)
 	ADDQ            $0x00000690, R9
-	VPMOVSXBW       192(AX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX), Z4
-	VBROADCASTI64X4 128(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX), Z4
-	VBROADCASTI64X4 160(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, (SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 32(SP)
-	VPMOVSXBW       192(AX)(CX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*1), Z4
-	VBROADCASTI64X4 128(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*1), Z4
-	VBROADCASTI64X4 160(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 64(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 96(SP)
-	VPMOVSXBW       192(AX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*2), Z4
-	VBROADCASTI64X4 128(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*2), Z4
-	VBROADCASTI64X4 160(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 128(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VPMOVSXBW       192(AX)(DX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(DX*1), Z4
-	VBROADCASTI64X4 128(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(DX*1), Z4
-	VBROADCASTI64X4 160(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 192(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VPMOVSXBW       192(AX)(CX*4), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*4), Z4
-	VBROADCASTI64X4 128(AX)(CX*4), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*4), Z4
-	VBROADCASTI64X4 160(AX)(CX*4), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 256(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VPMOVSXBW       192(BX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (BX), Z4
-	VBROADCASTI64X4 128(BX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(BX), Z4
-	VBROADCASTI64X4 160(BX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VPMOVSXBW       192(AX)(DX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(DX*2), Z4
-	VBROADCASTI64X4 128(AX)(DX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(DX*2), Z4
-	VBROADCASTI64X4 160(AX)(DX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 384(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VPMOVSXBW       192(BX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (BX)(CX*2), Z4
-	VBROADCASTI64X4 128(BX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      68(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(BX)(CX*2), Z4
-	VBROADCASTI64X4 160(BX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z0, Z5, Z5
-	VPMADDUBSW      196(SI), Z4, Z6
-	VPDPWSSD        Z5, Z6, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z2, Y4
-	VPADDD          Y2, Y4, Y4
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y2, Y2
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 480(SP)
+	VPMOVSXBW       192(AX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX), Z12
+	VBROADCASTI64X4 128(AX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX), Z12
+	VBROADCASTI64X4 160(AX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, (SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 32(SP)
+	VPMOVSXBW       192(AX)(CX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX)(CX*1), Z12
+	VBROADCASTI64X4 128(AX)(CX*1), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX)(CX*1), Z12
+	VBROADCASTI64X4 160(AX)(CX*1), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 64(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 96(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX)(CX*2), Z12
+	VBROADCASTI64X4 128(AX)(CX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX)(CX*2), Z12
+	VBROADCASTI64X4 160(AX)(CX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 128(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 160(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX)(DX*1), Z12
+	VBROADCASTI64X4 128(AX)(DX*1), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX)(DX*1), Z12
+	VBROADCASTI64X4 160(AX)(DX*1), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 192(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 224(SP)
+	VPMOVSXBW       192(AX)(CX*4), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX)(CX*4), Z12
+	VBROADCASTI64X4 128(AX)(CX*4), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX)(CX*4), Z12
+	VBROADCASTI64X4 160(AX)(CX*4), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 256(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 288(SP)
+	VPMOVSXBW       192(BX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (BX), Z12
+	VBROADCASTI64X4 128(BX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(BX), Z12
+	VBROADCASTI64X4 160(BX), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 320(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 352(SP)
+	VPMOVSXBW       192(AX)(DX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (AX)(DX*2), Z12
+	VBROADCASTI64X4 128(AX)(DX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(AX)(DX*2), Z12
+	VBROADCASTI64X4 160(AX)(DX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 384(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 416(SP)
+	VPMOVSXBW       192(BX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQU64       (BX)(CX*2), Z12
+	VBROADCASTI64X4 128(BX)(CX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z5, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z6, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VMOVDQU64       64(BX)(CX*2), Z12
+	VBROADCASTI64X4 160(BX)(CX*2), Z13
+	VPANDD          Z0, Z12, Z14
+	VPSRLVW         Z2, Z13, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z7, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z11
+	VPSRLW          $0x04, Z12, Z12
+	VPANDD          Z0, Z12, Z12
+	VPSRLVW         Z3, Z13, Z13
+	VPANDD          Z4, Z13, Z13
+	VPSLLW          $0x04, Z13, Z13
+	VPORD           Z13, Z12, Z12
+	VPERMW          Z9, Z8, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z10, Y12
+	VPADDD          Y10, Y12, Y12
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 448(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 480(SP)
 	MOVWQZX         208(AX), R10
 	MOVWQZX         208(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -25655,7 +25503,7 @@ tileQ6_K_8x2AVX512_loop:
 	MOVWQZX         208(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X9
 	MOVWQZX         208(AX)(CX*4), R10
 	MOVWQZX         208(BX), R11
 	SHLQ            $0x10, R11
@@ -25666,74 +25514,74 @@ tileQ6_K_8x2AVX512_loop:
 	MOVWQZX         208(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
-	VMOVDQU32       (SP), Y2
-	VMOVDQU32       64(SP), Y3
-	VMOVDQU32       128(SP), Y4
-	VMOVDQU32       192(SP), Y5
-	VMOVDQU32       256(SP), Y6
-	VMOVDQU32       320(SP), Y7
-	VMOVDQU32       384(SP), Y8
-	VMOVDQU32       448(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          512(SP), Y2, Y2
-	VMOVUPS         Y2, 512(SP)
-	VMOVDQU32       32(SP), Y2
-	VMOVDQU32       96(SP), Y3
-	VMOVDQU32       160(SP), Y4
-	VMOVDQU32       224(SP), Y5
-	VMOVDQU32       288(SP), Y6
-	VMOVDQU32       352(SP), Y7
-	VMOVDQU32       416(SP), Y8
-	VMOVDQU32       480(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(DI*1), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y0
-	VMULPS          Y0, Y2, Y0
-	VADDPS          544(SP), Y0, Y0
-	VMOVUPS         Y0, 544(SP)
+	VPINSRQ         $0x01, R10, X9, X9
+	VCVTPH2PS       X9, Y9
+	VMOVDQU32       (SP), Y10
+	VMOVDQU32       64(SP), Y11
+	VMOVDQU32       128(SP), Y12
+	VMOVDQU32       192(SP), Y13
+	VMOVDQU32       256(SP), Y14
+	VMOVDQU32       320(SP), Y15
+	VMOVDQU32       384(SP), Y16
+	VMOVDQU32       448(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          512(SP), Y10, Y10
+	VMOVUPS         Y10, 512(SP)
+	VMOVDQU32       32(SP), Y10
+	VMOVDQU32       96(SP), Y11
+	VMOVDQU32       160(SP), Y12
+	VMOVDQU32       224(SP), Y13
+	VMOVDQU32       288(SP), Y14
+	VMOVDQU32       352(SP), Y15
+	VMOVDQU32       416(SP), Y16
+	VMOVDQU32       480(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(DI*1), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y9
+	VMULPS          Y9, Y10, Y9
+	VADDPS          544(SP), Y9, Y9
+	VMOVUPS         Y9, 544(SP)
 	ADDQ            $0x000000d2, AX
 	ADDQ            $0x000000d2, BX
 	ADDQ            $0x00000124, SI
@@ -29437,7 +29285,15 @@ TEXT ·tileQ6_K_4x1AVX512(SB), NOSPLIT, $128-72
 	MOVQ      nb+48(FP), SI
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    X0, X0, X0
+	VMOVDQU64 z_nib<>+0(SB), Z0
+	VMOVDQU64 z_w02<>+0(SB), Z2
+	VMOVDQU64 z_w46<>+0(SB), Z3
+	VMOVDQU64 z_03<>+0(SB), Z4
+	VMOVDQU64 z_k6idx<>+0(SB), Z5
+	VMOVDQU64 z_k6idx<>+64(SB), Z6
+	VMOVDQU64 z_k6idx<>+128(SB), Z7
+	VMOVDQU64 z_k6idx<>+192(SB), Z8
+	VXORPS    X9, X9, X9
 	LEAQ      (AX)(CX*4), DI
 
 tileQ6_K_4x1AVX512_loop:
@@ -29457,214 +29313,202 @@ tileQ6_K_4x1AVX512_loop:
 	PREFETCHT0      832(DI)
 	PREFETCHT0      896(DI)
 	ADDQ            $0x00000348, DI
-	VPMOVSXBW       192(AX), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX), Z4
-	VBROADCASTI64X4 128(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX), Z4
-	VBROADCASTI64X4 160(AX), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(BX), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, (SP)
-	VPMOVSXBW       192(AX)(CX*1), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*1), Z4
-	VBROADCASTI64X4 128(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*1), Z4
-	VBROADCASTI64X4 160(AX)(CX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(BX), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VPMOVSXBW       192(AX)(CX*2), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(CX*2), Z4
-	VBROADCASTI64X4 128(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(CX*2), Z4
-	VBROADCASTI64X4 160(AX)(CX*2), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(BX), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VPMOVSXBW       192(AX)(DX*1), Y2
-	VMOVDQA64       Z1, Z3
-	VMOVDQU64       (AX)(DX*1), Z4
-	VBROADCASTI64X4 128(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+0(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      4(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+64(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      68(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VMOVDQU64       64(AX)(DX*1), Z4
-	VBROADCASTI64X4 160(AX)(DX*1), Z5
-	VPANDD          z_nib<>+0(SB), Z4, Z6
-	VPSRLVW         z_w02<>+0(SB), Z5, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+128(SB), Z7
-	VPERMW          Z2, Z7, Z7
-	VPMADDUBSW      132(BX), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z3
-	VPSRLW          $0x04, Z4, Z4
-	VPANDD          z_nib<>+0(SB), Z4, Z4
-	VPSRLVW         z_w46<>+0(SB), Z5, Z5
-	VPANDD          z_03<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z4, Z4
-	VMOVDQU64       z_k6idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(BX), Z4, Z4
-	VPDPWSSD        Z5, Z4, Z3
-	VEXTRACTI64X4   $0x01, Z3, Y4
-	VPADDD          Y3, Y4, Y4
-	VPMADDWD        260(BX), Y2, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y4, X2
-	VPADDD          X4, X2, X2
-	VMOVDQU32       X2, 96(SP)
+	VMOVDQU64       4(BX), Z10
+	VMOVDQU64       68(BX), Z11
+	VMOVDQU64       132(BX), Z12
+	VMOVDQU64       196(BX), Z13
+	VPMOVSXBW       192(AX), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX), Z16
+	VBROADCASTI64X4 128(AX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX), Z16
+	VBROADCASTI64X4 160(AX), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(BX), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, (SP)
+	VPMOVSXBW       192(AX)(CX*1), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(CX*1), Z16
+	VBROADCASTI64X4 128(AX)(CX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(CX*1), Z16
+	VBROADCASTI64X4 160(AX)(CX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(BX), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 32(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(CX*2), Z16
+	VBROADCASTI64X4 128(AX)(CX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z6, Z17
+	VPMADDUBSW      Z11, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VMOVDQU64       64(AX)(CX*2), Z16
+	VBROADCASTI64X4 160(AX)(CX*2), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z7, Z19
+	VPMADDUBSW      Z12, Z18, Z18
+	VPDPWSSD        Z19, Z18, Z15
+	VPSRLW          $0x04, Z16, Z16
+	VPANDD          Z0, Z16, Z16
+	VPSRLVW         Z3, Z17, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z8, Z17
+	VPMADDUBSW      Z13, Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y16
+	VPADDD          Y15, Y16, Y16
+	VPMADDWD        260(BX), Y14, Y14
+	VPSLLD          $0x05, Y14, Y14
+	VPSUBD          Y14, Y16, Y16
+	VEXTRACTI32X4   $0x01, Y16, X14
+	VPADDD          X16, X14, X14
+	VMOVDQU32       X14, 64(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y14
+	VMOVDQA64       Z1, Z15
+	VMOVDQU64       (AX)(DX*1), Z16
+	VBROADCASTI64X4 128(AX)(DX*1), Z17
+	VPANDD          Z0, Z16, Z18
+	VPSRLVW         Z2, Z17, Z19
+	VPANDD          Z4, Z19, Z19
+	VPSLLW          $0x04, Z19, Z19
+	VPORD           Z19, Z18, Z18
+	VPERMW          Z14, Z5, Z19
+	VPMADDUBSW      Z10, Z18, Z10
+	VPDPWSSD        Z19, Z10, Z15
+	VPSRLW          $0x04, Z16, Z10
+	VPANDD          Z0, Z10, Z10
+	VPSRLVW         Z3, Z17, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z10, Z10
+	VPERMW          Z14, Z6, Z16
+	VPMADDUBSW      Z11, Z10, Z10
+	VPDPWSSD        Z16, Z10, Z15
+	VMOVDQU64       64(AX)(DX*1), Z10
+	VBROADCASTI64X4 160(AX)(DX*1), Z11
+	VPANDD          Z0, Z10, Z16
+	VPSRLVW         Z2, Z11, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z14, Z7, Z17
+	VPMADDUBSW      Z12, Z16, Z12
+	VPDPWSSD        Z17, Z12, Z15
+	VPSRLW          $0x04, Z10, Z10
+	VPANDD          Z0, Z10, Z10
+	VPSRLVW         Z3, Z11, Z11
+	VPANDD          Z4, Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z10, Z10
+	VPERMW          Z14, Z8, Z11
+	VPMADDUBSW      Z13, Z10, Z10
+	VPDPWSSD        Z11, Z10, Z15
+	VEXTRACTI64X4   $0x01, Z15, Y10
+	VPADDD          Y15, Y10, Y10
+	VPMADDWD        260(BX), Y14, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y10, X11
+	VPADDD          X10, X11, X11
+	VMOVDQU32       X11, 96(SP)
 	MOVWQZX         208(AX), R8
 	MOVWQZX         208(AX)(CX*1), R9
 	SHLQ            $0x10, R9
@@ -29675,26 +29519,26 @@ tileQ6_K_4x1AVX512_loop:
 	MOVWQZX         208(AX)(DX*1), R9
 	SHLQ            $0x30, R9
 	ORQ             R9, R8
-	VMOVQ           R8, X2
-	VCVTPH2PS       X2, X2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       32(SP), Y4
-	VMOVDQU32       64(SP), Y5
-	VMOVDQU32       96(SP), Y6
-	VPUNPCKLDQ      Y4, Y3, Y7
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y7, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VBROADCASTSS    (BX), Y4
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          X4, X2, X2
-	VMULPS          X2, X3, X3
-	VADDPS          X3, X0, X0
+	VMOVQ           R8, X10
+	VCVTPH2PS       X10, X10
+	VMOVDQU32       (SP), Y11
+	VMOVDQU32       32(SP), Y12
+	VMOVDQU32       64(SP), Y13
+	VMOVDQU32       96(SP), Y14
+	VPUNPCKLDQ      Y12, Y11, Y15
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y15, Y12, Y11
+	VPUNPCKLDQ      Y14, Y13, Y12
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y12, Y14, Y13
+	VPUNPCKLQDQ     Y13, Y11, Y12
+	VPUNPCKHQDQ     Y13, Y11, Y13
+	VPADDD          Y12, Y13, Y11
+	VBROADCASTSS    (BX), Y12
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          X12, X10, X10
+	VMULPS          X10, X11, X11
+	VADDPS          X11, X9, X9
 	ADDQ            $0x000000d2, AX
 	ADDQ            $0x00000124, BX
 	DECQ            SI
@@ -29702,6 +29546,6 @@ tileQ6_K_4x1AVX512_loop:
 	MOVQ            out+56(FP), AX
 	MOVQ            ldo+64(FP), CX
 	SHLQ            $0x02, CX
-	VMOVUPS         X0, (AX)
+	VMOVUPS         X9, (AX)
 	VZEROUPPER
 	RET

@@ -1141,9 +1141,22 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	n := Load(Param("nb"), GP64())
 	nibReg = YMM()
 	vmovdqu(cNib, nibReg)
+	// One- and two-token AVX-512 kernels keep their constants in registers
+	// (and the one-token kernels load the activations once per super-block
+	// for all rows): decode is bound by these kernels' instruction count.
+	light := suffix == "AVX512" && M <= 2
 	if suffix == "AVX512" {
 		zero512 = ZMM()
 		VPXORD(zero512, zero512, zero512)
+		defer unhoist()
+	}
+	if light {
+		switch k.name {
+		case "Q4_K", "Q5_K":
+			hoist(zShiftH, zNib, zK4Idx, zK4Idx.Offset(64), zK4Idx.Offset(128), zK4Idx.Offset(192))
+		case "Q6_K":
+			hoist(zNib, zW02, zW46, z03, zK6Idx, zK6Idx.Offset(64), zK6Idx.Offset(128), zK6Idx.Offset(192))
+		}
 	}
 	slots := AllocLocal(32 * R * M) // per (r, t): [isum 4 lanes | summs 4 lanes]
 	slot := func(r, t int) Mem { return slots.Offset(32 * (r*M + t)) }
@@ -1188,6 +1201,10 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 			VPACKSSDW(hx, s.AsX(), hx)
 			vmovdqu(hx, bsm.Offset(16*t))
 		}
+	}
+	if light && M == 1 {
+		clear(yPre)
+		preloadY(y, 4, 68, 132, 196)
 	}
 	for r := 0; r < R; r++ {
 		isum, summs := k.row(W.at(r, 0), M, y, func(t int) Mem { return bsm.Offset(16 * t) })

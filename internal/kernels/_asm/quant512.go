@@ -397,8 +397,8 @@ func q45kRow512(qh bool) func(b Mem, M int, y func(t, disp int) Mem, bs func(t i
 		for c := 0; c < 4; c++ {
 			w := ZMM()
 			VBROADCASTI64X4(b.Offset(qsOff+32*c), w)
-			VPSRLVQ(zShiftH, w, w)
-			VPANDD(zNib, w, w)
+			VPSRLVQ(hc(zShiftH), w, w)
+			VPANDD(hc(zNib), w, w)
 			if qh {
 				// bit 2c of qh → 0x10 for the low nibbles, bit 2c+1 for the high.
 				hb := ZMM()
@@ -408,12 +408,10 @@ func q45kRow512(qh bool) func(b Mem, M int, y func(t, disp int) Mem, bs func(t i
 				VPORD(hb, w, w)
 			}
 			s := ZMM()
-			idx := ZMM()
-			VMOVDQU64(zK4Idx.Offset(64*c), idx)
-			VPERMW(sc.AsZ(), idx, s)
+			VPERMW(sc.AsZ(), hreg(zK4Idx.Offset(64*c)), s)
 			for t := 0; t < M; t++ {
 				p := ZMM()
-				VPMADDUBSW(y(t, 4+64*c), w, p)
+				VPMADDUBSW(yOp(y, t, 4+64*c), w, p)
 				VPDPWSSD(s, p, acc[t])
 			}
 		}
@@ -444,22 +442,21 @@ func q6kRow512(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecV
 		for half := 0; half < 2; half++ {
 			w, hb := ZMM(), ZMM()
 			if half == 0 {
-				VPANDD(zNib, l, w)
-				VPSRLVW(zW02, h, hb)
+				VPANDD(hc(zNib), l, w)
+				VPSRLVW(hc(zW02), h, hb)
 			} else {
 				VPSRLW(Imm(4), l, w)
-				VPANDD(zNib, w, w)
-				VPSRLVW(zW46, h, hb)
+				VPANDD(hc(zNib), w, w)
+				VPSRLVW(hc(zW46), h, hb)
 			}
-			VPANDD(z03, hb, hb)
+			VPANDD(hc(z03), hb, hb)
 			VPSLLW(Imm(4), hb, hb)
 			VPORD(hb, w, w)
-			s, idx := ZMM(), ZMM()
-			VMOVDQU64(zK6Idx.Offset(64*(2*c+half)), idx)
-			VPERMW(sc16.AsZ(), idx, s)
+			s := ZMM()
+			VPERMW(sc16.AsZ(), hreg(zK6Idx.Offset(64*(2*c+half))), s)
 			for t := 0; t < M; t++ {
 				p := ZMM()
-				VPMADDUBSW(y(t, 4+128*c+64*half), w, p)
+				VPMADDUBSW(yOp(y, t, 4+128*c+64*half), w, p)
 				VPDPWSSD(s, p, acc[t])
 			}
 		}
@@ -481,6 +478,70 @@ func q6kRow512(b Mem, M int, y func(t, disp int) Mem, _ func(t int) Mem) ([]VecV
 // zero512 is a zeroed register for the super-block row work, set by
 // kquantTileSuffix's prologue hook.
 var zero512 VecVirtual
+
+// hoisted holds the 512-bit constants a super-block kernel loaded into
+// registers before its loop (hoist), by constant; hc returns a constant's
+// register when it was hoisted, else the constant in memory. yPre holds
+// the one token's activation vectors a one-token kernel loaded once per
+// super-block (by byte offset); yOp returns one when loaded.
+var (
+	hoisted = map[string]VecVirtual{}
+	yPre    = map[int]VecVirtual{}
+)
+
+func memKey(m Mem) string { return fmt.Sprintf("%v+%d", m.Symbol, m.Disp) }
+
+// hreg returns the register holding constant m: its hoisted register, or
+// a new one loaded now.
+func hreg(m Mem) VecVirtual {
+	if r, ok := hoisted[memKey(m)]; ok {
+		return r
+	}
+	r := ZMM()
+	VMOVDQU64(m, r)
+	return r
+}
+
+func hc(m Mem) Op {
+	if r, ok := hoisted[memKey(m)]; ok {
+		return r
+	}
+	return m
+}
+
+// hoist loads the constants ms into registers for the kernel being
+// generated (until unhoist).
+func hoist(ms ...Mem) {
+	for _, m := range ms {
+		r := ZMM()
+		VMOVDQU64(m, r)
+		hoisted[memKey(m)] = r
+	}
+}
+
+func unhoist() {
+	clear(hoisted)
+	clear(yPre)
+}
+
+// preloadY loads the activation vectors at byte offsets disps of a
+// one-token kernel's current super-block.
+func preloadY(y func(t, disp int) Mem, disps ...int) {
+	for _, d := range disps {
+		r := ZMM()
+		VMOVDQU64(y(0, d), r)
+		yPre[d] = r
+	}
+}
+
+func yOp(y func(t, disp int) Mem, t, disp int) Op {
+	if t == 0 {
+		if r, ok := yPre[disp]; ok {
+			return r
+		}
+	}
+	return y(t, disp)
+}
 
 var kquant512Kinds = []*kquant{
 	{name: "Q4_K", bytes: 144, mins: true, pairs: true, dOff: 0, row: q45kRow512(false)},
