@@ -51,10 +51,10 @@ func kernelsName() string {
 	return build + "/" + kernels.Active()
 }
 
-// measureKernels times MatMul on a matrix of kind k (its type and row
-// length): one token over 256 MiB of weights (eight times a 32 MiB L3
-// cache: a model's weights come from RAM) for the decode rate, 32 tokens
-// over 2 MiB for the prefill rate. Each is the median of at least five runs
+// measureKernels times MatMul on matrices of kind k (its type and row
+// length): one token over 256 MiB of weights in 8 MiB matrices (eight
+// times a 32 MiB L3 cache: a model's weights come from RAM, a matrix at a
+// time) for the decode rate, 32 tokens over 2 MiB for the prefill rate. Each is the median of at least five runs
 // and half a second.
 func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, err error) {
 	t, in := k.Type, k.Cols
@@ -84,23 +84,38 @@ func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, er
 	}
 	ops := kernels.NewOps(kernels.NewPool(threads))
 	defer ops.Pool.Close()
-	run := func(bytes int64, T int) float64 {
+	// run times T tokens through bytes of weights cut into matrices of
+	// about part bytes each, one MatMul per matrix as a forward pass
+	// multiplies a model's matrices in turn (each product starts its
+	// workers and its prefetch streams anew).
+	run := func(bytes, part int64, T int) float64 {
 		rows := max(int(bytes/rb)&^7, 8)
+		per := min(rows, max(int(part/rb)&^7, 8))
 		data := make([]byte, rows*int(rb))
 		for i := 0; i < rows; i++ {
 			copy(data[i*int(rb):], rowsData[(i%distinct)*int(rb):(i%distinct+1)*int(rb)])
 		}
-		w := tensor.Tensor{Name: "probe", Type: t, Shape: tensor.Shape{int64(in), int64(rows)}, Data: data}
-		y := make([]float32, T*rows)
-		ops.MatMul(&w, x[:T*in], T, y, rows) // warm-up
+		var ws []tensor.Tensor
+		for lo := 0; lo < rows; lo += per {
+			n := min(per, rows-lo)
+			ws = append(ws, tensor.Tensor{Name: "probe", Type: t, Shape: tensor.Shape{int64(in), int64(n)}, Data: data[lo*int(rb) : (lo+n)*int(rb)]})
+		}
+		y := make([]float32, T*per)
+		pass := func() {
+			for i := range ws {
+				n := int(ws[i].Shape[1])
+				ops.MatMul(&ws[i], x[:T*in], T, y, n)
+			}
+		}
+		pass() // warm-up
 		var times []float64
 		for start := time.Now(); len(times) < 5 || time.Since(start) < 500*time.Millisecond; {
 			s := time.Now()
-			ops.MatMul(&w, x[:T*in], T, y, rows)
+			pass()
 			times = append(times, time.Since(s).Seconds())
 		}
 		slices.Sort(times)
 		return float64(len(data)) * float64(T) / times[len(times)/2]
 	}
-	return run(256<<20, 1), run(2<<20, 32), nil
+	return run(256<<20, 8<<20, 1), run(2<<20, 2<<20, 32), nil
 }
