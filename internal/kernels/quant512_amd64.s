@@ -13460,10 +13460,16 @@ TEXT ·tileQ4_K_8x3AVX512(SB), $912-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 816(SP)
-	VMOVUPS   Y0, 848(SP)
-	VMOVUPS   Y0, 880(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 816(SP)
+	VMOVUPS   Y7, 848(SP)
+	VMOVUPS   Y7, 880(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ4_K_8x3AVX512_loop:
@@ -13487,19 +13493,19 @@ tileQ4_K_8x3AVX512_loop:
 	PREFETCHT0      1088(R9)
 	PREFETCHT0      1152(R9)
 	ADDQ            $0x00000480, R9
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 768(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 784(SP)
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 800(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 768(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 784(SP)
+	VPMADDWD        260(SI)(DI*2), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 800(SP)
 	MOVL            4(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13511,7 +13517,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13524,78 +13530,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        768(SP), X0, X3
-	VPMADDWD        784(SP), X0, X4
-	VPMADDWD        800(SP), X0, X0
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 16(AX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z2, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z5
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z6
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 48(AX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z2, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z5
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z6
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z2, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z5
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z6
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z9
-	VPERMW          Z2, Z9, Z9
-	VPMADDUBSW      196(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z5
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z6
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z5, Y2
-	VPADDD          Y5, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z7, Y6
-	VPADDD          Y7, Y6, Y6
-	VEXTRACTI32X4   $0x01, Y2, X7
-	VPADDD          X2, X7, X7
-	VMOVDQU32       X7, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y5, X2
-	VPADDD          X5, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X4, 48(SP)
-	VEXTRACTI32X4   $0x01, Y6, X2
-	VPADDD          X6, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VMOVDQU32       X0, 80(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        768(SP), X7, X9
+	VPMADDWD        784(SP), X7, X10
+	VPMADDWD        800(SP), X7, X7
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 16(AX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPERMW          Z8, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 48(AX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPERMW          Z8, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPERMW          Z8, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPERMW          Z8, Z6, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z11, Y8
+	VPADDD          Y11, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y8, X13
+	VPADDD          X8, X13, X13
+	VMOVDQU32       X13, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y11, X8
+	VPADDD          X11, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X10, 48(SP)
+	VEXTRACTI32X4   $0x01, Y12, X8
+	VPADDD          X12, X8, X8
+	VMOVDQU32       X8, 64(SP)
+	VMOVDQU32       X7, 80(SP)
 	MOVL            4(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13607,7 +13609,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13620,78 +13622,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 96(SP)
-	VMOVDQU32       X2, 112(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 128(SP)
-	VMOVDQU32       X9, 144(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X10, 176(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 96(SP)
+	VMOVDQU32       X8, 112(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 128(SP)
+	VMOVDQU32       X15, 144(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X16, 176(SP)
 	MOVL            4(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13703,7 +13701,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13716,78 +13714,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 192(SP)
-	VMOVDQU32       X2, 208(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X9, 240(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 256(SP)
-	VMOVDQU32       X10, 272(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 192(SP)
+	VMOVDQU32       X8, 208(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X15, 240(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 256(SP)
+	VMOVDQU32       X16, 272(SP)
 	MOVL            4(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13799,7 +13793,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13812,78 +13806,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*1), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 288(SP)
-	VMOVDQU32       X2, 304(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VMOVDQU32       X9, 336(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X10, 368(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*1), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 288(SP)
+	VMOVDQU32       X8, 304(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 320(SP)
+	VMOVDQU32       X15, 336(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X16, 368(SP)
 	MOVL            4(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13895,7 +13885,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13908,78 +13898,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(CX*4), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X9, 432(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VMOVDQU32       X10, 464(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(CX*4), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X15, 432(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 448(SP)
+	VMOVDQU32       X16, 464(SP)
 	MOVL            4(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -13991,7 +13977,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -14004,78 +13990,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 480(SP)
-	VMOVDQU32       X2, 496(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 512(SP)
-	VMOVDQU32       X9, 528(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VMOVDQU32       X10, 560(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 480(SP)
+	VMOVDQU32       X8, 496(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 512(SP)
+	VMOVDQU32       X15, 528(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 544(SP)
+	VMOVDQU32       X16, 560(SP)
 	MOVL            4(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -14087,7 +14069,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -14100,78 +14082,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(AX)(DX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 576(SP)
-	VMOVDQU32       X2, 592(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VMOVDQU32       X9, 624(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 640(SP)
-	VMOVDQU32       X10, 656(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(AX)(DX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 576(SP)
+	VMOVDQU32       X8, 592(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 608(SP)
+	VMOVDQU32       X15, 624(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 640(SP)
+	VMOVDQU32       X16, 656(SP)
 	MOVL            4(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -14183,7 +14161,7 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -14196,78 +14174,74 @@ tileQ4_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VBROADCASTI64X4 16(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+0(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      4(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 48(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 80(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+128(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      132(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VBROADCASTI64X4 112(BX)(CX*2), Z6
-	VPSRLVQ         z_shifth<>+0(SB), Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VMOVDQU64       z_k4idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 672(SP)
-	VMOVDQU32       X2, 688(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VMOVDQU32       X9, 720(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 736(SP)
-	VMOVDQU32       X10, 752(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VBROADCASTI64X4 16(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z3, Z13
+	VPMADDUBSW      4(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 48(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z4, Z13
+	VPMADDUBSW      68(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 80(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z5, Z13
+	VPMADDUBSW      132(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VBROADCASTI64X4 112(BX)(CX*2), Z12
+	VPSRLVQ         Z0, Z12, Z12
+	VPANDD          Z2, Z12, Z12
+	VPERMW          Z7, Z6, Z13
+	VPMADDUBSW      196(SI), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z12, Z14
+	VPDPWSSD        Z13, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z12, Z12
+	VPDPWSSD        Z13, Z12, Z11
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 672(SP)
+	VMOVDQU32       X8, 688(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 704(SP)
+	VMOVDQU32       X15, 720(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 736(SP)
+	VMOVDQU32       X16, 752(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -14278,7 +14252,7 @@ tileQ4_K_8x3AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X7
 	MOVWQZX         (AX)(CX*4), R10
 	MOVWQZX         (BX), R11
 	SHLQ            $0x10, R11
@@ -14289,8 +14263,8 @@ tileQ4_K_8x3AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R10, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R10
 	MOVWQZX         2(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -14301,7 +14275,7 @@ tileQ4_K_8x3AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X8
 	MOVWQZX         2(AX)(CX*4), R10
 	MOVWQZX         2(BX), R11
 	SHLQ            $0x10, R11
@@ -14312,122 +14286,122 @@ tileQ4_K_8x3AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       96(SP), Y4
-	VMOVDQU32       192(SP), Y5
-	VMOVDQU32       288(SP), Y6
-	VMOVDQU32       384(SP), Y7
-	VMOVDQU32       480(SP), Y8
-	VMOVDQU32       576(SP), Y9
-	VMOVDQU32       672(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R10, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       96(SP), Y10
+	VMOVDQU32       192(SP), Y11
+	VMOVDQU32       288(SP), Y12
+	VMOVDQU32       384(SP), Y13
+	VMOVDQU32       480(SP), Y14
+	VMOVDQU32       576(SP), Y15
+	VMOVDQU32       672(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          816(SP), Y5, Y5
-	VMOVUPS         Y5, 816(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       128(SP), Y4
-	VMOVDQU32       224(SP), Y5
-	VMOVDQU32       320(SP), Y6
-	VMOVDQU32       416(SP), Y7
-	VMOVDQU32       512(SP), Y8
-	VMOVDQU32       608(SP), Y9
-	VMOVDQU32       704(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          816(SP), Y11, Y11
+	VMOVUPS         Y11, 816(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       128(SP), Y10
+	VMOVDQU32       224(SP), Y11
+	VMOVDQU32       320(SP), Y12
+	VMOVDQU32       416(SP), Y13
+	VMOVDQU32       512(SP), Y14
+	VMOVDQU32       608(SP), Y15
+	VMOVDQU32       704(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          848(SP), Y5, Y5
-	VMOVUPS         Y5, 848(SP)
-	VMOVDQU32       64(SP), Y3
-	VMOVDQU32       160(SP), Y4
-	VMOVDQU32       256(SP), Y5
-	VMOVDQU32       352(SP), Y6
-	VMOVDQU32       448(SP), Y7
-	VMOVDQU32       544(SP), Y8
-	VMOVDQU32       640(SP), Y9
-	VMOVDQU32       736(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          848(SP), Y11, Y11
+	VMOVUPS         Y11, 848(SP)
+	VMOVDQU32       64(SP), Y9
+	VMOVDQU32       160(SP), Y10
+	VMOVDQU32       256(SP), Y11
+	VMOVDQU32       352(SP), Y12
+	VMOVDQU32       448(SP), Y13
+	VMOVDQU32       544(SP), Y14
+	VMOVDQU32       640(SP), Y15
+	VMOVDQU32       736(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*2), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          880(SP), Y5, Y5
-	VMOVUPS         Y5, 880(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*2), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          880(SP), Y11, Y11
+	VMOVUPS         Y11, 880(SP)
 	ADDQ            $0x00000090, AX
 	ADDQ            $0x00000090, BX
 	ADDQ            $0x00000124, SI
@@ -14461,11 +14435,17 @@ TEXT ·tileQ4_K_8x4AVX512(SB), $1216-72
 	MOVQ      nb+48(FP), R9
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 1088(SP)
-	VMOVUPS   Y0, 1120(SP)
-	VMOVUPS   Y0, 1152(SP)
-	VMOVUPS   Y0, 1184(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 1088(SP)
+	VMOVUPS   Y7, 1120(SP)
+	VMOVUPS   Y7, 1152(SP)
+	VMOVUPS   Y7, 1184(SP)
 	LEAQ      (AX)(CX*8), R10
 
 tileQ4_K_8x4AVX512_loop:
@@ -14489,23 +14469,23 @@ tileQ4_K_8x4AVX512_loop:
 	PREFETCHT0      1088(R10)
 	PREFETCHT0      1152(R10)
 	ADDQ            $0x00000480, R10
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1024(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1040(SP)
-	VPMADDWD        260(SI)(DI*2), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1056(SP)
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 1072(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1024(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1040(SP)
+	VPMADDWD        260(SI)(DI*2), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1056(SP)
+	VPMADDWD        260(SI)(R8*1), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 1072(SP)
 	MOVL            4(AX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14517,7 +14497,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14530,94 +14510,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        1024(SP), X0, X3
-	VPMADDWD        1040(SP), X0, X4
-	VPMADDWD        1056(SP), X0, X5
-	VPMADDWD        1072(SP), X0, X0
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VMOVDQA64       Z1, Z8
-	VMOVDQA64       Z1, Z9
-	VBROADCASTI64X4 16(AX), Z10
-	VPSRLVQ         z_shifth<>+0(SB), Z10, Z10
-	VPANDD          z_nib<>+0(SB), Z10, Z10
-	VMOVDQU64       z_k4idx<>+0(SB), Z11
-	VPERMW          Z2, Z11, Z11
-	VPMADDUBSW      4(SI), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z6
-	VPMADDUBSW      4(SI)(DI*1), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z7
-	VPMADDUBSW      4(SI)(DI*2), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z8
-	VPMADDUBSW      4(SI)(R8*1), Z10, Z10
-	VPDPWSSD        Z11, Z10, Z9
-	VBROADCASTI64X4 48(AX), Z10
-	VPSRLVQ         z_shifth<>+0(SB), Z10, Z10
-	VPANDD          z_nib<>+0(SB), Z10, Z10
-	VMOVDQU64       z_k4idx<>+64(SB), Z11
-	VPERMW          Z2, Z11, Z11
-	VPMADDUBSW      68(SI), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z6
-	VPMADDUBSW      68(SI)(DI*1), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z7
-	VPMADDUBSW      68(SI)(DI*2), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z8
-	VPMADDUBSW      68(SI)(R8*1), Z10, Z10
-	VPDPWSSD        Z11, Z10, Z9
-	VBROADCASTI64X4 80(AX), Z10
-	VPSRLVQ         z_shifth<>+0(SB), Z10, Z10
-	VPANDD          z_nib<>+0(SB), Z10, Z10
-	VMOVDQU64       z_k4idx<>+128(SB), Z11
-	VPERMW          Z2, Z11, Z11
-	VPMADDUBSW      132(SI), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z6
-	VPMADDUBSW      132(SI)(DI*1), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z7
-	VPMADDUBSW      132(SI)(DI*2), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z8
-	VPMADDUBSW      132(SI)(R8*1), Z10, Z10
-	VPDPWSSD        Z11, Z10, Z9
-	VBROADCASTI64X4 112(AX), Z10
-	VPSRLVQ         z_shifth<>+0(SB), Z10, Z10
-	VPANDD          z_nib<>+0(SB), Z10, Z10
-	VMOVDQU64       z_k4idx<>+192(SB), Z11
-	VPERMW          Z2, Z11, Z11
-	VPMADDUBSW      196(SI), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z6
-	VPMADDUBSW      196(SI)(DI*1), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z7
-	VPMADDUBSW      196(SI)(DI*2), Z10, Z12
-	VPDPWSSD        Z11, Z12, Z8
-	VPMADDUBSW      196(SI)(R8*1), Z10, Z10
-	VPDPWSSD        Z11, Z10, Z9
-	VEXTRACTI64X4   $0x01, Z6, Y2
-	VPADDD          Y6, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z7, Y6
-	VPADDD          Y7, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z8, Y7
-	VPADDD          Y8, Y7, Y7
-	VEXTRACTI64X4   $0x01, Z9, Y8
-	VPADDD          Y9, Y8, Y8
-	VEXTRACTI32X4   $0x01, Y2, X9
-	VPADDD          X2, X9, X9
-	VMOVDQU32       X9, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y6, X2
-	VPADDD          X6, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X4, 48(SP)
-	VEXTRACTI32X4   $0x01, Y7, X2
-	VPADDD          X7, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VMOVDQU32       X5, 80(SP)
-	VEXTRACTI32X4   $0x01, Y8, X2
-	VPADDD          X8, X2, X2
-	VMOVDQU32       X2, 96(SP)
-	VMOVDQU32       X0, 112(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        1024(SP), X7, X9
+	VPMADDWD        1040(SP), X7, X10
+	VPMADDWD        1056(SP), X7, X11
+	VPMADDWD        1072(SP), X7, X7
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQA64       Z1, Z14
+	VMOVDQA64       Z1, Z15
+	VBROADCASTI64X4 16(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPERMW          Z8, Z3, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z13
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z14
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 48(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPERMW          Z8, Z4, Z17
+	VPMADDUBSW      68(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      68(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z13
+	VPMADDUBSW      68(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z14
+	VPMADDUBSW      68(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 80(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPERMW          Z8, Z5, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z13
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z14
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VBROADCASTI64X4 112(AX), Z16
+	VPSRLVQ         Z0, Z16, Z16
+	VPANDD          Z2, Z16, Z16
+	VPERMW          Z8, Z6, Z17
+	VPMADDUBSW      196(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      196(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z13
+	VPMADDUBSW      196(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z14
+	VPMADDUBSW      196(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z15
+	VEXTRACTI64X4   $0x01, Z12, Y8
+	VPADDD          Y12, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z14, Y13
+	VPADDD          Y14, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z15, Y14
+	VPADDD          Y15, Y14, Y14
+	VEXTRACTI32X4   $0x01, Y8, X15
+	VPADDD          X8, X15, X15
+	VMOVDQU32       X15, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y12, X8
+	VPADDD          X12, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X10, 48(SP)
+	VEXTRACTI32X4   $0x01, Y13, X8
+	VPADDD          X13, X8, X8
+	VMOVDQU32       X8, 64(SP)
+	VMOVDQU32       X11, 80(SP)
+	VEXTRACTI32X4   $0x01, Y14, X8
+	VPADDD          X14, X8, X8
+	VMOVDQU32       X8, 96(SP)
+	VMOVDQU32       X7, 112(SP)
 	MOVL            4(AX)(CX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14629,7 +14605,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14642,94 +14618,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 128(SP)
-	VMOVDQU32       X2, 144(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X10, 176(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 192(SP)
-	VMOVDQU32       X11, 208(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X12, 240(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 128(SP)
+	VMOVDQU32       X8, 144(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X16, 176(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 192(SP)
+	VMOVDQU32       X17, 208(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X18, 240(SP)
 	MOVL            4(AX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14741,7 +14713,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14754,94 +14726,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 256(SP)
-	VMOVDQU32       X2, 272(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VMOVDQU32       X10, 304(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VMOVDQU32       X11, 336(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X12, 368(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 256(SP)
+	VMOVDQU32       X8, 272(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 288(SP)
+	VMOVDQU32       X16, 304(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 320(SP)
+	VMOVDQU32       X17, 336(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X18, 368(SP)
 	MOVL            4(AX)(DX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14853,7 +14821,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(DX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14866,94 +14834,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X10, 432(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VMOVDQU32       X11, 464(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VMOVDQU32       X12, 496(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X16, 432(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 448(SP)
+	VMOVDQU32       X17, 464(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 480(SP)
+	VMOVDQU32       X18, 496(SP)
 	MOVL            4(AX)(CX*4), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14965,7 +14929,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*4), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -14978,94 +14942,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 512(SP)
-	VMOVDQU32       X2, 528(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VMOVDQU32       X10, 560(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 576(SP)
-	VMOVDQU32       X11, 592(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VMOVDQU32       X12, 624(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 512(SP)
+	VMOVDQU32       X8, 528(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 544(SP)
+	VMOVDQU32       X16, 560(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 576(SP)
+	VMOVDQU32       X17, 592(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 608(SP)
+	VMOVDQU32       X18, 624(SP)
 	MOVL            4(BX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15077,7 +15037,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(BX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15090,94 +15050,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 640(SP)
-	VMOVDQU32       X2, 656(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 672(SP)
-	VMOVDQU32       X10, 688(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VMOVDQU32       X11, 720(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 736(SP)
-	VMOVDQU32       X12, 752(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 640(SP)
+	VMOVDQU32       X8, 656(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 672(SP)
+	VMOVDQU32       X16, 688(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 704(SP)
+	VMOVDQU32       X17, 720(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 736(SP)
+	VMOVDQU32       X18, 752(SP)
 	MOVL            4(AX)(DX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15189,7 +15145,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(DX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15202,94 +15158,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 768(SP)
-	VMOVDQU32       X2, 784(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 800(SP)
-	VMOVDQU32       X10, 816(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 832(SP)
-	VMOVDQU32       X11, 848(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 864(SP)
-	VMOVDQU32       X12, 880(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 768(SP)
+	VMOVDQU32       X8, 784(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 800(SP)
+	VMOVDQU32       X16, 816(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 832(SP)
+	VMOVDQU32       X17, 848(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 864(SP)
+	VMOVDQU32       X18, 880(SP)
 	MOVL            4(BX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15301,7 +15253,7 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(BX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -15314,94 +15266,90 @@ tileQ4_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 16(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      4(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 48(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      68(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      132(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      196(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z5
-	VPMADDUBSW      196(SI)(R8*1), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z3, Y0
-	VPADDD          Y3, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z6, Y5
-	VPADDD          Y6, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 896(SP)
-	VMOVDQU32       X2, 912(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 928(SP)
-	VMOVDQU32       X10, 944(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 960(SP)
-	VMOVDQU32       X11, 976(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 992(SP)
-	VMOVDQU32       X12, 1008(SP)
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VMOVDQA64       Z1, Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 16(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      4(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 48(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      132(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPERMW          Z7, Z6, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z9
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(R8*1), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z9, Y7
+	VPADDD          Y9, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z10, Y9
+	VPADDD          Y10, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 896(SP)
+	VMOVDQU32       X8, 912(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 928(SP)
+	VMOVDQU32       X16, 944(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 960(SP)
+	VMOVDQU32       X17, 976(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 992(SP)
+	VMOVDQU32       X18, 1008(SP)
 	MOVWQZX         (AX), R11
 	MOVWQZX         (AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -15412,7 +15360,7 @@ tileQ4_K_8x4AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVWQZX         (AX)(CX*4), R11
 	MOVWQZX         (BX), R12
 	SHLQ            $0x10, R12
@@ -15423,8 +15371,8 @@ tileQ4_K_8x4AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R11, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R11
 	MOVWQZX         2(AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -15435,7 +15383,7 @@ tileQ4_K_8x4AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VMOVQ           R11, X2
+	VMOVQ           R11, X8
 	MOVWQZX         2(AX)(CX*4), R11
 	MOVWQZX         2(BX), R12
 	SHLQ            $0x10, R12
@@ -15446,160 +15394,160 @@ tileQ4_K_8x4AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VPINSRQ         $0x01, R11, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       128(SP), Y4
-	VMOVDQU32       256(SP), Y5
-	VMOVDQU32       384(SP), Y6
-	VMOVDQU32       512(SP), Y7
-	VMOVDQU32       640(SP), Y8
-	VMOVDQU32       768(SP), Y9
-	VMOVDQU32       896(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R11, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       128(SP), Y10
+	VMOVDQU32       256(SP), Y11
+	VMOVDQU32       384(SP), Y12
+	VMOVDQU32       512(SP), Y13
+	VMOVDQU32       640(SP), Y14
+	VMOVDQU32       768(SP), Y15
+	VMOVDQU32       896(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1088(SP), Y5, Y5
-	VMOVUPS         Y5, 1088(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       160(SP), Y4
-	VMOVDQU32       288(SP), Y5
-	VMOVDQU32       416(SP), Y6
-	VMOVDQU32       544(SP), Y7
-	VMOVDQU32       672(SP), Y8
-	VMOVDQU32       800(SP), Y9
-	VMOVDQU32       928(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1088(SP), Y11, Y11
+	VMOVUPS         Y11, 1088(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       160(SP), Y10
+	VMOVDQU32       288(SP), Y11
+	VMOVDQU32       416(SP), Y12
+	VMOVDQU32       544(SP), Y13
+	VMOVDQU32       672(SP), Y14
+	VMOVDQU32       800(SP), Y15
+	VMOVDQU32       928(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1120(SP), Y5, Y5
-	VMOVUPS         Y5, 1120(SP)
-	VMOVDQU32       64(SP), Y3
-	VMOVDQU32       192(SP), Y4
-	VMOVDQU32       320(SP), Y5
-	VMOVDQU32       448(SP), Y6
-	VMOVDQU32       576(SP), Y7
-	VMOVDQU32       704(SP), Y8
-	VMOVDQU32       832(SP), Y9
-	VMOVDQU32       960(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1120(SP), Y11, Y11
+	VMOVUPS         Y11, 1120(SP)
+	VMOVDQU32       64(SP), Y9
+	VMOVDQU32       192(SP), Y10
+	VMOVDQU32       320(SP), Y11
+	VMOVDQU32       448(SP), Y12
+	VMOVDQU32       576(SP), Y13
+	VMOVDQU32       704(SP), Y14
+	VMOVDQU32       832(SP), Y15
+	VMOVDQU32       960(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*2), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1152(SP), Y5, Y5
-	VMOVUPS         Y5, 1152(SP)
-	VMOVDQU32       96(SP), Y3
-	VMOVDQU32       224(SP), Y4
-	VMOVDQU32       352(SP), Y5
-	VMOVDQU32       480(SP), Y6
-	VMOVDQU32       608(SP), Y7
-	VMOVDQU32       736(SP), Y8
-	VMOVDQU32       864(SP), Y9
-	VMOVDQU32       992(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*2), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1152(SP), Y11, Y11
+	VMOVUPS         Y11, 1152(SP)
+	VMOVDQU32       96(SP), Y9
+	VMOVDQU32       224(SP), Y10
+	VMOVDQU32       352(SP), Y11
+	VMOVDQU32       480(SP), Y12
+	VMOVDQU32       608(SP), Y13
+	VMOVDQU32       736(SP), Y14
+	VMOVDQU32       864(SP), Y15
+	VMOVDQU32       992(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(R8*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1184(SP), Y5, Y5
-	VMOVUPS         Y5, 1184(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(R8*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1184(SP), Y11, Y11
+	VMOVUPS         Y11, 1184(SP)
 	ADDQ            $0x00000090, AX
 	ADDQ            $0x00000090, BX
 	ADDQ            $0x00000124, SI
@@ -19549,10 +19497,16 @@ TEXT ·tileQ5_K_8x3AVX512(SB), $912-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 816(SP)
-	VMOVUPS   Y0, 848(SP)
-	VMOVUPS   Y0, 880(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 816(SP)
+	VMOVUPS   Y7, 848(SP)
+	VMOVUPS   Y7, 880(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ5_K_8x3AVX512_loop:
@@ -19580,19 +19534,19 @@ tileQ5_K_8x3AVX512_loop:
 	PREFETCHT0      1344(R9)
 	PREFETCHT0      1408(R9)
 	ADDQ            $0x00000580, R9
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 768(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 784(SP)
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 800(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 768(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 784(SP)
+	VPMADDWD        260(SI)(DI*2), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 800(SP)
 	MOVL            4(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19604,7 +19558,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19617,95 +19571,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        768(SP), X0, X3
-	VPMADDWD        784(SP), X0, X4
-	VPMADDWD        800(SP), X0, X0
-	VBROADCASTI64X4 16(AX), Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VMOVDQA64       Z1, Z8
-	VBROADCASTI64X4 48(AX), Z9
-	VPSRLVQ         z_shifth<>+0(SB), Z9, Z9
-	VPANDD          z_nib<>+0(SB), Z9, Z9
-	VPSRLVW         z_q5shift<>+0(SB), Z5, Z10
-	VPANDD          z_01<>+0(SB), Z10, Z10
-	VPSLLW          $0x04, Z10, Z10
-	VPORD           Z10, Z9, Z9
-	VMOVDQU64       z_k4idx<>+0(SB), Z10
-	VPERMW          Z2, Z10, Z10
-	VPMADDUBSW      4(SI), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z6
-	VPMADDUBSW      4(SI)(DI*1), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z7
-	VPMADDUBSW      4(SI)(DI*2), Z9, Z9
-	VPDPWSSD        Z10, Z9, Z8
-	VBROADCASTI64X4 80(AX), Z9
-	VPSRLVQ         z_shifth<>+0(SB), Z9, Z9
-	VPANDD          z_nib<>+0(SB), Z9, Z9
-	VPSRLVW         z_q5shift<>+64(SB), Z5, Z10
-	VPANDD          z_01<>+0(SB), Z10, Z10
-	VPSLLW          $0x04, Z10, Z10
-	VPORD           Z10, Z9, Z9
-	VMOVDQU64       z_k4idx<>+64(SB), Z10
-	VPERMW          Z2, Z10, Z10
-	VPMADDUBSW      68(SI), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z6
-	VPMADDUBSW      68(SI)(DI*1), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z7
-	VPMADDUBSW      68(SI)(DI*2), Z9, Z9
-	VPDPWSSD        Z10, Z9, Z8
-	VBROADCASTI64X4 112(AX), Z9
-	VPSRLVQ         z_shifth<>+0(SB), Z9, Z9
-	VPANDD          z_nib<>+0(SB), Z9, Z9
-	VPSRLVW         z_q5shift<>+128(SB), Z5, Z10
-	VPANDD          z_01<>+0(SB), Z10, Z10
-	VPSLLW          $0x04, Z10, Z10
-	VPORD           Z10, Z9, Z9
-	VMOVDQU64       z_k4idx<>+128(SB), Z10
-	VPERMW          Z2, Z10, Z10
-	VPMADDUBSW      132(SI), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z6
-	VPMADDUBSW      132(SI)(DI*1), Z9, Z11
-	VPDPWSSD        Z10, Z11, Z7
-	VPMADDUBSW      132(SI)(DI*2), Z9, Z9
-	VPDPWSSD        Z10, Z9, Z8
-	VBROADCASTI64X4 144(AX), Z9
-	VPSRLVQ         z_shifth<>+0(SB), Z9, Z9
-	VPANDD          z_nib<>+0(SB), Z9, Z9
-	VPSRLVW         z_q5shift<>+192(SB), Z5, Z5
-	VPANDD          z_01<>+0(SB), Z5, Z5
-	VPSLLW          $0x04, Z5, Z5
-	VPORD           Z5, Z9, Z9
-	VMOVDQU64       z_k4idx<>+192(SB), Z5
-	VPERMW          Z2, Z5, Z5
-	VPMADDUBSW      196(SI), Z9, Z10
-	VPDPWSSD        Z5, Z10, Z6
-	VPMADDUBSW      196(SI)(DI*1), Z9, Z10
-	VPDPWSSD        Z5, Z10, Z7
-	VPMADDUBSW      196(SI)(DI*2), Z9, Z9
-	VPDPWSSD        Z5, Z9, Z8
-	VEXTRACTI64X4   $0x01, Z6, Y2
-	VPADDD          Y6, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z8, Y6
-	VPADDD          Y8, Y6, Y6
-	VEXTRACTI32X4   $0x01, Y2, X7
-	VPADDD          X2, X7, X7
-	VMOVDQU32       X7, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y5, X2
-	VPADDD          X5, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X4, 48(SP)
-	VEXTRACTI32X4   $0x01, Y6, X2
-	VPADDD          X6, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VMOVDQU32       X0, 80(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        768(SP), X7, X9
+	VPMADDWD        784(SP), X7, X10
+	VPMADDWD        800(SP), X7, X7
+	VBROADCASTI64X4 16(AX), Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQA64       Z1, Z14
+	VBROADCASTI64X4 48(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPSRLVW         z_q5shift<>+0(SB), Z11, Z16
+	VPANDD          z_01<>+0(SB), Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z8, Z3, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z12
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z13
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 80(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPSRLVW         z_q5shift<>+64(SB), Z11, Z16
+	VPANDD          z_01<>+0(SB), Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z8, Z4, Z16
+	VPMADDUBSW      68(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z12
+	VPMADDUBSW      68(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z13
+	VPMADDUBSW      68(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 112(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPSRLVW         z_q5shift<>+128(SB), Z11, Z16
+	VPANDD          z_01<>+0(SB), Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z8, Z5, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z12
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z13
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z14
+	VBROADCASTI64X4 144(AX), Z15
+	VPSRLVQ         Z0, Z15, Z15
+	VPANDD          Z2, Z15, Z15
+	VPSRLVW         z_q5shift<>+192(SB), Z11, Z11
+	VPANDD          z_01<>+0(SB), Z11, Z11
+	VPSLLW          $0x04, Z11, Z11
+	VPORD           Z11, Z15, Z15
+	VPERMW          Z8, Z6, Z11
+	VPMADDUBSW      196(SI), Z15, Z16
+	VPDPWSSD        Z11, Z16, Z12
+	VPMADDUBSW      196(SI)(DI*1), Z15, Z16
+	VPDPWSSD        Z11, Z16, Z13
+	VPMADDUBSW      196(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z11, Z15, Z14
+	VEXTRACTI64X4   $0x01, Z12, Y8
+	VPADDD          Y12, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y8, X13
+	VPADDD          X8, X13, X13
+	VMOVDQU32       X13, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y11, X8
+	VPADDD          X11, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X10, 48(SP)
+	VEXTRACTI32X4   $0x01, Y12, X8
+	VPADDD          X12, X8, X8
+	VMOVDQU32       X8, 64(SP)
+	VMOVDQU32       X7, 80(SP)
 	MOVL            4(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19717,7 +19667,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19730,95 +19680,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(AX)(CX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX)(CX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 96(SP)
-	VMOVDQU32       X2, 112(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 128(SP)
-	VMOVDQU32       X9, 144(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X10, 176(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(AX)(CX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX)(CX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 96(SP)
+	VMOVDQU32       X8, 112(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 128(SP)
+	VMOVDQU32       X15, 144(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X16, 176(SP)
 	MOVL            4(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19830,7 +19776,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19843,95 +19789,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(AX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 192(SP)
-	VMOVDQU32       X2, 208(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X9, 240(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 256(SP)
-	VMOVDQU32       X10, 272(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(AX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 192(SP)
+	VMOVDQU32       X8, 208(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X15, 240(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 256(SP)
+	VMOVDQU32       X16, 272(SP)
 	MOVL            4(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19943,7 +19885,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*1), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -19956,95 +19898,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(AX)(DX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX)(DX*1), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 288(SP)
-	VMOVDQU32       X2, 304(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VMOVDQU32       X9, 336(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X10, 368(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(AX)(DX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX)(DX*1), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 288(SP)
+	VMOVDQU32       X8, 304(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 320(SP)
+	VMOVDQU32       X15, 336(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X16, 368(SP)
 	MOVL            4(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20056,7 +19994,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(CX*4), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20069,95 +20007,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(AX)(CX*4), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX)(CX*4), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X9, 432(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VMOVDQU32       X10, 464(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(AX)(CX*4), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX)(CX*4), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X15, 432(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 448(SP)
+	VMOVDQU32       X16, 464(SP)
 	MOVL            4(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20169,7 +20103,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20182,95 +20116,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(BX), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(BX), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 480(SP)
-	VMOVDQU32       X2, 496(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 512(SP)
-	VMOVDQU32       X9, 528(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VMOVDQU32       X10, 560(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(BX), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(BX), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 480(SP)
+	VMOVDQU32       X8, 496(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 512(SP)
+	VMOVDQU32       X15, 528(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 544(SP)
+	VMOVDQU32       X16, 560(SP)
 	MOVL            4(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20282,7 +20212,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(AX)(DX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20295,95 +20225,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(AX)(DX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(AX)(DX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 576(SP)
-	VMOVDQU32       X2, 592(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VMOVDQU32       X9, 624(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 640(SP)
-	VMOVDQU32       X10, 656(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(AX)(DX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(AX)(DX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 576(SP)
+	VMOVDQU32       X8, 592(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 608(SP)
+	VMOVDQU32       X15, 624(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 640(SP)
+	VMOVDQU32       X16, 656(SP)
 	MOVL            4(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20395,7 +20321,7 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVL            8(BX)(CX*2), R10
 	MOVL            R10, R11
 	SHRL            $0x06, R11
@@ -20408,95 +20334,91 @@ tileQ5_K_8x3AVX512_loop:
 	ANDL            $0x3f3f3f3f, R10
 	SHLQ            $0x20, R11
 	ORQ             R10, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        768(SP), X3, X2
-	VPMADDWD        784(SP), X3, X9
-	VPMADDWD        800(SP), X3, X10
-	VBROADCASTI64X4 16(BX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VBROADCASTI64X4 48(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 80(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+64(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      68(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 112(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z8
-	VPANDD          z_01<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k4idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z11
-	VPDPWSSD        Z8, Z11, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z6
-	VBROADCASTI64X4 144(BX)(CX*2), Z7
-	VPSRLVQ         z_shifth<>+0(SB), Z7, Z7
-	VPANDD          z_nib<>+0(SB), Z7, Z7
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z7, Z7
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z7, Z8
-	VPDPWSSD        Z3, Z8, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z3, Z7, Z6
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y0, X5
-	VPADDD          X0, X5, X5
-	VMOVDQU32       X5, 672(SP)
-	VMOVDQU32       X2, 688(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VMOVDQU32       X9, 720(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 736(SP)
-	VMOVDQU32       X10, 752(SP)
+	VPINSRQ         $0x01, R11, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        768(SP), X9, X8
+	VPMADDWD        784(SP), X9, X15
+	VPMADDWD        800(SP), X9, X16
+	VBROADCASTI64X4 16(BX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VBROADCASTI64X4 48(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z3, Z14
+	VPMADDUBSW      4(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 80(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z4, Z14
+	VPMADDUBSW      68(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 112(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z14
+	VPANDD          z_01<>+0(SB), Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z7, Z5, Z14
+	VPMADDUBSW      132(SI), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z13, Z17
+	VPDPWSSD        Z14, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VBROADCASTI64X4 144(BX)(CX*2), Z13
+	VPSRLVQ         Z0, Z13, Z13
+	VPANDD          Z2, Z13, Z13
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
+	VPANDD          z_01<>+0(SB), Z9, Z9
+	VPSLLW          $0x04, Z9, Z9
+	VPORD           Z9, Z13, Z13
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z14
+	VPDPWSSD        Z9, Z14, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z9, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI32X4   $0x01, Y7, X11
+	VPADDD          X7, X11, X11
+	VMOVDQU32       X11, 672(SP)
+	VMOVDQU32       X8, 688(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 704(SP)
+	VMOVDQU32       X15, 720(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 736(SP)
+	VMOVDQU32       X16, 752(SP)
 	MOVWQZX         (AX), R10
 	MOVWQZX         (AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -20507,7 +20429,7 @@ tileQ5_K_8x3AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X7
 	MOVWQZX         (AX)(CX*4), R10
 	MOVWQZX         (BX), R11
 	SHLQ            $0x10, R11
@@ -20518,8 +20440,8 @@ tileQ5_K_8x3AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R10, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R10
 	MOVWQZX         2(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -20530,7 +20452,7 @@ tileQ5_K_8x3AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X2
+	VMOVQ           R10, X8
 	MOVWQZX         2(AX)(CX*4), R10
 	MOVWQZX         2(BX), R11
 	SHLQ            $0x10, R11
@@ -20541,122 +20463,122 @@ tileQ5_K_8x3AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       96(SP), Y4
-	VMOVDQU32       192(SP), Y5
-	VMOVDQU32       288(SP), Y6
-	VMOVDQU32       384(SP), Y7
-	VMOVDQU32       480(SP), Y8
-	VMOVDQU32       576(SP), Y9
-	VMOVDQU32       672(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R10, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       96(SP), Y10
+	VMOVDQU32       192(SP), Y11
+	VMOVDQU32       288(SP), Y12
+	VMOVDQU32       384(SP), Y13
+	VMOVDQU32       480(SP), Y14
+	VMOVDQU32       576(SP), Y15
+	VMOVDQU32       672(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          816(SP), Y5, Y5
-	VMOVUPS         Y5, 816(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       128(SP), Y4
-	VMOVDQU32       224(SP), Y5
-	VMOVDQU32       320(SP), Y6
-	VMOVDQU32       416(SP), Y7
-	VMOVDQU32       512(SP), Y8
-	VMOVDQU32       608(SP), Y9
-	VMOVDQU32       704(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          816(SP), Y11, Y11
+	VMOVUPS         Y11, 816(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       128(SP), Y10
+	VMOVDQU32       224(SP), Y11
+	VMOVDQU32       320(SP), Y12
+	VMOVDQU32       416(SP), Y13
+	VMOVDQU32       512(SP), Y14
+	VMOVDQU32       608(SP), Y15
+	VMOVDQU32       704(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          848(SP), Y5, Y5
-	VMOVUPS         Y5, 848(SP)
-	VMOVDQU32       64(SP), Y3
-	VMOVDQU32       160(SP), Y4
-	VMOVDQU32       256(SP), Y5
-	VMOVDQU32       352(SP), Y6
-	VMOVDQU32       448(SP), Y7
-	VMOVDQU32       544(SP), Y8
-	VMOVDQU32       640(SP), Y9
-	VMOVDQU32       736(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          848(SP), Y11, Y11
+	VMOVUPS         Y11, 848(SP)
+	VMOVDQU32       64(SP), Y9
+	VMOVDQU32       160(SP), Y10
+	VMOVDQU32       256(SP), Y11
+	VMOVDQU32       352(SP), Y12
+	VMOVDQU32       448(SP), Y13
+	VMOVDQU32       544(SP), Y14
+	VMOVDQU32       640(SP), Y15
+	VMOVDQU32       736(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*2), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          880(SP), Y5, Y5
-	VMOVUPS         Y5, 880(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*2), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          880(SP), Y11, Y11
+	VMOVUPS         Y11, 880(SP)
 	ADDQ            $0x000000b0, AX
 	ADDQ            $0x000000b0, BX
 	ADDQ            $0x00000124, SI
@@ -20690,11 +20612,17 @@ TEXT ·tileQ5_K_8x4AVX512(SB), $1216-72
 	MOVQ      nb+48(FP), R9
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 1088(SP)
-	VMOVUPS   Y0, 1120(SP)
-	VMOVUPS   Y0, 1152(SP)
-	VMOVUPS   Y0, 1184(SP)
+	VMOVDQU64 z_shifth<>+0(SB), Z0
+	VMOVDQU64 z_nib<>+0(SB), Z2
+	VMOVDQU64 z_k4idx<>+0(SB), Z3
+	VMOVDQU64 z_k4idx<>+64(SB), Z4
+	VMOVDQU64 z_k4idx<>+128(SB), Z5
+	VMOVDQU64 z_k4idx<>+192(SB), Z6
+	VXORPS    Y7, Y7, Y7
+	VMOVUPS   Y7, 1088(SP)
+	VMOVUPS   Y7, 1120(SP)
+	VMOVUPS   Y7, 1152(SP)
+	VMOVUPS   Y7, 1184(SP)
 	LEAQ      (AX)(CX*8), R10
 
 tileQ5_K_8x4AVX512_loop:
@@ -20722,23 +20650,23 @@ tileQ5_K_8x4AVX512_loop:
 	PREFETCHT0      1344(R10)
 	PREFETCHT0      1408(R10)
 	ADDQ            $0x00000580, R10
-	VMOVDQU32       q_ones16<>+0(SB), Y0
-	VPMADDWD        260(SI), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1024(SP)
-	VPMADDWD        260(SI)(DI*1), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1040(SP)
-	VPMADDWD        260(SI)(DI*2), Y0, Y2
-	VEXTRACTI32X4   $0x01, Y2, X3
-	VPACKSSDW       X3, X2, X3
-	VMOVDQU32       X3, 1056(SP)
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VEXTRACTI32X4   $0x01, Y0, X2
-	VPACKSSDW       X2, X0, X2
-	VMOVDQU32       X2, 1072(SP)
+	VMOVDQU32       q_ones16<>+0(SB), Y7
+	VPMADDWD        260(SI), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1024(SP)
+	VPMADDWD        260(SI)(DI*1), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1040(SP)
+	VPMADDWD        260(SI)(DI*2), Y7, Y8
+	VEXTRACTI32X4   $0x01, Y8, X9
+	VPACKSSDW       X9, X8, X9
+	VMOVDQU32       X9, 1056(SP)
+	VPMADDWD        260(SI)(R8*1), Y7, Y7
+	VEXTRACTI32X4   $0x01, Y7, X8
+	VPACKSSDW       X8, X7, X8
+	VMOVDQU32       X8, 1072(SP)
 	MOVL            4(AX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -20750,7 +20678,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -20763,111 +20691,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y0
-	VPERMQ          $0x44, Y0, Y2
-	VEXTRACTI128    $0x01, Y0, X0
-	VPMADDWD        1024(SP), X0, X3
-	VPMADDWD        1040(SP), X0, X4
-	VPMADDWD        1056(SP), X0, X5
-	VPMADDWD        1072(SP), X0, X0
-	VBROADCASTI64X4 16(AX), Z6
-	VMOVDQA64       Z1, Z7
-	VMOVDQA64       Z1, Z8
-	VMOVDQA64       Z1, Z9
-	VMOVDQA64       Z1, Z10
-	VBROADCASTI64X4 48(AX), Z11
-	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
-	VPANDD          z_nib<>+0(SB), Z11, Z11
-	VPSRLVW         z_q5shift<>+0(SB), Z6, Z12
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y7
+	VPERMQ          $0x44, Y7, Y8
+	VEXTRACTI128    $0x01, Y7, X7
+	VPMADDWD        1024(SP), X7, X9
+	VPMADDWD        1040(SP), X7, X10
+	VPMADDWD        1056(SP), X7, X11
+	VPMADDWD        1072(SP), X7, X7
+	VBROADCASTI64X4 16(AX), Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQA64       Z1, Z14
+	VMOVDQA64       Z1, Z15
+	VMOVDQA64       Z1, Z16
+	VBROADCASTI64X4 48(AX), Z17
+	VPSRLVQ         Z0, Z17, Z17
+	VPANDD          Z2, Z17, Z17
+	VPSRLVW         z_q5shift<>+0(SB), Z12, Z18
+	VPANDD          z_01<>+0(SB), Z18, Z18
+	VPSLLW          $0x04, Z18, Z18
+	VPORD           Z18, Z17, Z17
+	VPERMW          Z8, Z3, Z18
+	VPMADDUBSW      4(SI), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z13
+	VPMADDUBSW      4(SI)(DI*1), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z14
+	VPMADDUBSW      4(SI)(DI*2), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z15
+	VPMADDUBSW      4(SI)(R8*1), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z16
+	VBROADCASTI64X4 80(AX), Z17
+	VPSRLVQ         Z0, Z17, Z17
+	VPANDD          Z2, Z17, Z17
+	VPSRLVW         z_q5shift<>+64(SB), Z12, Z18
+	VPANDD          z_01<>+0(SB), Z18, Z18
+	VPSLLW          $0x04, Z18, Z18
+	VPORD           Z18, Z17, Z17
+	VPERMW          Z8, Z4, Z18
+	VPMADDUBSW      68(SI), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z13
+	VPMADDUBSW      68(SI)(DI*1), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z14
+	VPMADDUBSW      68(SI)(DI*2), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z15
+	VPMADDUBSW      68(SI)(R8*1), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z16
+	VBROADCASTI64X4 112(AX), Z17
+	VPSRLVQ         Z0, Z17, Z17
+	VPANDD          Z2, Z17, Z17
+	VPSRLVW         z_q5shift<>+128(SB), Z12, Z18
+	VPANDD          z_01<>+0(SB), Z18, Z18
+	VPSLLW          $0x04, Z18, Z18
+	VPORD           Z18, Z17, Z17
+	VPERMW          Z8, Z5, Z18
+	VPMADDUBSW      132(SI), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z13
+	VPMADDUBSW      132(SI)(DI*1), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z14
+	VPMADDUBSW      132(SI)(DI*2), Z17, Z19
+	VPDPWSSD        Z18, Z19, Z15
+	VPMADDUBSW      132(SI)(R8*1), Z17, Z17
+	VPDPWSSD        Z18, Z17, Z16
+	VBROADCASTI64X4 144(AX), Z17
+	VPSRLVQ         Z0, Z17, Z17
+	VPANDD          Z2, Z17, Z17
+	VPSRLVW         z_q5shift<>+192(SB), Z12, Z12
 	VPANDD          z_01<>+0(SB), Z12, Z12
 	VPSLLW          $0x04, Z12, Z12
-	VPORD           Z12, Z11, Z11
-	VMOVDQU64       z_k4idx<>+0(SB), Z12
-	VPERMW          Z2, Z12, Z12
-	VPMADDUBSW      4(SI), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z7
-	VPMADDUBSW      4(SI)(DI*1), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z8
-	VPMADDUBSW      4(SI)(DI*2), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z9
-	VPMADDUBSW      4(SI)(R8*1), Z11, Z11
-	VPDPWSSD        Z12, Z11, Z10
-	VBROADCASTI64X4 80(AX), Z11
-	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
-	VPANDD          z_nib<>+0(SB), Z11, Z11
-	VPSRLVW         z_q5shift<>+64(SB), Z6, Z12
-	VPANDD          z_01<>+0(SB), Z12, Z12
-	VPSLLW          $0x04, Z12, Z12
-	VPORD           Z12, Z11, Z11
-	VMOVDQU64       z_k4idx<>+64(SB), Z12
-	VPERMW          Z2, Z12, Z12
-	VPMADDUBSW      68(SI), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z7
-	VPMADDUBSW      68(SI)(DI*1), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z8
-	VPMADDUBSW      68(SI)(DI*2), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z9
-	VPMADDUBSW      68(SI)(R8*1), Z11, Z11
-	VPDPWSSD        Z12, Z11, Z10
-	VBROADCASTI64X4 112(AX), Z11
-	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
-	VPANDD          z_nib<>+0(SB), Z11, Z11
-	VPSRLVW         z_q5shift<>+128(SB), Z6, Z12
-	VPANDD          z_01<>+0(SB), Z12, Z12
-	VPSLLW          $0x04, Z12, Z12
-	VPORD           Z12, Z11, Z11
-	VMOVDQU64       z_k4idx<>+128(SB), Z12
-	VPERMW          Z2, Z12, Z12
-	VPMADDUBSW      132(SI), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z7
-	VPMADDUBSW      132(SI)(DI*1), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z8
-	VPMADDUBSW      132(SI)(DI*2), Z11, Z13
-	VPDPWSSD        Z12, Z13, Z9
-	VPMADDUBSW      132(SI)(R8*1), Z11, Z11
-	VPDPWSSD        Z12, Z11, Z10
-	VBROADCASTI64X4 144(AX), Z11
-	VPSRLVQ         z_shifth<>+0(SB), Z11, Z11
-	VPANDD          z_nib<>+0(SB), Z11, Z11
-	VPSRLVW         z_q5shift<>+192(SB), Z6, Z6
-	VPANDD          z_01<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z11, Z11
-	VMOVDQU64       z_k4idx<>+192(SB), Z6
-	VPERMW          Z2, Z6, Z6
-	VPMADDUBSW      196(SI), Z11, Z12
-	VPDPWSSD        Z6, Z12, Z7
-	VPMADDUBSW      196(SI)(DI*1), Z11, Z12
-	VPDPWSSD        Z6, Z12, Z8
-	VPMADDUBSW      196(SI)(DI*2), Z11, Z12
-	VPDPWSSD        Z6, Z12, Z9
-	VPMADDUBSW      196(SI)(R8*1), Z11, Z11
-	VPDPWSSD        Z6, Z11, Z10
-	VEXTRACTI64X4   $0x01, Z7, Y2
-	VPADDD          Y7, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z8, Y6
-	VPADDD          Y8, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z9, Y7
-	VPADDD          Y9, Y7, Y7
-	VEXTRACTI64X4   $0x01, Z10, Y8
-	VPADDD          Y10, Y8, Y8
-	VEXTRACTI32X4   $0x01, Y2, X9
-	VPADDD          X2, X9, X9
-	VMOVDQU32       X9, (SP)
-	VMOVDQU32       X3, 16(SP)
-	VEXTRACTI32X4   $0x01, Y6, X2
-	VPADDD          X6, X2, X2
-	VMOVDQU32       X2, 32(SP)
-	VMOVDQU32       X4, 48(SP)
-	VEXTRACTI32X4   $0x01, Y7, X2
-	VPADDD          X7, X2, X2
-	VMOVDQU32       X2, 64(SP)
-	VMOVDQU32       X5, 80(SP)
-	VEXTRACTI32X4   $0x01, Y8, X2
-	VPADDD          X8, X2, X2
-	VMOVDQU32       X2, 96(SP)
-	VMOVDQU32       X0, 112(SP)
+	VPORD           Z12, Z17, Z17
+	VPERMW          Z8, Z6, Z12
+	VPMADDUBSW      196(SI), Z17, Z18
+	VPDPWSSD        Z12, Z18, Z13
+	VPMADDUBSW      196(SI)(DI*1), Z17, Z18
+	VPDPWSSD        Z12, Z18, Z14
+	VPMADDUBSW      196(SI)(DI*2), Z17, Z18
+	VPDPWSSD        Z12, Z18, Z15
+	VPMADDUBSW      196(SI)(R8*1), Z17, Z17
+	VPDPWSSD        Z12, Z17, Z16
+	VEXTRACTI64X4   $0x01, Z13, Y8
+	VPADDD          Y13, Y8, Y8
+	VEXTRACTI64X4   $0x01, Z14, Y12
+	VPADDD          Y14, Y12, Y12
+	VEXTRACTI64X4   $0x01, Z15, Y13
+	VPADDD          Y15, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z16, Y14
+	VPADDD          Y16, Y14, Y14
+	VEXTRACTI32X4   $0x01, Y8, X15
+	VPADDD          X8, X15, X15
+	VMOVDQU32       X15, (SP)
+	VMOVDQU32       X9, 16(SP)
+	VEXTRACTI32X4   $0x01, Y12, X8
+	VPADDD          X12, X8, X8
+	VMOVDQU32       X8, 32(SP)
+	VMOVDQU32       X10, 48(SP)
+	VEXTRACTI32X4   $0x01, Y13, X8
+	VPADDD          X13, X8, X8
+	VMOVDQU32       X8, 64(SP)
+	VMOVDQU32       X11, 80(SP)
+	VEXTRACTI32X4   $0x01, Y14, X8
+	VPADDD          X14, X8, X8
+	VMOVDQU32       X8, 96(SP)
+	VMOVDQU32       X7, 112(SP)
 	MOVL            4(AX)(CX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -20879,7 +20803,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -20892,111 +20816,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(AX)(CX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(AX)(CX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(AX)(CX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(AX)(CX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX)(CX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX)(CX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(AX)(CX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX)(CX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX)(CX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(AX)(CX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 128(SP)
-	VMOVDQU32       X2, 144(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VMOVDQU32       X10, 176(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 192(SP)
-	VMOVDQU32       X11, 208(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VMOVDQU32       X12, 240(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 128(SP)
+	VMOVDQU32       X8, 144(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 160(SP)
+	VMOVDQU32       X16, 176(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 192(SP)
+	VMOVDQU32       X17, 208(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 224(SP)
+	VMOVDQU32       X18, 240(SP)
 	MOVL            4(AX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21008,7 +20928,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21021,111 +20941,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(AX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(AX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(AX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(AX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(AX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(AX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 256(SP)
-	VMOVDQU32       X2, 272(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VMOVDQU32       X10, 304(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VMOVDQU32       X11, 336(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VMOVDQU32       X12, 368(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 256(SP)
+	VMOVDQU32       X8, 272(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 288(SP)
+	VMOVDQU32       X16, 304(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 320(SP)
+	VMOVDQU32       X17, 336(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 352(SP)
+	VMOVDQU32       X18, 368(SP)
 	MOVL            4(AX)(DX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21137,7 +21053,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(DX*1), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21150,111 +21066,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(AX)(DX*1), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(AX)(DX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(AX)(DX*1), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(AX)(DX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX)(DX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX)(DX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(AX)(DX*1), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX)(DX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX)(DX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(AX)(DX*1), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 384(SP)
-	VMOVDQU32       X2, 400(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VMOVDQU32       X10, 432(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VMOVDQU32       X11, 464(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VMOVDQU32       X12, 496(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 384(SP)
+	VMOVDQU32       X8, 400(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 416(SP)
+	VMOVDQU32       X16, 432(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 448(SP)
+	VMOVDQU32       X17, 464(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 480(SP)
+	VMOVDQU32       X18, 496(SP)
 	MOVL            4(AX)(CX*4), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21266,7 +21178,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(CX*4), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21279,111 +21191,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(AX)(CX*4), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(AX)(CX*4), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(AX)(CX*4), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(AX)(CX*4), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX)(CX*4), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX)(CX*4), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(AX)(CX*4), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX)(CX*4), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX)(CX*4), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(AX)(CX*4), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 512(SP)
-	VMOVDQU32       X2, 528(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VMOVDQU32       X10, 560(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 576(SP)
-	VMOVDQU32       X11, 592(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VMOVDQU32       X12, 624(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 512(SP)
+	VMOVDQU32       X8, 528(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 544(SP)
+	VMOVDQU32       X16, 560(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 576(SP)
+	VMOVDQU32       X17, 592(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 608(SP)
+	VMOVDQU32       X18, 624(SP)
 	MOVL            4(BX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21395,7 +21303,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(BX), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21408,111 +21316,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(BX), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(BX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(BX), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(BX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(BX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(BX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(BX), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(BX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(BX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(BX), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 640(SP)
-	VMOVDQU32       X2, 656(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 672(SP)
-	VMOVDQU32       X10, 688(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VMOVDQU32       X11, 720(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 736(SP)
-	VMOVDQU32       X12, 752(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 640(SP)
+	VMOVDQU32       X8, 656(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 672(SP)
+	VMOVDQU32       X16, 688(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 704(SP)
+	VMOVDQU32       X17, 720(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 736(SP)
+	VMOVDQU32       X18, 752(SP)
 	MOVL            4(AX)(DX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21524,7 +21428,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(AX)(DX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21537,111 +21441,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(AX)(DX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(AX)(DX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(AX)(DX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(AX)(DX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(AX)(DX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(AX)(DX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(AX)(DX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(AX)(DX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(AX)(DX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(AX)(DX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 768(SP)
-	VMOVDQU32       X2, 784(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 800(SP)
-	VMOVDQU32       X10, 816(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 832(SP)
-	VMOVDQU32       X11, 848(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 864(SP)
-	VMOVDQU32       X12, 880(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 768(SP)
+	VMOVDQU32       X8, 784(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 800(SP)
+	VMOVDQU32       X16, 816(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 832(SP)
+	VMOVDQU32       X17, 848(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 864(SP)
+	VMOVDQU32       X18, 880(SP)
 	MOVL            4(BX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21653,7 +21553,7 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VMOVQ           R12, X0
+	VMOVQ           R12, X7
 	MOVL            8(BX)(CX*2), R11
 	MOVL            R11, R12
 	SHRL            $0x06, R12
@@ -21666,111 +21566,107 @@ tileQ5_K_8x4AVX512_loop:
 	ANDL            $0x3f3f3f3f, R11
 	SHLQ            $0x20, R12
 	ORQ             R11, R12
-	VPINSRQ         $0x01, R12, X0, X0
-	VPMOVZXBW       X0, Y2
-	VPERMQ          $0x44, Y2, Y0
-	VEXTRACTI128    $0x01, Y2, X3
-	VPMADDWD        1024(SP), X3, X2
-	VPMADDWD        1040(SP), X3, X10
-	VPMADDWD        1056(SP), X3, X11
-	VPMADDWD        1072(SP), X3, X12
-	VBROADCASTI64X4 16(BX)(CX*2), Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQA64       Z1, Z6
-	VMOVDQA64       Z1, Z7
-	VBROADCASTI64X4 48(BX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+0(SB), Z3, Z9
+	VPINSRQ         $0x01, R12, X7, X7
+	VPMOVZXBW       X7, Y8
+	VPERMQ          $0x44, Y8, Y7
+	VEXTRACTI128    $0x01, Y8, X9
+	VPMADDWD        1024(SP), X9, X8
+	VPMADDWD        1040(SP), X9, X16
+	VPMADDWD        1056(SP), X9, X17
+	VPMADDWD        1072(SP), X9, X18
+	VBROADCASTI64X4 16(BX)(CX*2), Z9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VBROADCASTI64X4 48(BX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+0(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z3, Z15
+	VPMADDUBSW      4(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 80(BX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+64(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z4, Z15
+	VPMADDUBSW      68(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 112(BX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+128(SB), Z9, Z15
+	VPANDD          z_01<>+0(SB), Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z7, Z5, Z15
+	VPMADDUBSW      132(SI), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z14, Z19
+	VPDPWSSD        Z15, Z19, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VBROADCASTI64X4 144(BX)(CX*2), Z14
+	VPSRLVQ         Z0, Z14, Z14
+	VPANDD          Z2, Z14, Z14
+	VPSRLVW         z_q5shift<>+192(SB), Z9, Z9
 	VPANDD          z_01<>+0(SB), Z9, Z9
 	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 80(BX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+64(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+64(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      68(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      68(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      68(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      68(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 112(BX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+128(SB), Z3, Z9
-	VPANDD          z_01<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k4idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z4
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z5
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z13
-	VPDPWSSD        Z9, Z13, Z6
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z7
-	VBROADCASTI64X4 144(BX)(CX*2), Z8
-	VPSRLVQ         z_shifth<>+0(SB), Z8, Z8
-	VPANDD          z_nib<>+0(SB), Z8, Z8
-	VPSRLVW         z_q5shift<>+192(SB), Z3, Z3
-	VPANDD          z_01<>+0(SB), Z3, Z3
-	VPSLLW          $0x04, Z3, Z3
-	VPORD           Z3, Z8, Z8
-	VMOVDQU64       z_k4idx<>+192(SB), Z3
-	VPERMW          Z0, Z3, Z3
-	VPMADDUBSW      196(SI), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z4
-	VPMADDUBSW      196(SI)(DI*1), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z5
-	VPMADDUBSW      196(SI)(DI*2), Z8, Z9
-	VPDPWSSD        Z3, Z9, Z6
-	VPMADDUBSW      196(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z3, Z8, Z7
-	VEXTRACTI64X4   $0x01, Z4, Y0
-	VPADDD          Y4, Y0, Y0
-	VEXTRACTI64X4   $0x01, Z5, Y3
-	VPADDD          Y5, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z6, Y4
-	VPADDD          Y6, Y4, Y4
-	VEXTRACTI64X4   $0x01, Z7, Y5
-	VPADDD          Y7, Y5, Y5
-	VEXTRACTI32X4   $0x01, Y0, X6
-	VPADDD          X0, X6, X6
-	VMOVDQU32       X6, 896(SP)
-	VMOVDQU32       X2, 912(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 928(SP)
-	VMOVDQU32       X10, 944(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 960(SP)
-	VMOVDQU32       X11, 976(SP)
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 992(SP)
-	VMOVDQU32       X12, 1008(SP)
+	VPORD           Z9, Z14, Z14
+	VPERMW          Z7, Z6, Z9
+	VPMADDUBSW      196(SI), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z15
+	VPDPWSSD        Z9, Z15, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z9, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y7
+	VPADDD          Y10, Y7, Y7
+	VEXTRACTI64X4   $0x01, Z11, Y9
+	VPADDD          Y11, Y9, Y9
+	VEXTRACTI64X4   $0x01, Z12, Y10
+	VPADDD          Y12, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z13, Y11
+	VPADDD          Y13, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y7, X12
+	VPADDD          X7, X12, X12
+	VMOVDQU32       X12, 896(SP)
+	VMOVDQU32       X8, 912(SP)
+	VEXTRACTI32X4   $0x01, Y9, X7
+	VPADDD          X9, X7, X7
+	VMOVDQU32       X7, 928(SP)
+	VMOVDQU32       X16, 944(SP)
+	VEXTRACTI32X4   $0x01, Y10, X7
+	VPADDD          X10, X7, X7
+	VMOVDQU32       X7, 960(SP)
+	VMOVDQU32       X17, 976(SP)
+	VEXTRACTI32X4   $0x01, Y11, X7
+	VPADDD          X11, X7, X7
+	VMOVDQU32       X7, 992(SP)
+	VMOVDQU32       X18, 1008(SP)
 	MOVWQZX         (AX), R11
 	MOVWQZX         (AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -21781,7 +21677,7 @@ tileQ5_K_8x4AVX512_loop:
 	MOVWQZX         (AX)(DX*1), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X7
 	MOVWQZX         (AX)(CX*4), R11
 	MOVWQZX         (BX), R12
 	SHLQ            $0x10, R12
@@ -21792,8 +21688,8 @@ tileQ5_K_8x4AVX512_loop:
 	MOVWQZX         (BX)(CX*2), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VCVTPH2PS       X0, Y0
+	VPINSRQ         $0x01, R11, X7, X7
+	VCVTPH2PS       X7, Y7
 	MOVWQZX         2(AX), R11
 	MOVWQZX         2(AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -21804,7 +21700,7 @@ tileQ5_K_8x4AVX512_loop:
 	MOVWQZX         2(AX)(DX*1), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VMOVQ           R11, X2
+	VMOVQ           R11, X8
 	MOVWQZX         2(AX)(CX*4), R11
 	MOVWQZX         2(BX), R12
 	SHLQ            $0x10, R12
@@ -21815,160 +21711,160 @@ tileQ5_K_8x4AVX512_loop:
 	MOVWQZX         2(BX)(CX*2), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VPINSRQ         $0x01, R11, X2, X2
-	VCVTPH2PS       X2, Y2
-	VMOVDQU32       (SP), Y3
-	VMOVDQU32       128(SP), Y4
-	VMOVDQU32       256(SP), Y5
-	VMOVDQU32       384(SP), Y6
-	VMOVDQU32       512(SP), Y7
-	VMOVDQU32       640(SP), Y8
-	VMOVDQU32       768(SP), Y9
-	VMOVDQU32       896(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPINSRQ         $0x01, R11, X8, X8
+	VCVTPH2PS       X8, Y8
+	VMOVDQU32       (SP), Y9
+	VMOVDQU32       128(SP), Y10
+	VMOVDQU32       256(SP), Y11
+	VMOVDQU32       384(SP), Y12
+	VMOVDQU32       512(SP), Y13
+	VMOVDQU32       640(SP), Y14
+	VMOVDQU32       768(SP), Y15
+	VMOVDQU32       896(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1088(SP), Y5, Y5
-	VMOVUPS         Y5, 1088(SP)
-	VMOVDQU32       32(SP), Y3
-	VMOVDQU32       160(SP), Y4
-	VMOVDQU32       288(SP), Y5
-	VMOVDQU32       416(SP), Y6
-	VMOVDQU32       544(SP), Y7
-	VMOVDQU32       672(SP), Y8
-	VMOVDQU32       800(SP), Y9
-	VMOVDQU32       928(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1088(SP), Y11, Y11
+	VMOVUPS         Y11, 1088(SP)
+	VMOVDQU32       32(SP), Y9
+	VMOVDQU32       160(SP), Y10
+	VMOVDQU32       288(SP), Y11
+	VMOVDQU32       416(SP), Y12
+	VMOVDQU32       544(SP), Y13
+	VMOVDQU32       672(SP), Y14
+	VMOVDQU32       800(SP), Y15
+	VMOVDQU32       928(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1120(SP), Y5, Y5
-	VMOVUPS         Y5, 1120(SP)
-	VMOVDQU32       64(SP), Y3
-	VMOVDQU32       192(SP), Y4
-	VMOVDQU32       320(SP), Y5
-	VMOVDQU32       448(SP), Y6
-	VMOVDQU32       576(SP), Y7
-	VMOVDQU32       704(SP), Y8
-	VMOVDQU32       832(SP), Y9
-	VMOVDQU32       960(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1120(SP), Y11, Y11
+	VMOVUPS         Y11, 1120(SP)
+	VMOVDQU32       64(SP), Y9
+	VMOVDQU32       192(SP), Y10
+	VMOVDQU32       320(SP), Y11
+	VMOVDQU32       448(SP), Y12
+	VMOVDQU32       576(SP), Y13
+	VMOVDQU32       704(SP), Y14
+	VMOVDQU32       832(SP), Y15
+	VMOVDQU32       960(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(DI*2), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y6
-	VMULPS          Y6, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y6
-	VMULPS          Y6, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1152(SP), Y5, Y5
-	VMOVUPS         Y5, 1152(SP)
-	VMOVDQU32       96(SP), Y3
-	VMOVDQU32       224(SP), Y4
-	VMOVDQU32       352(SP), Y5
-	VMOVDQU32       480(SP), Y6
-	VMOVDQU32       608(SP), Y7
-	VMOVDQU32       736(SP), Y8
-	VMOVDQU32       864(SP), Y9
-	VMOVDQU32       992(SP), Y10
-	VPUNPCKLDQ      Y4, Y3, Y11
-	VPUNPCKHDQ      Y4, Y3, Y4
-	VPADDD          Y11, Y4, Y3
-	VPUNPCKLDQ      Y6, Y5, Y4
-	VPUNPCKHDQ      Y6, Y5, Y6
-	VPADDD          Y4, Y6, Y5
-	VPUNPCKLQDQ     Y5, Y3, Y4
-	VPUNPCKHQDQ     Y5, Y3, Y5
-	VPADDD          Y4, Y5, Y3
-	VPUNPCKLDQ      Y8, Y7, Y4
-	VPUNPCKHDQ      Y8, Y7, Y8
-	VPADDD          Y4, Y8, Y7
-	VPUNPCKLDQ      Y10, Y9, Y4
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(DI*2), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y12
+	VMULPS          Y12, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y12
+	VMULPS          Y12, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1152(SP), Y11, Y11
+	VMOVUPS         Y11, 1152(SP)
+	VMOVDQU32       96(SP), Y9
+	VMOVDQU32       224(SP), Y10
+	VMOVDQU32       352(SP), Y11
+	VMOVDQU32       480(SP), Y12
+	VMOVDQU32       608(SP), Y13
+	VMOVDQU32       736(SP), Y14
+	VMOVDQU32       864(SP), Y15
+	VMOVDQU32       992(SP), Y16
+	VPUNPCKLDQ      Y10, Y9, Y17
 	VPUNPCKHDQ      Y10, Y9, Y10
-	VPADDD          Y4, Y10, Y9
-	VPUNPCKLQDQ     Y9, Y7, Y4
-	VPUNPCKHQDQ     Y9, Y7, Y9
-	VPADDD          Y4, Y9, Y7
-	VBROADCASTSS    (SI)(R8*1), Y4
-	VSHUFI64X2      $0x00, Y7, Y3, Y5
-	VCVTDQ2PS       Y5, Y5
-	VMULPS          Y4, Y0, Y0
-	VMULPS          Y0, Y5, Y5
-	VSHUFI64X2      $0x03, Y7, Y3, Y3
-	VCVTDQ2PS       Y3, Y3
-	VMULPS          Y4, Y2, Y0
-	VMULPS          Y0, Y3, Y3
-	VSUBPS          Y3, Y5, Y5
-	VADDPS          1184(SP), Y5, Y5
-	VMOVUPS         Y5, 1184(SP)
+	VPADDD          Y17, Y10, Y9
+	VPUNPCKLDQ      Y12, Y11, Y10
+	VPUNPCKHDQ      Y12, Y11, Y12
+	VPADDD          Y10, Y12, Y11
+	VPUNPCKLQDQ     Y11, Y9, Y10
+	VPUNPCKHQDQ     Y11, Y9, Y11
+	VPADDD          Y10, Y11, Y9
+	VPUNPCKLDQ      Y14, Y13, Y10
+	VPUNPCKHDQ      Y14, Y13, Y14
+	VPADDD          Y10, Y14, Y13
+	VPUNPCKLDQ      Y16, Y15, Y10
+	VPUNPCKHDQ      Y16, Y15, Y16
+	VPADDD          Y10, Y16, Y15
+	VPUNPCKLQDQ     Y15, Y13, Y10
+	VPUNPCKHQDQ     Y15, Y13, Y15
+	VPADDD          Y10, Y15, Y13
+	VBROADCASTSS    (SI)(R8*1), Y10
+	VSHUFI64X2      $0x00, Y13, Y9, Y11
+	VCVTDQ2PS       Y11, Y11
+	VMULPS          Y10, Y7, Y7
+	VMULPS          Y7, Y11, Y11
+	VSHUFI64X2      $0x03, Y13, Y9, Y9
+	VCVTDQ2PS       Y9, Y9
+	VMULPS          Y10, Y8, Y7
+	VMULPS          Y7, Y9, Y9
+	VSUBPS          Y9, Y11, Y11
+	VADDPS          1184(SP), Y11, Y11
+	VMOVUPS         Y11, 1184(SP)
 	ADDQ            $0x000000b0, AX
 	ADDQ            $0x000000b0, BX
 	ADDQ            $0x00000124, SI
@@ -25611,10 +25507,18 @@ TEXT ·tileQ6_K_8x3AVX512(SB), $864-72
 	MOVQ      nb+48(FP), R8
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 768(SP)
-	VMOVUPS   Y0, 800(SP)
-	VMOVUPS   Y0, 832(SP)
+	VMOVDQU64 z_nib<>+0(SB), Z0
+	VMOVDQU64 z_w02<>+0(SB), Z2
+	VMOVDQU64 z_w46<>+0(SB), Z3
+	VMOVDQU64 z_03<>+0(SB), Z4
+	VMOVDQU64 z_k6idx<>+0(SB), Z5
+	VMOVDQU64 z_k6idx<>+64(SB), Z6
+	VMOVDQU64 z_k6idx<>+128(SB), Z7
+	VMOVDQU64 z_k6idx<>+192(SB), Z8
+	VXORPS    Y9, Y9, Y9
+	VMOVUPS   Y9, 768(SP)
+	VMOVUPS   Y9, 800(SP)
+	VMOVUPS   Y9, 832(SP)
 	LEAQ      (AX)(CX*8), R9
 
 tileQ6_K_8x3AVX512_loop:
@@ -25647,694 +25551,662 @@ tileQ6_K_8x3AVX512_loop:
 	PREFETCHT0      1664(R9)
 	PREFETCHT0      1728(R9)
 	ADDQ            $0x00000690, R9
-	VPMOVSXBW       192(AX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX), Z5
-	VBROADCASTI64X4 128(AX), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX), Z5
-	VBROADCASTI64X4 160(AX), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, (SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 32(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 64(SP)
-	VPMOVSXBW       192(AX)(CX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX)(CX*1), Z5
-	VBROADCASTI64X4 128(AX)(CX*1), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX)(CX*1), Z5
-	VBROADCASTI64X4 160(AX)(CX*1), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 96(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 128(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VPMOVSXBW       192(AX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX)(CX*2), Z5
-	VBROADCASTI64X4 128(AX)(CX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX)(CX*2), Z5
-	VBROADCASTI64X4 160(AX)(CX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 192(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 256(SP)
-	VPMOVSXBW       192(AX)(DX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX)(DX*1), Z5
-	VBROADCASTI64X4 128(AX)(DX*1), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX)(DX*1), Z5
-	VBROADCASTI64X4 160(AX)(DX*1), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VPMOVSXBW       192(AX)(CX*4), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX)(CX*4), Z5
-	VBROADCASTI64X4 128(AX)(CX*4), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX)(CX*4), Z5
-	VBROADCASTI64X4 160(AX)(CX*4), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 384(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VPMOVSXBW       192(BX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (BX), Z5
-	VBROADCASTI64X4 128(BX), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(BX), Z5
-	VBROADCASTI64X4 160(BX), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 512(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VPMOVSXBW       192(AX)(DX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (AX)(DX*2), Z5
-	VBROADCASTI64X4 128(AX)(DX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(AX)(DX*2), Z5
-	VBROADCASTI64X4 160(AX)(DX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 576(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 640(SP)
-	VPMOVSXBW       192(BX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQU64       (BX)(CX*2), Z5
-	VBROADCASTI64X4 128(BX)(CX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+0(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      4(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+64(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      68(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VMOVDQU64       64(BX)(CX*2), Z5
-	VBROADCASTI64X4 160(BX)(CX*2), Z6
-	VPANDD          z_nib<>+0(SB), Z5, Z7
-	VPSRLVW         z_w02<>+0(SB), Z6, Z8
-	VPANDD          z_03<>+0(SB), Z8, Z8
-	VPSLLW          $0x04, Z8, Z8
-	VPORD           Z8, Z7, Z7
-	VMOVDQU64       z_k6idx<>+128(SB), Z8
-	VPERMW          Z0, Z8, Z8
-	VPMADDUBSW      132(SI), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z7, Z9
-	VPDPWSSD        Z8, Z9, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z7, Z7
-	VPDPWSSD        Z8, Z7, Z4
-	VPSRLW          $0x04, Z5, Z5
-	VPANDD          z_nib<>+0(SB), Z5, Z5
-	VPSRLVW         z_w46<>+0(SB), Z6, Z6
-	VPANDD          z_03<>+0(SB), Z6, Z6
-	VPSLLW          $0x04, Z6, Z6
-	VPORD           Z6, Z5, Z5
-	VMOVDQU64       z_k6idx<>+192(SB), Z6
-	VPERMW          Z0, Z6, Z6
-	VPMADDUBSW      196(SI), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z5, Z7
-	VPDPWSSD        Z6, Z7, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z5, Z5
-	VPDPWSSD        Z6, Z5, Z4
-	VEXTRACTI64X4   $0x01, Z2, Y5
-	VPADDD          Y2, Y5, Y5
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y5, Y5
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y3, Y3
-	VEXTRACTI32X4   $0x01, Y5, X0
-	VPADDD          X5, X0, X0
-	VMOVDQU32       X0, 672(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 736(SP)
+	VPMOVSXBW       192(AX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX), Z13
+	VBROADCASTI64X4 128(AX), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX), Z13
+	VBROADCASTI64X4 160(AX), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, (SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 32(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 64(SP)
+	VPMOVSXBW       192(AX)(CX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX)(CX*1), Z13
+	VBROADCASTI64X4 128(AX)(CX*1), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX)(CX*1), Z13
+	VBROADCASTI64X4 160(AX)(CX*1), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 96(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 128(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 160(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX)(CX*2), Z13
+	VBROADCASTI64X4 128(AX)(CX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX)(CX*2), Z13
+	VBROADCASTI64X4 160(AX)(CX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 192(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 224(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 256(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX)(DX*1), Z13
+	VBROADCASTI64X4 128(AX)(DX*1), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX)(DX*1), Z13
+	VBROADCASTI64X4 160(AX)(DX*1), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 288(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 320(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 352(SP)
+	VPMOVSXBW       192(AX)(CX*4), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX)(CX*4), Z13
+	VBROADCASTI64X4 128(AX)(CX*4), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX)(CX*4), Z13
+	VBROADCASTI64X4 160(AX)(CX*4), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 384(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 416(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 448(SP)
+	VPMOVSXBW       192(BX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (BX), Z13
+	VBROADCASTI64X4 128(BX), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(BX), Z13
+	VBROADCASTI64X4 160(BX), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 480(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 512(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 544(SP)
+	VPMOVSXBW       192(AX)(DX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (AX)(DX*2), Z13
+	VBROADCASTI64X4 128(AX)(DX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(AX)(DX*2), Z13
+	VBROADCASTI64X4 160(AX)(DX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 576(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 608(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 640(SP)
+	VPMOVSXBW       192(BX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQU64       (BX)(CX*2), Z13
+	VBROADCASTI64X4 128(BX)(CX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z5, Z16
+	VPMADDUBSW      4(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z6, Z14
+	VPMADDUBSW      68(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VMOVDQU64       64(BX)(CX*2), Z13
+	VBROADCASTI64X4 160(BX)(CX*2), Z14
+	VPANDD          Z0, Z13, Z15
+	VPSRLVW         Z2, Z14, Z16
+	VPANDD          Z4, Z16, Z16
+	VPSLLW          $0x04, Z16, Z16
+	VPORD           Z16, Z15, Z15
+	VPERMW          Z9, Z7, Z16
+	VPMADDUBSW      132(SI), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z15, Z17
+	VPDPWSSD        Z16, Z17, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z15, Z15
+	VPDPWSSD        Z16, Z15, Z12
+	VPSRLW          $0x04, Z13, Z13
+	VPANDD          Z0, Z13, Z13
+	VPSRLVW         Z3, Z14, Z14
+	VPANDD          Z4, Z14, Z14
+	VPSLLW          $0x04, Z14, Z14
+	VPORD           Z14, Z13, Z13
+	VPERMW          Z9, Z8, Z14
+	VPMADDUBSW      196(SI), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z13, Z15
+	VPDPWSSD        Z14, Z15, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z13, Z13
+	VPDPWSSD        Z14, Z13, Z12
+	VEXTRACTI64X4   $0x01, Z10, Y13
+	VPADDD          Y10, Y13, Y13
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y13, Y13
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y11, Y11
+	VEXTRACTI32X4   $0x01, Y13, X9
+	VPADDD          X13, X9, X9
+	VMOVDQU32       X9, 672(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 704(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 736(SP)
 	MOVWQZX         208(AX), R10
 	MOVWQZX         208(AX)(CX*1), R11
 	SHLQ            $0x10, R11
@@ -26345,7 +26217,7 @@ tileQ6_K_8x3AVX512_loop:
 	MOVWQZX         208(AX)(DX*1), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VMOVQ           R10, X0
+	VMOVQ           R10, X9
 	MOVWQZX         208(AX)(CX*4), R10
 	MOVWQZX         208(BX), R11
 	SHLQ            $0x10, R11
@@ -26356,107 +26228,107 @@ tileQ6_K_8x3AVX512_loop:
 	MOVWQZX         208(BX)(CX*2), R11
 	SHLQ            $0x30, R11
 	ORQ             R11, R10
-	VPINSRQ         $0x01, R10, X0, X0
-	VCVTPH2PS       X0, Y0
-	VMOVDQU32       (SP), Y2
-	VMOVDQU32       96(SP), Y3
-	VMOVDQU32       192(SP), Y4
-	VMOVDQU32       288(SP), Y5
-	VMOVDQU32       384(SP), Y6
-	VMOVDQU32       480(SP), Y7
-	VMOVDQU32       576(SP), Y8
-	VMOVDQU32       672(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          768(SP), Y2, Y2
-	VMOVUPS         Y2, 768(SP)
-	VMOVDQU32       32(SP), Y2
-	VMOVDQU32       128(SP), Y3
-	VMOVDQU32       224(SP), Y4
-	VMOVDQU32       320(SP), Y5
-	VMOVDQU32       416(SP), Y6
-	VMOVDQU32       512(SP), Y7
-	VMOVDQU32       608(SP), Y8
-	VMOVDQU32       704(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(DI*1), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          800(SP), Y2, Y2
-	VMOVUPS         Y2, 800(SP)
-	VMOVDQU32       64(SP), Y2
-	VMOVDQU32       160(SP), Y3
-	VMOVDQU32       256(SP), Y4
-	VMOVDQU32       352(SP), Y5
-	VMOVDQU32       448(SP), Y6
-	VMOVDQU32       544(SP), Y7
-	VMOVDQU32       640(SP), Y8
-	VMOVDQU32       736(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(DI*2), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y0
-	VMULPS          Y0, Y2, Y0
-	VADDPS          832(SP), Y0, Y0
-	VMOVUPS         Y0, 832(SP)
+	VPINSRQ         $0x01, R10, X9, X9
+	VCVTPH2PS       X9, Y9
+	VMOVDQU32       (SP), Y10
+	VMOVDQU32       96(SP), Y11
+	VMOVDQU32       192(SP), Y12
+	VMOVDQU32       288(SP), Y13
+	VMOVDQU32       384(SP), Y14
+	VMOVDQU32       480(SP), Y15
+	VMOVDQU32       576(SP), Y16
+	VMOVDQU32       672(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          768(SP), Y10, Y10
+	VMOVUPS         Y10, 768(SP)
+	VMOVDQU32       32(SP), Y10
+	VMOVDQU32       128(SP), Y11
+	VMOVDQU32       224(SP), Y12
+	VMOVDQU32       320(SP), Y13
+	VMOVDQU32       416(SP), Y14
+	VMOVDQU32       512(SP), Y15
+	VMOVDQU32       608(SP), Y16
+	VMOVDQU32       704(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(DI*1), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          800(SP), Y10, Y10
+	VMOVUPS         Y10, 800(SP)
+	VMOVDQU32       64(SP), Y10
+	VMOVDQU32       160(SP), Y11
+	VMOVDQU32       256(SP), Y12
+	VMOVDQU32       352(SP), Y13
+	VMOVDQU32       448(SP), Y14
+	VMOVDQU32       544(SP), Y15
+	VMOVDQU32       640(SP), Y16
+	VMOVDQU32       736(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(DI*2), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y9
+	VMULPS          Y9, Y10, Y9
+	VADDPS          832(SP), Y9, Y9
+	VMOVUPS         Y9, 832(SP)
 	ADDQ            $0x000000d2, AX
 	ADDQ            $0x000000d2, BX
 	ADDQ            $0x00000124, SI
@@ -26490,11 +26362,19 @@ TEXT ·tileQ6_K_8x4AVX512(SB), $1152-72
 	MOVQ      nb+48(FP), R9
 	VMOVDQU32 q_nib<>+0(SB), Y0
 	VPXORD    Z1, Z1, Z1
-	VXORPS    Y0, Y0, Y0
-	VMOVUPS   Y0, 1024(SP)
-	VMOVUPS   Y0, 1056(SP)
-	VMOVUPS   Y0, 1088(SP)
-	VMOVUPS   Y0, 1120(SP)
+	VMOVDQU64 z_nib<>+0(SB), Z0
+	VMOVDQU64 z_w02<>+0(SB), Z2
+	VMOVDQU64 z_w46<>+0(SB), Z3
+	VMOVDQU64 z_03<>+0(SB), Z4
+	VMOVDQU64 z_k6idx<>+0(SB), Z5
+	VMOVDQU64 z_k6idx<>+64(SB), Z6
+	VMOVDQU64 z_k6idx<>+128(SB), Z7
+	VMOVDQU64 z_k6idx<>+192(SB), Z8
+	VXORPS    Y9, Y9, Y9
+	VMOVUPS   Y9, 1024(SP)
+	VMOVUPS   Y9, 1056(SP)
+	VMOVUPS   Y9, 1088(SP)
+	VMOVUPS   Y9, 1120(SP)
 	LEAQ      (AX)(CX*8), R10
 
 tileQ6_K_8x4AVX512_loop:
@@ -26527,830 +26407,798 @@ tileQ6_K_8x4AVX512_loop:
 	PREFETCHT0      1664(R10)
 	PREFETCHT0      1728(R10)
 	ADDQ            $0x00000690, R10
-	VPMOVSXBW       192(AX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX), Z6
-	VBROADCASTI64X4 128(AX), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX), Z6
-	VBROADCASTI64X4 160(AX), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, (SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 32(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 64(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 96(SP)
-	VPMOVSXBW       192(AX)(CX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX)(CX*1), Z6
-	VBROADCASTI64X4 128(AX)(CX*1), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX)(CX*1), Z6
-	VBROADCASTI64X4 160(AX)(CX*1), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 128(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 160(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 192(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 224(SP)
-	VPMOVSXBW       192(AX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX)(CX*2), Z6
-	VBROADCASTI64X4 128(AX)(CX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX)(CX*2), Z6
-	VBROADCASTI64X4 160(AX)(CX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 256(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 288(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 320(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 352(SP)
-	VPMOVSXBW       192(AX)(DX*1), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX)(DX*1), Z6
-	VBROADCASTI64X4 128(AX)(DX*1), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX)(DX*1), Z6
-	VBROADCASTI64X4 160(AX)(DX*1), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 384(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 416(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 448(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 480(SP)
-	VPMOVSXBW       192(AX)(CX*4), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX)(CX*4), Z6
-	VBROADCASTI64X4 128(AX)(CX*4), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX)(CX*4), Z6
-	VBROADCASTI64X4 160(AX)(CX*4), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 512(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 544(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 576(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 608(SP)
-	VPMOVSXBW       192(BX), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (BX), Z6
-	VBROADCASTI64X4 128(BX), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(BX), Z6
-	VBROADCASTI64X4 160(BX), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 640(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 672(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 704(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 736(SP)
-	VPMOVSXBW       192(AX)(DX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (AX)(DX*2), Z6
-	VBROADCASTI64X4 128(AX)(DX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(AX)(DX*2), Z6
-	VBROADCASTI64X4 160(AX)(DX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 768(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 800(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 832(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 864(SP)
-	VPMOVSXBW       192(BX)(CX*2), Y0
-	VMOVDQA64       Z1, Z2
-	VMOVDQA64       Z1, Z3
-	VMOVDQA64       Z1, Z4
-	VMOVDQA64       Z1, Z5
-	VMOVDQU64       (BX)(CX*2), Z6
-	VBROADCASTI64X4 128(BX)(CX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+0(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      4(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      4(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      4(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      4(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+64(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      68(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      68(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      68(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      68(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VMOVDQU64       64(BX)(CX*2), Z6
-	VBROADCASTI64X4 160(BX)(CX*2), Z7
-	VPANDD          z_nib<>+0(SB), Z6, Z8
-	VPSRLVW         z_w02<>+0(SB), Z7, Z9
-	VPANDD          z_03<>+0(SB), Z9, Z9
-	VPSLLW          $0x04, Z9, Z9
-	VPORD           Z9, Z8, Z8
-	VMOVDQU64       z_k6idx<>+128(SB), Z9
-	VPERMW          Z0, Z9, Z9
-	VPMADDUBSW      132(SI), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z2
-	VPMADDUBSW      132(SI)(DI*1), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z3
-	VPMADDUBSW      132(SI)(DI*2), Z8, Z10
-	VPDPWSSD        Z9, Z10, Z4
-	VPMADDUBSW      132(SI)(R8*1), Z8, Z8
-	VPDPWSSD        Z9, Z8, Z5
-	VPSRLW          $0x04, Z6, Z6
-	VPANDD          z_nib<>+0(SB), Z6, Z6
-	VPSRLVW         z_w46<>+0(SB), Z7, Z7
-	VPANDD          z_03<>+0(SB), Z7, Z7
-	VPSLLW          $0x04, Z7, Z7
-	VPORD           Z7, Z6, Z6
-	VMOVDQU64       z_k6idx<>+192(SB), Z7
-	VPERMW          Z0, Z7, Z7
-	VPMADDUBSW      196(SI), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z2
-	VPMADDUBSW      196(SI)(DI*1), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z3
-	VPMADDUBSW      196(SI)(DI*2), Z6, Z8
-	VPDPWSSD        Z7, Z8, Z4
-	VPMADDUBSW      196(SI)(R8*1), Z6, Z6
-	VPDPWSSD        Z7, Z6, Z5
-	VEXTRACTI64X4   $0x01, Z2, Y6
-	VPADDD          Y2, Y6, Y6
-	VPMADDWD        260(SI), Y0, Y2
-	VPSLLD          $0x05, Y2, Y2
-	VPSUBD          Y2, Y6, Y6
-	VEXTRACTI64X4   $0x01, Z3, Y2
-	VPADDD          Y3, Y2, Y2
-	VPMADDWD        260(SI)(DI*1), Y0, Y3
-	VPSLLD          $0x05, Y3, Y3
-	VPSUBD          Y3, Y2, Y2
-	VEXTRACTI64X4   $0x01, Z4, Y3
-	VPADDD          Y4, Y3, Y3
-	VPMADDWD        260(SI)(DI*2), Y0, Y4
-	VPSLLD          $0x05, Y4, Y4
-	VPSUBD          Y4, Y3, Y3
-	VEXTRACTI64X4   $0x01, Z5, Y4
-	VPADDD          Y5, Y4, Y4
-	VPMADDWD        260(SI)(R8*1), Y0, Y0
-	VPSLLD          $0x05, Y0, Y0
-	VPSUBD          Y0, Y4, Y4
-	VEXTRACTI32X4   $0x01, Y6, X0
-	VPADDD          X6, X0, X0
-	VMOVDQU32       X0, 896(SP)
-	VEXTRACTI32X4   $0x01, Y2, X0
-	VPADDD          X2, X0, X0
-	VMOVDQU32       X0, 928(SP)
-	VEXTRACTI32X4   $0x01, Y3, X0
-	VPADDD          X3, X0, X0
-	VMOVDQU32       X0, 960(SP)
-	VEXTRACTI32X4   $0x01, Y4, X0
-	VPADDD          X4, X0, X0
-	VMOVDQU32       X0, 992(SP)
+	VPMOVSXBW       192(AX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX), Z14
+	VBROADCASTI64X4 128(AX), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX), Z14
+	VBROADCASTI64X4 160(AX), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, (SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 32(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 64(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 96(SP)
+	VPMOVSXBW       192(AX)(CX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX)(CX*1), Z14
+	VBROADCASTI64X4 128(AX)(CX*1), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX)(CX*1), Z14
+	VBROADCASTI64X4 160(AX)(CX*1), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 128(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 160(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 192(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 224(SP)
+	VPMOVSXBW       192(AX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX)(CX*2), Z14
+	VBROADCASTI64X4 128(AX)(CX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX)(CX*2), Z14
+	VBROADCASTI64X4 160(AX)(CX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 256(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 288(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 320(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 352(SP)
+	VPMOVSXBW       192(AX)(DX*1), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX)(DX*1), Z14
+	VBROADCASTI64X4 128(AX)(DX*1), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX)(DX*1), Z14
+	VBROADCASTI64X4 160(AX)(DX*1), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 384(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 416(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 448(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 480(SP)
+	VPMOVSXBW       192(AX)(CX*4), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX)(CX*4), Z14
+	VBROADCASTI64X4 128(AX)(CX*4), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX)(CX*4), Z14
+	VBROADCASTI64X4 160(AX)(CX*4), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 512(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 544(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 576(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 608(SP)
+	VPMOVSXBW       192(BX), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (BX), Z14
+	VBROADCASTI64X4 128(BX), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(BX), Z14
+	VBROADCASTI64X4 160(BX), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 640(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 672(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 704(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 736(SP)
+	VPMOVSXBW       192(AX)(DX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (AX)(DX*2), Z14
+	VBROADCASTI64X4 128(AX)(DX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(AX)(DX*2), Z14
+	VBROADCASTI64X4 160(AX)(DX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 768(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 800(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 832(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 864(SP)
+	VPMOVSXBW       192(BX)(CX*2), Y9
+	VMOVDQA64       Z1, Z10
+	VMOVDQA64       Z1, Z11
+	VMOVDQA64       Z1, Z12
+	VMOVDQA64       Z1, Z13
+	VMOVDQU64       (BX)(CX*2), Z14
+	VBROADCASTI64X4 128(BX)(CX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z5, Z17
+	VPMADDUBSW      4(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      4(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      4(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      4(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z6, Z15
+	VPMADDUBSW      68(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      68(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      68(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      68(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VMOVDQU64       64(BX)(CX*2), Z14
+	VBROADCASTI64X4 160(BX)(CX*2), Z15
+	VPANDD          Z0, Z14, Z16
+	VPSRLVW         Z2, Z15, Z17
+	VPANDD          Z4, Z17, Z17
+	VPSLLW          $0x04, Z17, Z17
+	VPORD           Z17, Z16, Z16
+	VPERMW          Z9, Z7, Z17
+	VPMADDUBSW      132(SI), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z10
+	VPMADDUBSW      132(SI)(DI*1), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z11
+	VPMADDUBSW      132(SI)(DI*2), Z16, Z18
+	VPDPWSSD        Z17, Z18, Z12
+	VPMADDUBSW      132(SI)(R8*1), Z16, Z16
+	VPDPWSSD        Z17, Z16, Z13
+	VPSRLW          $0x04, Z14, Z14
+	VPANDD          Z0, Z14, Z14
+	VPSRLVW         Z3, Z15, Z15
+	VPANDD          Z4, Z15, Z15
+	VPSLLW          $0x04, Z15, Z15
+	VPORD           Z15, Z14, Z14
+	VPERMW          Z9, Z8, Z15
+	VPMADDUBSW      196(SI), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z10
+	VPMADDUBSW      196(SI)(DI*1), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z11
+	VPMADDUBSW      196(SI)(DI*2), Z14, Z16
+	VPDPWSSD        Z15, Z16, Z12
+	VPMADDUBSW      196(SI)(R8*1), Z14, Z14
+	VPDPWSSD        Z15, Z14, Z13
+	VEXTRACTI64X4   $0x01, Z10, Y14
+	VPADDD          Y10, Y14, Y14
+	VPMADDWD        260(SI), Y9, Y10
+	VPSLLD          $0x05, Y10, Y10
+	VPSUBD          Y10, Y14, Y14
+	VEXTRACTI64X4   $0x01, Z11, Y10
+	VPADDD          Y11, Y10, Y10
+	VPMADDWD        260(SI)(DI*1), Y9, Y11
+	VPSLLD          $0x05, Y11, Y11
+	VPSUBD          Y11, Y10, Y10
+	VEXTRACTI64X4   $0x01, Z12, Y11
+	VPADDD          Y12, Y11, Y11
+	VPMADDWD        260(SI)(DI*2), Y9, Y12
+	VPSLLD          $0x05, Y12, Y12
+	VPSUBD          Y12, Y11, Y11
+	VEXTRACTI64X4   $0x01, Z13, Y12
+	VPADDD          Y13, Y12, Y12
+	VPMADDWD        260(SI)(R8*1), Y9, Y9
+	VPSLLD          $0x05, Y9, Y9
+	VPSUBD          Y9, Y12, Y12
+	VEXTRACTI32X4   $0x01, Y14, X9
+	VPADDD          X14, X9, X9
+	VMOVDQU32       X9, 896(SP)
+	VEXTRACTI32X4   $0x01, Y10, X9
+	VPADDD          X10, X9, X9
+	VMOVDQU32       X9, 928(SP)
+	VEXTRACTI32X4   $0x01, Y11, X9
+	VPADDD          X11, X9, X9
+	VMOVDQU32       X9, 960(SP)
+	VEXTRACTI32X4   $0x01, Y12, X9
+	VPADDD          X12, X9, X9
+	VMOVDQU32       X9, 992(SP)
 	MOVWQZX         208(AX), R11
 	MOVWQZX         208(AX)(CX*1), R12
 	SHLQ            $0x10, R12
@@ -27361,7 +27209,7 @@ tileQ6_K_8x4AVX512_loop:
 	MOVWQZX         208(AX)(DX*1), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VMOVQ           R11, X0
+	VMOVQ           R11, X9
 	MOVWQZX         208(AX)(CX*4), R11
 	MOVWQZX         208(BX), R12
 	SHLQ            $0x10, R12
@@ -27372,140 +27220,140 @@ tileQ6_K_8x4AVX512_loop:
 	MOVWQZX         208(BX)(CX*2), R12
 	SHLQ            $0x30, R12
 	ORQ             R12, R11
-	VPINSRQ         $0x01, R11, X0, X0
-	VCVTPH2PS       X0, Y0
-	VMOVDQU32       (SP), Y2
-	VMOVDQU32       128(SP), Y3
-	VMOVDQU32       256(SP), Y4
-	VMOVDQU32       384(SP), Y5
-	VMOVDQU32       512(SP), Y6
-	VMOVDQU32       640(SP), Y7
-	VMOVDQU32       768(SP), Y8
-	VMOVDQU32       896(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          1024(SP), Y2, Y2
-	VMOVUPS         Y2, 1024(SP)
-	VMOVDQU32       32(SP), Y2
-	VMOVDQU32       160(SP), Y3
-	VMOVDQU32       288(SP), Y4
-	VMOVDQU32       416(SP), Y5
-	VMOVDQU32       544(SP), Y6
-	VMOVDQU32       672(SP), Y7
-	VMOVDQU32       800(SP), Y8
-	VMOVDQU32       928(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(DI*1), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          1056(SP), Y2, Y2
-	VMOVUPS         Y2, 1056(SP)
-	VMOVDQU32       64(SP), Y2
-	VMOVDQU32       192(SP), Y3
-	VMOVDQU32       320(SP), Y4
-	VMOVDQU32       448(SP), Y5
-	VMOVDQU32       576(SP), Y6
-	VMOVDQU32       704(SP), Y7
-	VMOVDQU32       832(SP), Y8
-	VMOVDQU32       960(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(DI*2), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y3
-	VMULPS          Y3, Y2, Y2
-	VADDPS          1088(SP), Y2, Y2
-	VMOVUPS         Y2, 1088(SP)
-	VMOVDQU32       96(SP), Y2
-	VMOVDQU32       224(SP), Y3
-	VMOVDQU32       352(SP), Y4
-	VMOVDQU32       480(SP), Y5
-	VMOVDQU32       608(SP), Y6
-	VMOVDQU32       736(SP), Y7
-	VMOVDQU32       864(SP), Y8
-	VMOVDQU32       992(SP), Y9
-	VPUNPCKLDQ      Y3, Y2, Y10
-	VPUNPCKHDQ      Y3, Y2, Y3
-	VPADDD          Y10, Y3, Y2
-	VPUNPCKLDQ      Y5, Y4, Y3
-	VPUNPCKHDQ      Y5, Y4, Y5
-	VPADDD          Y3, Y5, Y4
-	VPUNPCKLQDQ     Y4, Y2, Y3
-	VPUNPCKHQDQ     Y4, Y2, Y4
-	VPADDD          Y3, Y4, Y2
-	VPUNPCKLDQ      Y7, Y6, Y3
-	VPUNPCKHDQ      Y7, Y6, Y7
-	VPADDD          Y3, Y7, Y6
-	VPUNPCKLDQ      Y9, Y8, Y3
-	VPUNPCKHDQ      Y9, Y8, Y9
-	VPADDD          Y3, Y9, Y8
-	VPUNPCKLQDQ     Y8, Y6, Y3
-	VPUNPCKHQDQ     Y8, Y6, Y8
-	VPADDD          Y3, Y8, Y6
-	VBROADCASTSS    (SI)(R8*1), Y3
-	VSHUFI64X2      $0x00, Y6, Y2, Y2
-	VCVTDQ2PS       Y2, Y2
-	VMULPS          Y3, Y0, Y0
-	VMULPS          Y0, Y2, Y0
-	VADDPS          1120(SP), Y0, Y0
-	VMOVUPS         Y0, 1120(SP)
+	VPINSRQ         $0x01, R11, X9, X9
+	VCVTPH2PS       X9, Y9
+	VMOVDQU32       (SP), Y10
+	VMOVDQU32       128(SP), Y11
+	VMOVDQU32       256(SP), Y12
+	VMOVDQU32       384(SP), Y13
+	VMOVDQU32       512(SP), Y14
+	VMOVDQU32       640(SP), Y15
+	VMOVDQU32       768(SP), Y16
+	VMOVDQU32       896(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          1024(SP), Y10, Y10
+	VMOVUPS         Y10, 1024(SP)
+	VMOVDQU32       32(SP), Y10
+	VMOVDQU32       160(SP), Y11
+	VMOVDQU32       288(SP), Y12
+	VMOVDQU32       416(SP), Y13
+	VMOVDQU32       544(SP), Y14
+	VMOVDQU32       672(SP), Y15
+	VMOVDQU32       800(SP), Y16
+	VMOVDQU32       928(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(DI*1), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          1056(SP), Y10, Y10
+	VMOVUPS         Y10, 1056(SP)
+	VMOVDQU32       64(SP), Y10
+	VMOVDQU32       192(SP), Y11
+	VMOVDQU32       320(SP), Y12
+	VMOVDQU32       448(SP), Y13
+	VMOVDQU32       576(SP), Y14
+	VMOVDQU32       704(SP), Y15
+	VMOVDQU32       832(SP), Y16
+	VMOVDQU32       960(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(DI*2), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y11
+	VMULPS          Y11, Y10, Y10
+	VADDPS          1088(SP), Y10, Y10
+	VMOVUPS         Y10, 1088(SP)
+	VMOVDQU32       96(SP), Y10
+	VMOVDQU32       224(SP), Y11
+	VMOVDQU32       352(SP), Y12
+	VMOVDQU32       480(SP), Y13
+	VMOVDQU32       608(SP), Y14
+	VMOVDQU32       736(SP), Y15
+	VMOVDQU32       864(SP), Y16
+	VMOVDQU32       992(SP), Y17
+	VPUNPCKLDQ      Y11, Y10, Y18
+	VPUNPCKHDQ      Y11, Y10, Y11
+	VPADDD          Y18, Y11, Y10
+	VPUNPCKLDQ      Y13, Y12, Y11
+	VPUNPCKHDQ      Y13, Y12, Y13
+	VPADDD          Y11, Y13, Y12
+	VPUNPCKLQDQ     Y12, Y10, Y11
+	VPUNPCKHQDQ     Y12, Y10, Y12
+	VPADDD          Y11, Y12, Y10
+	VPUNPCKLDQ      Y15, Y14, Y11
+	VPUNPCKHDQ      Y15, Y14, Y15
+	VPADDD          Y11, Y15, Y14
+	VPUNPCKLDQ      Y17, Y16, Y11
+	VPUNPCKHDQ      Y17, Y16, Y17
+	VPADDD          Y11, Y17, Y16
+	VPUNPCKLQDQ     Y16, Y14, Y11
+	VPUNPCKHQDQ     Y16, Y14, Y16
+	VPADDD          Y11, Y16, Y14
+	VBROADCASTSS    (SI)(R8*1), Y11
+	VSHUFI64X2      $0x00, Y14, Y10, Y10
+	VCVTDQ2PS       Y10, Y10
+	VMULPS          Y11, Y9, Y9
+	VMULPS          Y9, Y10, Y9
+	VADDPS          1120(SP), Y9, Y9
+	VMOVUPS         Y9, 1120(SP)
 	ADDQ            $0x000000d2, AX
 	ADDQ            $0x000000d2, BX
 	ADDQ            $0x00000124, SI

@@ -1141,10 +1141,10 @@ func kquantTileSuffix(k *kquant, R, M int, suffix string) {
 	n := Load(Param("nb"), GP64())
 	nibReg = YMM()
 	vmovdqu(cNib, nibReg)
-	// One- and two-token AVX-512 kernels keep their constants in registers
+	// AVX-512 kernels of up to four tokens keep their constants in registers
 	// (and the one-token kernels load the activations once per super-block
 	// for all rows): decode is bound by these kernels' instruction count.
-	light := suffix == "AVX512" && M <= 2
+	light := suffix == "AVX512" && M <= 4
 	if suffix == "AVX512" {
 		zero512 = ZMM()
 		VPXORD(zero512, zero512, zero512)
