@@ -199,8 +199,8 @@ func nibbles2(a, b Mem) VecVirtual {
 	y := YMM()
 	VBROADCASTI32X4(b, y)
 	VINSERTI64X4(Imm(1), y, z, z)
-	VPSRLVQ(zShift04, z, z)
-	VPANDD(zNib, z, z)
+	VPSRLVQ(hc(zShift04), z, z)
+	VPANDD(hc(zNib), z, z)
 	return z
 }
 
@@ -257,6 +257,9 @@ func legacy512Tile(k *legacy512, M int) {
 		zTbl = ZMM()
 		VMOVDQU64(zIQ4, zTbl)
 	}
+	// The nibble shifts and mask in registers (see hoist).
+	hoist(zShift04, zNib)
+	defer unhoist()
 	pf := GP64()
 	LEAQ(Mem{Base: W.p[3], Index: W.s, Scale: 4}, pf)
 	// zero is copied into each accumulator: avo would take a register
@@ -626,6 +629,10 @@ func legacy512TileT(k *legacy512, M int) {
 	if k.name == "IQ4_NL" {
 		zTbl = ZMM()
 		VMOVDQU64(zIQ4, zTbl)
+	}
+	if M <= 4 {
+		hoist(zShift04, zNib)
+		defer unhoist()
 	}
 	zero := ZMM()
 	VPXORD(zero, zero, zero)
