@@ -79,14 +79,14 @@ func loadFile(path string) ([]byte, error) {
 					// Whole 4 KiB blocks into the region (its length is
 					// rounded up to huge pages), then plain reads if the
 					// file system refused O_DIRECT after all.
-					if err := readFull(dfd, region[off:off+alignUp(n, streamAlign)], int64(off), n); err == nil {
+					if err := readAtLeast(dfd, region[off:off+alignUp(n, streamAlign)], int64(off), n); err == nil {
 						continue
 					} else if !errors.Is(err, unix.EINVAL) {
 						errs[w] = fmt.Errorf("%s: reading bytes %d-%d: %w", path, off, off+n, err)
 						return
 					}
 				}
-				if err := readFull(fd, region[off:off+n], int64(off), n); err != nil {
+				if err := readAtLeast(fd, region[off:off+n], int64(off), n); err != nil {
 					errs[w] = fmt.Errorf("%s: reading bytes %d-%d: %w", path, off, off+n, err)
 					return
 				}
@@ -102,22 +102,37 @@ func loadFile(path string) ([]byte, error) {
 	return region[:size], nil
 }
 
-// readFull reads at least want bytes into b from fd at off (b may be longer
-// than what is left in the file).
-func readFull(fd int, b []byte, off int64, want int) error {
-	got := 0
-	for got < want {
-		n, err := unix.Pread(fd, b[got:], off+int64(got))
+// preadFull reads dst from fd at off, retrying interrupted reads, until dst
+// is full or the file ends. It returns the bytes read; on an error, those
+// read before it. Every reader of weights (loading, streaming, expert and
+// embedding-row reads) goes through it.
+func preadFull(fd int, dst []byte, off int64) (int, error) {
+	done := 0
+	for done < len(dst) {
+		n, err := unix.Pread(fd, dst[done:], off+int64(done))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return err
+			return done, err
 		}
 		if n == 0 {
-			return io.ErrUnexpectedEOF
+			break
 		}
-		got += n
+		done += n
+	}
+	return done, nil
+}
+
+// readAtLeast reads into b from fd at off and fails unless at least want
+// bytes came (b may reach past the end of the file).
+func readAtLeast(fd int, b []byte, off int64, want int) error {
+	n, err := preadFull(fd, b, off)
+	if err != nil {
+		return err
+	}
+	if n < want {
+		return io.ErrUnexpectedEOF
 	}
 	return nil
 }

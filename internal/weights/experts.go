@@ -352,29 +352,19 @@ func popJob(q *[]readJob) readJob {
 func (c *ExpertCache) readSlice(b Binding, dst []byte, demand bool) error {
 	lo := b.off &^ (streamAlign - 1)
 	fd := c.fds[b.file]
-	n := int64(len(dst))
-	for done := int64(0); done < n; {
-		got, err := unix.Pread(fd, dst[done:], lo+done)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s at offset %d: %w", b.file, lo+done, err)
-		}
-		if got == 0 {
-			if lo+done < b.off+b.n {
-				return fmt.Errorf("%s: file ends at offset %d, inside a tensor", b.file, lo+done)
-			}
-			break // alignment padding past the end of the file
-		}
-		done += int64(got)
-		c.bytesRead.Add(int64(got))
-		if demand {
-			c.demandBytes.Add(int64(got))
-		}
+	got, err := preadFull(fd, dst, lo)
+	c.bytesRead.Add(int64(got))
+	if demand {
+		c.demandBytes.Add(int64(got))
+	}
+	if err != nil {
+		return fmt.Errorf("%s at offset %d: %w", b.file, lo+int64(got), err)
+	}
+	if lo+int64(got) < b.off+b.n { // short of the slice, not only of its alignment padding
+		return fmt.Errorf("%s: file ends at offset %d, inside a tensor", b.file, lo+int64(got))
 	}
 	if !c.direct {
-		_ = unix.Fadvise(fd, lo, n, unix.FADV_DONTNEED)
+		_ = unix.Fadvise(fd, lo, int64(len(dst)), unix.FADV_DONTNEED)
 	}
 	return nil
 }

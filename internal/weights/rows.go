@@ -53,18 +53,8 @@ func (r *RowReader) Row(i int) (tensor.Tensor, error) {
 	start := r.off + int64(i)*rb
 	lo := start &^ (streamAlign - 1)
 	hi := (start + rb + streamAlign - 1) &^ (streamAlign - 1)
-	for done := int64(0); done < hi-lo; {
-		n, err := unix.Pread(r.fd, r.buf[done:hi-lo], lo+done)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return tensor.Tensor{}, fmt.Errorf("reading row %d of %s: %w", i, r.t.Name, err)
-		}
-		if n == 0 {
-			break
-		}
-		done += int64(n)
+	if _, err := preadFull(r.fd, r.buf[:hi-lo], lo); err != nil {
+		return tensor.Tensor{}, fmt.Errorf("reading row %d of %s: %w", i, r.t.Name, err)
 	}
 	if !r.direct {
 		_ = unix.Fadvise(r.fd, lo, hi-lo, unix.FADV_DONTNEED)

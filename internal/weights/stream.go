@@ -387,19 +387,10 @@ func (s *Streamer) reader() {
 // readFull reads rd.dst from the file, stopping early only at the end of
 // the file (a range's alignment padding).
 func (s *Streamer) readFull(rd read) (int64, error) {
-	var done int64
-	for done < int64(len(rd.dst)) {
-		got, err := unix.Pread(rd.fd, rd.dst[done:], rd.off+done)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return done, fmt.Errorf("streaming weights at offset %d: %w", rd.off+done, err)
-		}
-		if got == 0 {
-			break
-		}
-		done += int64(got)
+	got, err := preadFull(rd.fd, rd.dst, rd.off)
+	done := int64(got)
+	if err != nil {
+		return done, fmt.Errorf("streaming weights at offset %d: %w", rd.off+done, err)
 	}
 	if !s.direct {
 		_ = unix.Fadvise(rd.fd, rd.off, int64(len(rd.dst)), unix.FADV_DONTNEED)
