@@ -54,8 +54,8 @@ func kernelsName() string {
 // measureKernels times MatMul on matrices of kind k (its type and row
 // length): one token over 256 MiB of weights in 8 MiB matrices (eight
 // times a 32 MiB L3 cache: a model's weights come from RAM, a matrix at a
-// time) for the decode rate, 32 tokens over 2 MiB for the prefill rate. Each is the median of at least five runs
-// and half a second.
+// time) for the decode rate, 32 tokens over 2 MiB for the prefill rate.
+// Each is the median of at least five runs and half a second.
 func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, err error) {
 	t, in := k.Type, k.Cols
 	if !kernels.Supports(t) {

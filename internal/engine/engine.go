@@ -396,8 +396,8 @@ func (e *Engine) Generate(ctx context.Context, req Request, onText func(string) 
 		j.mu.Unlock()
 		from := 0
 		for _, c := range cuts {
-			if c-base <= from || onText == nil {
-				continue
+			if onText == nil {
+				break
 			}
 			if werr := onText(string(buf[from : c-base])); werr != nil {
 				j.cancelled.Store(true)
