@@ -605,6 +605,52 @@ func transpose16(a []VecVirtual) {
 	}
 }
 
+// transposedNibbles returns the unpacked weights of block blk of the 16
+// rows' current two blocks of a 4-bit type whose 16 quant bytes follow a
+// 2-byte scale (Q4_0, IQ4_NL), transposed as transpose16 would leave them:
+// v[j] lane r holds row r's quants 4j..4j+3. The packed bytes are
+// transposed before they are unpacked, a quarter of transpose16's work:
+// four registers take the rows' quant bytes a 128-bit lane each (register
+// g, lane i: row 4i+g), and a 4×4 dword transpose within the lanes leaves
+// in u[j] position 4i+g row 4i+g's packed dword j, whose low nibbles are
+// quants 4j..4j+3 and high nibbles quants 16+4j..16+4j+3.
+func transposedNibbles(k *legacy512, W rows16, blk int) []VecVirtual {
+	off := blk*k.bytes + 2
+	var z [4]VecVirtual
+	for g := range z {
+		z[g] = ZMM()
+		VMOVDQU32(W.at(g, off), z[g].AsX())
+		for i := 1; i < 4; i++ {
+			VINSERTI32X4(Imm(uint64(i)), W.at(4*i+g, off), z[g], z[g])
+		}
+	}
+	t := [4]VecVirtual{ZMM(), ZMM(), ZMM(), ZMM()}
+	VPUNPCKLDQ(z[1], z[0], t[0])
+	VPUNPCKHDQ(z[1], z[0], t[1])
+	VPUNPCKLDQ(z[3], z[2], t[2])
+	VPUNPCKHDQ(z[3], z[2], t[3])
+	u := z
+	VPUNPCKLQDQ(t[2], t[0], u[0])
+	VPUNPCKHQDQ(t[2], t[0], u[1])
+	VPUNPCKLQDQ(t[3], t[1], u[2])
+	VPUNPCKHQDQ(t[3], t[1], u[3])
+	v := make([]VecVirtual, 8)
+	for j, p := range u {
+		lo, hi := ZMM(), ZMM()
+		VPANDD(hc(zNib), p, lo)
+		VPSRLW(Imm(4), p, hi)
+		VPANDD(hc(zNib), hi, hi)
+		v[j], v[4+j] = lo, hi
+	}
+	if k.name == "IQ4_NL" {
+		for _, z := range v {
+			VPSHUFB(z, zTbl, z)
+			VPXORD(z80, z, z)
+		}
+	}
+	return v
+}
+
 // legacy512TileT generates tile<K>_16x<M>tAVX512, the batch kernel: per
 // two blocks the 16 rows' unpacked weights are transposed once (lane r of
 // vector j holds row r's quants 4j..4j+3), so that every token's block sums
@@ -630,44 +676,77 @@ func legacy512TileT(k *legacy512, M int) {
 		zTbl = ZMM()
 		VMOVDQU64(zIQ4, zTbl)
 	}
+	nibbles := k.name == "Q4_0" || k.name == "IQ4_NL"
 	if M <= 4 {
-		hoist(zShift04, zNib)
+		if nibbles {
+			hoist(zNib)
+		} else {
+			hoist(zShift04, zNib)
+		}
 		defer unhoist()
 	}
 	zero := ZMM()
 	VPXORD(zero, zero, zero)
-	accMem := AllocLocal(64 * M)
-	for t := 0; t < M; t++ {
-		VMOVDQU64(zero, accMem.Offset(64*t))
+	// With the nibble unpacking, up to four tokens' sums stay in
+	// registers (transpose16 leaves no room for them); otherwise in memory.
+	var accReg []VecVirtual
+	var accMem Mem
+	if nibbles && M <= 4 {
+		for range M {
+			z := ZMM()
+			VMOVDQA64(zero, z)
+			accReg = append(accReg, z)
+		}
+	} else {
+		accMem = AllocLocal(64 * M)
+		for t := 0; t < M; t++ {
+			VMOVDQU64(zero, accMem.Offset(64*t))
+		}
 	}
 	Label(name + "_loop")
-	v := make([]VecVirtual, 16)
-	for r := range v {
-		v[r] = k.unpack(k, W.at(r, 0))
-	}
-	transpose16(v)
-	dw := [2]VecVirtual{gatherF16x16(W, 0), gatherF16x16(W, k.bytes)}
-	for t := 0; t < M; t++ {
-		for blk := 0; blk < 2; blk++ {
+	// tokens adds every token's sums of block blk (v[j]: its transposed
+	// quants 4j..4j+3; dw: its 16 scales) to its accumulator.
+	tokens := func(blk int, v []VecVirtual, dw VecVirtual) {
+		for t := 0; t < M; t++ {
 			// The sums start at −(Σy << shift), the offset correction.
 			s := ZMM()
-			VPBROADCASTD(A.at(t, 8*blk+4), s)
-			VPSLLD(Imm(uint64(k.shift)), s, s)
+			VPSLLD_BCST(Imm(uint64(k.shift)), A.at(t, 8*blk+4), s)
 			VPSUBD(s, zero, s)
 			for j := 0; j < 8; j++ {
-				VPDPBUSD_BCST(X.at(t, 32*blk+4*j), v[8*blk+j], s)
+				VPDPBUSD_BCST(X.at(t, 32*blk+4*j), v[j], s)
 			}
 			VCVTDQ2PS(s, s)
 			if k.scaleFirst {
-				VMULPS(dw[blk], s, s)
+				VMULPS(dw, s, s)
 				VMULPS_BCST(A.at(t, 8*blk), s, s)
 			} else {
 				dd := ZMM()
-				VMULPS_BCST(A.at(t, 8*blk), dw[blk], dd)
+				VMULPS_BCST(A.at(t, 8*blk), dw, dd)
 				VMULPS(dd, s, s)
 			}
-			VADDPS(accMem.Offset(64*t), s, s)
-			VMOVUPS(s, accMem.Offset(64*t))
+			if accReg != nil {
+				VADDPS(s, accReg[t], accReg[t])
+			} else {
+				VADDPS(accMem.Offset(64*t), s, s)
+				VMOVUPS(s, accMem.Offset(64*t))
+			}
+		}
+	}
+	if nibbles {
+		// One block at a time: eight registers of quants live, not 16.
+		for blk := 0; blk < 2; blk++ {
+			v := transposedNibbles(k, W, blk)
+			tokens(blk, v, gatherF16x16(W, blk*k.bytes))
+		}
+	} else {
+		v := make([]VecVirtual, 16)
+		for r := range v {
+			v[r] = k.unpack(k, W.at(r, 0))
+		}
+		transpose16(v)
+		dw := [2]VecVirtual{gatherF16x16(W, 0), gatherF16x16(W, k.bytes)}
+		for blk := 0; blk < 2; blk++ {
+			tokens(blk, v[8*blk:8*blk+8], dw[blk])
 		}
 	}
 	W.advance(2 * k.bytes)
@@ -682,6 +761,10 @@ func legacy512TileT(k *legacy512, M int) {
 	for t := 0; t < M; t++ {
 		if t > 0 {
 			ADDQ(ldo, o)
+		}
+		if accReg != nil {
+			VMOVUPS(accReg[t], Mem{Base: o})
+			continue
 		}
 		r := ZMM()
 		VMOVUPS(accMem.Offset(64*t), r)
