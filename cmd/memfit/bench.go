@@ -35,6 +35,8 @@ type benchFlags struct {
 	budget budgetFlag
 	noWarm bool
 	fresh  bool
+	// calibrate feeds the measurements back into the device figures.
+	calibrate bool
 }
 
 func newBenchCmd() *cobra.Command {
@@ -80,6 +82,7 @@ token at the start of an emptied sequence, which takes that locality away.
 	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0, q4_0 or f32")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
+	fl.BoolVar(&f.calibrate, "calibrate", true, "feed the measured decode speed (resident) or disk read rate (streamed) back into the cached device figures memfit plan predicts from")
 	fl.BoolVar(&f.fresh, "fresh", false, "decode every token as the first of an emptied sequence: with no context an MoE router has no token-to-token locality (the expert cache's worst case)")
 	f.budget.register(c)
 	return c
@@ -168,6 +171,9 @@ type benchResult struct {
 	Version         string        `json:"memfit_version"`
 	Experts         *expertResult `json:"expert_cache,omitempty"`
 	FreshDecode     bool          `json:"fresh_decode,omitempty"`
+	// Calibrated: the measurements were fed back into the device figures
+	// (plan.Observe) for later plans' predictions.
+	Calibrated bool `json:"calibrated"`
 }
 
 // runBench loads the model as the run command does and measures it.
@@ -204,7 +210,8 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		r.Model = name
 	}
 	// The plan again with the device probe, for the predicted speeds.
-	if pp, ix, err := planFor(path, budget, &g, f.model.threads, probeCached); err == nil {
+	pp, ix, err := planFor(path, budget, &g, f.model.threads, probeCached)
+	if err == nil {
 		r.PredictedPrefill, r.PredictedDecode, r.Bound = pp.PredictedPrefillTPS, pp.PredictedDecodeTPS, pp.Bound
 		r.DiskBound = pp.DiskBoundDecodeTPS
 		r.FileBytes = ix.FileBytes
@@ -299,7 +306,28 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		r.Experts.Reuse = b.route.rate()
 	}
 	r.PeakRSS = peakRSS()
+	r.Calibrated = f.calibrate && calibrate(ix.Disk, m.Threads(), p, pp, r)
 	return r, nil
+}
+
+// calibrate feeds what the bench measured back into the device figures
+// later plans use (plan.Observe): for a plan that keeps every weight
+// resident, the measured decode speed against the kernel rates' roofline;
+// for one that streams layers, the streamer's read bandwidth. It reports
+// whether there was anything to feed back.
+func calibrate(disk string, threads int, p, pp *plan.Plan, r *benchResult) bool {
+	var obs plan.Observation
+	resident := !p.Streaming() && !p.CachesExperts() && !p.EmbedOnDemand
+	if resident && pp.RooflineComputeTPS > 0 && r.Decode.Median > 0 {
+		obs.ComputeFactor = pp.RooflineComputeTPS / r.Decode.Median
+	}
+	if p.Streaming() && r.StreamBandwidth > 0 {
+		obs.DiskBandwidth = r.StreamBandwidth
+	}
+	if obs == (plan.Observation{}) {
+		return false
+	}
+	return plan.Observe(disk, kernelProbe(threads), obs) == nil
 }
 
 // bencher runs one sequence through the model as the engine does.

@@ -34,7 +34,48 @@ type Device struct {
 	// "Q4_K/4096": the weight type and row length).
 	DecodeRates  map[string]float64 `json:"decode_rates,omitempty"`
 	PrefillRates map[string]float64 `json:"prefill_rates,omitempty"`
-	MeasuredAt   string             `json:"measured_at"`
+	// ComputeFactor calibrates the kernel rates against whole forward
+	// passes: a resident decode step's measured time over the time the
+	// rates alone predict (attention, norms, sampling and the workers'
+	// waits are not in the rates; a probe taken while the machine was busy
+	// is). It is the median of ComputeSamples, the last runs' ratios that
+	// memfit bench observed (Observe); 0 until one was.
+	ComputeFactor  float64   `json:"compute_factor,omitempty"`
+	ComputeSamples []float64 `json:"compute_samples,omitempty"`
+	// DiskSamples are the disk's measured read bandwidths: the probe's,
+	// then the layer streamer's in the last runs (Observe). DiskBandwidth
+	// is their median: a host-cached or shared disk reads at a rate that
+	// moves from minute to minute, and what streaming runs saw is the
+	// rate the next one will most likely see.
+	DiskSamples []float64 `json:"disk_samples,omitempty"`
+	MeasuredAt  string    `json:"measured_at"`
+}
+
+// keepSamples is how many run observations a calibration keeps.
+const keepSamples = 5
+
+// addSample appends v to samples, keeping the last keepSamples, and
+// returns them with their median.
+func addSample(samples []float64, v float64) ([]float64, float64) {
+	samples = append(samples, v)
+	if len(samples) > keepSamples {
+		samples = samples[len(samples)-keepSamples:]
+	}
+	return samples, median(samples)
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// count), or 0 for none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // kernelRates are the bytes of weights per second one core's decode
@@ -160,20 +201,14 @@ func diskID(path string) string {
 // now (in well under 10 s) and cached.
 func Probe(path string, opt ProbeOptions) (*Device, error) {
 	cp, cerr := cachePath()
-	cache := deviceCache{}
-	if cerr == nil {
-		if b, err := os.ReadFile(cp); err == nil {
-			_ = json.Unmarshal(b, &cache)
-		}
-	}
-	if cache.Disks == nil {
-		cache.Disks = map[string]*Device{}
-	}
-	if cache.Kernels == nil {
-		cache.Kernels = map[string]*Device{}
-	}
+	cache := loadCache(cp, cerr)
 	changed := false
 	now := time.Now().UTC().Format(time.RFC3339)
+	defer func() {
+		if changed && cerr == nil {
+			saveCache(cp, &cache)
+		}
+	}()
 	if m := cache.Memory; opt.Fresh || m == nil || m.Cores != runtime.NumCPU() || m.MemBandwidth <= 0 {
 		cache.Memory = &Device{Cores: runtime.NumCPU(), MemBandwidth: memBandwidth(runtime.NumCPU()), MeasuredAt: now}
 		changed = true
@@ -182,7 +217,7 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 	disk := cache.Disks[id]
 	if opt.Fresh || disk == nil || disk.DiskBandwidth <= 0 {
 		bw, direct := diskBandwidth(path)
-		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskDirect: direct, MeasuredAt: now}
+		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskDirect: direct, DiskSamples: []float64{bw}, MeasuredAt: now}
 		if bw > 0 {
 			cache.Disks[id] = disk
 			changed = true
@@ -190,10 +225,10 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 	}
 	d := &Device{
 		Cores: cache.Memory.Cores, MemBandwidth: cache.Memory.MemBandwidth, FLOPS: 12e9 * float64(cache.Memory.Cores),
-		DiskID: id, DiskBandwidth: disk.DiskBandwidth, DiskDirect: disk.DiskDirect, MeasuredAt: disk.MeasuredAt,
+		DiskID: id, DiskBandwidth: disk.DiskBandwidth, DiskDirect: disk.DiskDirect, DiskSamples: disk.DiskSamples, MeasuredAt: disk.MeasuredAt,
 	}
 	if k := opt.Kernels; k != nil && k.Measure != nil {
-		key := fmt.Sprintf("%s/threads=%d", k.Name, k.Threads)
+		key := k.key()
 		kd := cache.Kernels[key]
 		if opt.Fresh || kd == nil {
 			kd = &Device{Kernels: k.Name, Threads: k.Threads, DecodeRates: map[string]float64{}, PrefillRates: map[string]float64{}}
@@ -213,18 +248,87 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		cache.Kernels[key] = kd
 		pruneKernels(cache.Kernels, key)
 		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
-	}
-	if changed && cerr == nil {
-		if b, err := json.MarshalIndent(&cache, "", "  "); err == nil {
-			if os.MkdirAll(filepath.Dir(cp), 0o755) == nil {
-				tmp := fmt.Sprintf("%s.%d.tmp", cp, os.Getpid())
-				if os.WriteFile(tmp, b, 0o644) == nil {
-					_ = os.Rename(tmp, cp)
-				}
-			}
-		}
+		d.ComputeFactor, d.ComputeSamples = kd.ComputeFactor, kd.ComputeSamples
 	}
 	return d, nil
+}
+
+// key is the cache key of the kernel rates k measures.
+func (k *KernelProbe) key() string { return fmt.Sprintf("%s/threads=%d", k.Name, k.Threads) }
+
+// loadCache reads the cache file at cp (an empty cache when cerr is set
+// or the file is missing or unreadable).
+func loadCache(cp string, cerr error) deviceCache {
+	cache := deviceCache{}
+	if cerr == nil {
+		if b, err := os.ReadFile(cp); err == nil {
+			_ = json.Unmarshal(b, &cache)
+		}
+	}
+	if cache.Disks == nil {
+		cache.Disks = map[string]*Device{}
+	}
+	if cache.Kernels == nil {
+		cache.Kernels = map[string]*Device{}
+	}
+	return cache
+}
+
+// saveCache writes the cache to cp through a temporary file and a rename,
+// so a concurrent reader sees the old file or the new one. The cache is
+// an optimisation: failing to write it is not an error.
+func saveCache(cp string, cache *deviceCache) {
+	b, err := json.MarshalIndent(cache, "", "  ")
+	if err != nil || os.MkdirAll(filepath.Dir(cp), 0o755) != nil {
+		return
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", cp, os.Getpid())
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		_ = os.Rename(tmp, cp)
+	}
+}
+
+// Observation is what a run measured that the planner's device figures
+// can learn from.
+type Observation struct {
+	// ComputeFactor: a resident decode step's measured time over the
+	// time the plan's kernel rates alone predicted for it
+	// (Plan.RooflineComputeTPS / measured tokens/s); 0 if not measured.
+	ComputeFactor float64
+	// DiskBandwidth: the layer streamer's read bandwidth while it had
+	// reads in flight; 0 if nothing streamed.
+	DiskBandwidth float64
+}
+
+// Observe adds a run's measurements to the cached figures Probe returns
+// for a model file at path and the kernels k (the disk's samples and the
+// kernels' compute samples; see Device), so that later plans predict what
+// runs on this machine see. Probe must have cached the disk and kernels
+// before; an observation with nothing to add to them is ignored.
+func Observe(path string, k *KernelProbe, obs Observation) error {
+	cp, err := cachePath()
+	if err != nil {
+		return fmt.Errorf("device cache: %w", err)
+	}
+	cache := loadCache(cp, nil)
+	changed := false
+	if disk := cache.Disks[diskID(path)]; disk != nil && obs.DiskBandwidth > 0 {
+		if len(disk.DiskSamples) == 0 {
+			disk.DiskSamples = []float64{disk.DiskBandwidth}
+		}
+		disk.DiskSamples, disk.DiskBandwidth = addSample(disk.DiskSamples, obs.DiskBandwidth)
+		changed = true
+	}
+	if k != nil && obs.ComputeFactor > 0 {
+		if kd := cache.Kernels[k.key()]; kd != nil {
+			kd.ComputeSamples, kd.ComputeFactor = addSample(kd.ComputeSamples, obs.ComputeFactor)
+			changed = true
+		}
+	}
+	if changed {
+		saveCache(cp, &cache)
+	}
+	return nil
 }
 
 // memBandwidth reads a 64 MiB buffer with every core and returns the best

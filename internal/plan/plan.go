@@ -92,6 +92,13 @@ type Plan struct {
 	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
 	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
 	PredictedDecodeTPS      float64 `json:"predicted_decode_tok_s,omitempty"`
+	// RooflineComputeTPS is the decode speed the kernel rates alone
+	// predict, before the device's ComputeFactor calibrates them (0
+	// without a device); PredictedDecodeTPS uses the calibrated figure.
+	RooflineComputeTPS float64 `json:"roofline_compute_decode_tok_s,omitempty"`
+	// ComputeFactor is the calibration applied (Device.ComputeFactor; 0:
+	// none, the rates as probed).
+	ComputeFactor float64 `json:"compute_factor,omitempty"`
 	// DiskBoundDecodeTPS is the decode speed the disk alone allows: its
 	// measured bandwidth over the bytes read per token.
 	DiskBoundDecodeTPS float64      `json:"disk_bound_decode_tok_s,omitempty"`
@@ -870,6 +877,13 @@ func (p *Plan) predict(ix *Index, opt Options) {
 			// A prefill chunk uses (nearly) every expert.
 			prefill += float64(t.Bytes) * b / d.PrefillRate(MatrixKind{tt.Type, tt.Cols}, float64(t.Bytes)/float64(tt.Elems))
 		}
+	}
+	if compute > 0 {
+		p.RooflineComputeTPS = 1 / compute
+	}
+	if f := d.ComputeFactor; f > 0 {
+		compute *= f
+		p.ComputeFactor = f
 	}
 	disk := 0.0
 	if read := p.StreamedBytes + p.ExpectedExpertReadBytes; read > 0 && d.DiskBandwidth > 0 {

@@ -212,6 +212,17 @@ func TestPredict(t *testing.T) {
 	if want := 64 * 4e9 / (64 * float64(weights)); math.Abs(full.PredictedPrefillTPS/want-1) > 1e-9 {
 		t.Errorf("resident: prefill %v tok/s, want %v", full.PredictedPrefillTPS, want)
 	}
+	// A calibrated device: the compute steps take ComputeFactor times the
+	// rates' prediction; the roofline is still reported.
+	dev.ComputeFactor = 1.25
+	cal, err := Make(ix, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2e9 / float64(weights); math.Abs(cal.RooflineComputeTPS/want-1) > 1e-9 || math.Abs(cal.PredictedDecodeTPS*1.25/want-1) > 1e-9 || cal.ComputeFactor != 1.25 {
+		t.Errorf("calibrated: decode %v tok/s, roofline %v, factor %v; want %v, %v, 1.25", cal.PredictedDecodeTPS, cal.RooflineComputeTPS, cal.ComputeFactor, want/1.25, want)
+	}
+	dev.ComputeFactor = 0
 	o.Budget = full.MinimumBytes
 	dev.DiskBandwidth = 1e6 // a slow disk: streaming sets the pace
 	p, err := Make(ix, o)
