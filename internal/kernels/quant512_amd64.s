@@ -3861,7 +3861,7 @@ tileQ4_0_16x3AVX512_loop:
 	RET
 
 // func tileQ4_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, MMX+
 TEXT ·tileQ4_0_16x4tAVX512(SB), $0-72
 	MOVQ      w+0(FP), AX
 	MOVQ      ws+8(FP), CX
@@ -3881,8 +3881,20 @@ TEXT ·tileQ4_0_16x4tAVX512(SB), $0-72
 	VMOVDQA64 Z1, Z3
 	VMOVDQA64 Z1, Z4
 	VMOVDQA64 Z1, Z5
+	LEAQ      (DI)(CX*4), R13
 
 tileQ4_0_16x4tAVX512_loop:
+	PREFETCHT0    (R13)
+	PREFETCHT0    64(R13)
+	PREFETCHT0    128(R13)
+	PREFETCHT0    192(R13)
+	PREFETCHT0    256(R13)
+	PREFETCHT0    320(R13)
+	PREFETCHT0    384(R13)
+	PREFETCHT0    448(R13)
+	PREFETCHT0    512(R13)
+	PREFETCHT0    576(R13)
+	ADDQ          $0x00000240, R13
 	VMOVDQU32     2(AX), X6
 	VINSERTI32X4  $0x01, 2(BX), Z6, Z6
 	VINSERTI32X4  $0x02, 2(SI), Z6, Z6
@@ -3919,50 +3931,50 @@ tileQ4_0_16x4tAVX512_loop:
 	VPANDD        Z0, Z9, Z21
 	VPSRLW        $0x04, Z9, Z22
 	VPANDD        Z0, Z22, Z22
-	MOVWQZX       (AX), R13
-	MOVWQZX       (AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X12
-	MOVWQZX       (BX), R13
-	MOVWQZX       (BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X12, X12
-	MOVWQZX       (SI), R13
-	MOVWQZX       (SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X6
-	MOVWQZX       (DI), R13
-	MOVWQZX       (DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X6, X6
+	MOVWQZX       (AX), R14
+	MOVWQZX       (AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X12
+	MOVWQZX       (BX), R14
+	MOVWQZX       (BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X12, X12
+	MOVWQZX       (SI), R14
+	MOVWQZX       (SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X6
+	MOVWQZX       (DI), R14
+	MOVWQZX       (DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X6, X6
 	VINSERTI32X4  $0x01, X6, Y12, Y23
 	VCVTPH2PS     Y23, Z23
 	VPSLLD.BCST   $0x03, 4(R8), Z24
@@ -4057,50 +4069,50 @@ tileQ4_0_16x4tAVX512_loop:
 	VPANDD        Z0, Z16, Z21
 	VPSRLW        $0x04, Z16, Z22
 	VPANDD        Z0, Z22, Z22
-	MOVWQZX       18(AX), R13
-	MOVWQZX       18(AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X12
-	MOVWQZX       18(BX), R13
-	MOVWQZX       18(BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X12, X12
-	MOVWQZX       18(SI), R13
-	MOVWQZX       18(SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X6
-	MOVWQZX       18(DI), R13
-	MOVWQZX       18(DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X6, X6
+	MOVWQZX       18(AX), R14
+	MOVWQZX       18(AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X12
+	MOVWQZX       18(BX), R14
+	MOVWQZX       18(BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X12, X12
+	MOVWQZX       18(SI), R14
+	MOVWQZX       18(SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X6
+	MOVWQZX       18(DI), R14
+	MOVWQZX       18(DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X6, X6
 	VINSERTI32X4  $0x01, X6, Y12, Y23
 	VCVTPH2PS     Y23, Z23
 	VPSLLD.BCST   $0x03, 12(R8), Z24
@@ -6230,7 +6242,7 @@ tileQ5_0_16x3AVX512_loop:
 	RET
 
 // func tileQ5_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, MMX+
 TEXT ·tileQ5_0_16x4tAVX512(SB), $256-72
 	MOVQ      w+0(FP), AX
 	MOVQ      ws+8(FP), CX
@@ -6251,18 +6263,32 @@ TEXT ·tileQ5_0_16x4tAVX512(SB), $256-72
 	VMOVDQU64 Z2, 64(SP)
 	VMOVDQU64 Z2, 128(SP)
 	VMOVDQU64 Z2, 192(SP)
+	LEAQ      (DI)(CX*4), R13
 
 tileQ5_0_16x4tAVX512_loop:
+	PREFETCHT0      (R13)
+	PREFETCHT0      64(R13)
+	PREFETCHT0      128(R13)
+	PREFETCHT0      192(R13)
+	PREFETCHT0      256(R13)
+	PREFETCHT0      320(R13)
+	PREFETCHT0      384(R13)
+	PREFETCHT0      448(R13)
+	PREFETCHT0      512(R13)
+	PREFETCHT0      576(R13)
+	PREFETCHT0      640(R13)
+	PREFETCHT0      704(R13)
+	ADDQ            $0x000002c0, R13
 	VBROADCASTI32X4 6(AX), Z3
 	VBROADCASTI32X4 28(AX), Y4
 	VINSERTI64X4    $0x01, Y4, Z3, Z3
 	VPSRLVQ         Z0, Z3, Z3
 	VPANDD          Z1, Z3, Z3
-	MOVL            2(AX), R13
-	MOVL            24(AX), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(AX), R14
+	MOVL            24(AX), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z4
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z4, Z3
 	VBROADCASTI32X4 6(AX)(CX*1), Z4
@@ -6270,11 +6296,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y6, Z4, Z4
 	VPSRLVQ         Z0, Z4, Z4
 	VPANDD          Z1, Z4, Z4
-	MOVL            2(AX)(CX*1), R13
-	MOVL            24(AX)(CX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(AX)(CX*1), R14
+	MOVL            24(AX)(CX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z6
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z6, Z4
 	VBROADCASTI32X4 6(AX)(CX*2), Z6
@@ -6282,11 +6308,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y7, Z6, Z6
 	VPSRLVQ         Z0, Z6, Z6
 	VPANDD          Z1, Z6, Z6
-	MOVL            2(AX)(CX*2), R13
-	MOVL            24(AX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(AX)(CX*2), R14
+	MOVL            24(AX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z7
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z7, Z6
 	VBROADCASTI32X4 6(AX)(DX*1), Z7
@@ -6294,11 +6320,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y8, Z7, Z7
 	VPSRLVQ         Z0, Z7, Z7
 	VPANDD          Z1, Z7, Z7
-	MOVL            2(AX)(DX*1), R13
-	MOVL            24(AX)(DX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(AX)(DX*1), R14
+	MOVL            24(AX)(DX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z8
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z8, Z7
 	VBROADCASTI32X4 6(BX), Z8
@@ -6306,11 +6332,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y9, Z8, Z8
 	VPSRLVQ         Z0, Z8, Z8
 	VPANDD          Z1, Z8, Z8
-	MOVL            2(BX), R13
-	MOVL            24(BX), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(BX), R14
+	MOVL            24(BX), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z9
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z9, Z8
 	VBROADCASTI32X4 6(BX)(CX*1), Z9
@@ -6318,11 +6344,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y10, Z9, Z9
 	VPSRLVQ         Z0, Z9, Z9
 	VPANDD          Z1, Z9, Z9
-	MOVL            2(BX)(CX*1), R13
-	MOVL            24(BX)(CX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(BX)(CX*1), R14
+	MOVL            24(BX)(CX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z10
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z10, Z9
 	VBROADCASTI32X4 6(BX)(CX*2), Z10
@@ -6330,11 +6356,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y11, Z10, Z10
 	VPSRLVQ         Z0, Z10, Z10
 	VPANDD          Z1, Z10, Z10
-	MOVL            2(BX)(CX*2), R13
-	MOVL            24(BX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(BX)(CX*2), R14
+	MOVL            24(BX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z11
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z11, Z10
 	VBROADCASTI32X4 6(BX)(DX*1), Z11
@@ -6342,11 +6368,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y12, Z11, Z11
 	VPSRLVQ         Z0, Z11, Z11
 	VPANDD          Z1, Z11, Z11
-	MOVL            2(BX)(DX*1), R13
-	MOVL            24(BX)(DX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(BX)(DX*1), R14
+	MOVL            24(BX)(DX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z12
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z12, Z11
 	VBROADCASTI32X4 6(SI), Z12
@@ -6354,11 +6380,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y13, Z12, Z12
 	VPSRLVQ         Z0, Z12, Z12
 	VPANDD          Z1, Z12, Z12
-	MOVL            2(SI), R13
-	MOVL            24(SI), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(SI), R14
+	MOVL            24(SI), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z13
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z13, Z12
 	VBROADCASTI32X4 6(SI)(CX*1), Z13
@@ -6366,11 +6392,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y14, Z13, Z13
 	VPSRLVQ         Z0, Z13, Z13
 	VPANDD          Z1, Z13, Z13
-	MOVL            2(SI)(CX*1), R13
-	MOVL            24(SI)(CX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(SI)(CX*1), R14
+	MOVL            24(SI)(CX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z14
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z14, Z13
 	VBROADCASTI32X4 6(SI)(CX*2), Z14
@@ -6378,11 +6404,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y15, Z14, Z14
 	VPSRLVQ         Z0, Z14, Z14
 	VPANDD          Z1, Z14, Z14
-	MOVL            2(SI)(CX*2), R13
-	MOVL            24(SI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(SI)(CX*2), R14
+	MOVL            24(SI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z15
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z15, Z14
 	VBROADCASTI32X4 6(SI)(DX*1), Z15
@@ -6390,11 +6416,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y16, Z15, Z15
 	VPSRLVQ         Z0, Z15, Z15
 	VPANDD          Z1, Z15, Z15
-	MOVL            2(SI)(DX*1), R13
-	MOVL            24(SI)(DX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(SI)(DX*1), R14
+	MOVL            24(SI)(DX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z16
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z16, Z15
 	VBROADCASTI32X4 6(DI), Z16
@@ -6402,11 +6428,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y17, Z16, Z16
 	VPSRLVQ         Z0, Z16, Z16
 	VPANDD          Z1, Z16, Z16
-	MOVL            2(DI), R13
-	MOVL            24(DI), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(DI), R14
+	MOVL            24(DI), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z17
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z17, Z16
 	VBROADCASTI32X4 6(DI)(CX*1), Z17
@@ -6414,11 +6440,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y18, Z17, Z17
 	VPSRLVQ         Z0, Z17, Z17
 	VPANDD          Z1, Z17, Z17
-	MOVL            2(DI)(CX*1), R13
-	MOVL            24(DI)(CX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(DI)(CX*1), R14
+	MOVL            24(DI)(CX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z18
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z18, Z17
 	VBROADCASTI32X4 6(DI)(CX*2), Z18
@@ -6426,11 +6452,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y19, Z18, Z18
 	VPSRLVQ         Z0, Z18, Z18
 	VPANDD          Z1, Z18, Z18
-	MOVL            2(DI)(CX*2), R13
-	MOVL            24(DI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(DI)(CX*2), R14
+	MOVL            24(DI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z19
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z19, Z18
 	VBROADCASTI32X4 6(DI)(DX*1), Z19
@@ -6438,11 +6464,11 @@ tileQ5_0_16x4tAVX512_loop:
 	VINSERTI64X4    $0x01, Y20, Z19, Z19
 	VPSRLVQ         Z0, Z19, Z19
 	VPANDD          Z1, Z19, Z19
-	MOVL            2(DI)(DX*1), R13
-	MOVL            24(DI)(DX*1), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	KMOVQ           R13, K1
+	MOVL            2(DI)(DX*1), R14
+	MOVL            24(DI)(DX*1), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	KMOVQ           R14, K1
 	VPMOVM2B        K1, Z20
 	VPTERNLOGD      $0xf8, z_10<>+0(SB), Z20, Z19
 	VPUNPCKLDQ      Z4, Z3, Z20
@@ -6509,96 +6535,96 @@ tileQ5_0_16x4tAVX512_loop:
 	VSHUFI32X4      $0xdd, Z11, Z20, Z11
 	VSHUFI32X4      $0x88, Z19, Z21, Z15
 	VSHUFI32X4      $0xdd, Z19, Z21, Z19
-	MOVWQZX         (AX), R13
-	MOVWQZX         (AX)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         (AX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         (AX)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VMOVQ           R13, X5
-	MOVWQZX         (BX), R13
-	MOVWQZX         (BX)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         (BX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         (BX)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VPINSRQ         $0x01, R13, X5, X5
-	MOVWQZX         (SI), R13
-	MOVWQZX         (SI)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         (SI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         (SI)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VMOVQ           R13, X20
-	MOVWQZX         (DI), R13
-	MOVWQZX         (DI)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         (DI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         (DI)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VPINSRQ         $0x01, R13, X20, X20
+	MOVWQZX         (AX), R14
+	MOVWQZX         (AX)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         (AX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         (AX)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VMOVQ           R14, X5
+	MOVWQZX         (BX), R14
+	MOVWQZX         (BX)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         (BX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         (BX)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VPINSRQ         $0x01, R14, X5, X5
+	MOVWQZX         (SI), R14
+	MOVWQZX         (SI)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         (SI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         (SI)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VMOVQ           R14, X20
+	MOVWQZX         (DI), R14
+	MOVWQZX         (DI)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         (DI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         (DI)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VPINSRQ         $0x01, R14, X20, X20
 	VINSERTI32X4    $0x01, X20, Y5, Y20
 	VCVTPH2PS       Y20, Z20
-	MOVWQZX         22(AX), R13
-	MOVWQZX         22(AX)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         22(AX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         22(AX)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VMOVQ           R13, X5
-	MOVWQZX         22(BX), R13
-	MOVWQZX         22(BX)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         22(BX)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         22(BX)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VPINSRQ         $0x01, R13, X5, X5
-	MOVWQZX         22(SI), R13
-	MOVWQZX         22(SI)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         22(SI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         22(SI)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VMOVQ           R13, X21
-	MOVWQZX         22(DI), R13
-	MOVWQZX         22(DI)(CX*1), R14
-	SHLQ            $0x10, R14
-	ORQ             R14, R13
-	MOVWQZX         22(DI)(CX*2), R14
-	SHLQ            $0x20, R14
-	ORQ             R14, R13
-	MOVWQZX         22(DI)(DX*1), R14
-	SHLQ            $0x30, R14
-	ORQ             R14, R13
-	VPINSRQ         $0x01, R13, X21, X21
+	MOVWQZX         22(AX), R14
+	MOVWQZX         22(AX)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         22(AX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         22(AX)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VMOVQ           R14, X5
+	MOVWQZX         22(BX), R14
+	MOVWQZX         22(BX)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         22(BX)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         22(BX)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VPINSRQ         $0x01, R14, X5, X5
+	MOVWQZX         22(SI), R14
+	MOVWQZX         22(SI)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         22(SI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         22(SI)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VMOVQ           R14, X21
+	MOVWQZX         22(DI), R14
+	MOVWQZX         22(DI)(CX*1), R15
+	SHLQ            $0x10, R15
+	ORQ             R15, R14
+	MOVWQZX         22(DI)(CX*2), R15
+	SHLQ            $0x20, R15
+	ORQ             R15, R14
+	MOVWQZX         22(DI)(DX*1), R15
+	SHLQ            $0x30, R15
+	ORQ             R15, R14
+	VPINSRQ         $0x01, R14, X21, X21
 	VINSERTI32X4    $0x01, X21, Y5, Y21
 	VCVTPH2PS       Y21, Z21
 	VPSLLD.BCST     $0x04, 4(R8), Z22
@@ -8566,7 +8592,7 @@ tileQ8_0_16x3AVX512_loop:
 	RET
 
 // func tileQ8_0_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX512F, AVX512VL, AVX512VNNI
+// Requires: AVX, AVX512F, AVX512VL, AVX512VNNI, MMX+
 TEXT ·tileQ8_0_16x4tAVX512(SB), $256-72
 	MOVQ      w+0(FP), AX
 	MOVQ      ws+8(FP), CX
@@ -8587,8 +8613,28 @@ TEXT ·tileQ8_0_16x4tAVX512(SB), $256-72
 	VMOVDQU64 Z1, 64(SP)
 	VMOVDQU64 Z1, 128(SP)
 	VMOVDQU64 Z1, 192(SP)
+	LEAQ      (DI)(CX*4), R13
 
 tileQ8_0_16x4tAVX512_loop:
+	PREFETCHT0    (R13)
+	PREFETCHT0    64(R13)
+	PREFETCHT0    128(R13)
+	PREFETCHT0    192(R13)
+	PREFETCHT0    256(R13)
+	PREFETCHT0    320(R13)
+	PREFETCHT0    384(R13)
+	PREFETCHT0    448(R13)
+	PREFETCHT0    512(R13)
+	PREFETCHT0    576(R13)
+	PREFETCHT0    640(R13)
+	PREFETCHT0    704(R13)
+	PREFETCHT0    768(R13)
+	PREFETCHT0    832(R13)
+	PREFETCHT0    896(R13)
+	PREFETCHT0    960(R13)
+	PREFETCHT0    1024(R13)
+	PREFETCHT0    1088(R13)
+	ADDQ          $0x00000440, R13
 	VMOVDQU64     2(AX), Y2
 	VINSERTI64X4  $0x01, 36(AX), Z2, Z0
 	VPXORD        z_80<>+0(SB), Z0, Z0
@@ -8701,96 +8747,96 @@ tileQ8_0_16x4tAVX512_loop:
 	VSHUFI32X4    $0xdd, Z10, Z19, Z10
 	VSHUFI32X4    $0x88, Z18, Z20, Z14
 	VSHUFI32X4    $0xdd, Z18, Z20, Z18
-	MOVWQZX       (AX), R13
-	MOVWQZX       (AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X3
-	MOVWQZX       (BX), R13
-	MOVWQZX       (BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X3, X3
-	MOVWQZX       (SI), R13
-	MOVWQZX       (SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X2
-	MOVWQZX       (DI), R13
-	MOVWQZX       (DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X2, X2
+	MOVWQZX       (AX), R14
+	MOVWQZX       (AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X3
+	MOVWQZX       (BX), R14
+	MOVWQZX       (BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X3, X3
+	MOVWQZX       (SI), R14
+	MOVWQZX       (SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X2
+	MOVWQZX       (DI), R14
+	MOVWQZX       (DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X2, X2
 	VINSERTI32X4  $0x01, X2, Y3, Y2
 	VCVTPH2PS     Y2, Z19
-	MOVWQZX       34(AX), R13
-	MOVWQZX       34(AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       34(AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       34(AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X3
-	MOVWQZX       34(BX), R13
-	MOVWQZX       34(BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       34(BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       34(BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X3, X3
-	MOVWQZX       34(SI), R13
-	MOVWQZX       34(SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       34(SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       34(SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X2
-	MOVWQZX       34(DI), R13
-	MOVWQZX       34(DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       34(DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       34(DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X2, X2
+	MOVWQZX       34(AX), R14
+	MOVWQZX       34(AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       34(AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       34(AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X3
+	MOVWQZX       34(BX), R14
+	MOVWQZX       34(BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       34(BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       34(BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X3, X3
+	MOVWQZX       34(SI), R14
+	MOVWQZX       34(SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       34(SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       34(SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X2
+	MOVWQZX       34(DI), R14
+	MOVWQZX       34(DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       34(DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       34(DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X2, X2
 	VINSERTI32X4  $0x01, X2, Y3, Y2
 	VCVTPH2PS     Y2, Z20
 	VPSLLD.BCST   $0x07, 4(R8), Z21
@@ -10785,7 +10831,7 @@ tileIQ4_NL_16x3AVX512_loop:
 	RET
 
 // func tileIQ4_NL_16x4tAVX512(w *byte, ws int, x *byte, xs int, aux *byte, as int, nb int, out *float32, ldo int)
-// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, AVX512VNNI, MMX+
 TEXT ·tileIQ4_NL_16x4tAVX512(SB), $0-72
 	MOVQ      w+0(FP), AX
 	MOVQ      ws+8(FP), CX
@@ -10806,8 +10852,20 @@ TEXT ·tileIQ4_NL_16x4tAVX512(SB), $0-72
 	VMOVDQA64 Z2, Z4
 	VMOVDQA64 Z2, Z5
 	VMOVDQA64 Z2, Z6
+	LEAQ      (DI)(CX*4), R13
 
 tileIQ4_NL_16x4tAVX512_loop:
+	PREFETCHT0    (R13)
+	PREFETCHT0    64(R13)
+	PREFETCHT0    128(R13)
+	PREFETCHT0    192(R13)
+	PREFETCHT0    256(R13)
+	PREFETCHT0    320(R13)
+	PREFETCHT0    384(R13)
+	PREFETCHT0    448(R13)
+	PREFETCHT0    512(R13)
+	PREFETCHT0    576(R13)
+	ADDQ          $0x00000240, R13
 	VMOVDQU32     2(AX), X7
 	VINSERTI32X4  $0x01, 2(BX), Z7, Z7
 	VINSERTI32X4  $0x02, 2(SI), Z7, Z7
@@ -10860,50 +10918,50 @@ tileIQ4_NL_16x4tAVX512_loop:
 	VPXORD        z_80<>+0(SB), Z21, Z21
 	VPSHUFB       Z23, Z0, Z23
 	VPXORD        z_80<>+0(SB), Z23, Z23
-	MOVWQZX       (AX), R13
-	MOVWQZX       (AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X13
-	MOVWQZX       (BX), R13
-	MOVWQZX       (BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X13, X13
-	MOVWQZX       (SI), R13
-	MOVWQZX       (SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X7
-	MOVWQZX       (DI), R13
-	MOVWQZX       (DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       (DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X7, X7
+	MOVWQZX       (AX), R14
+	MOVWQZX       (AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X13
+	MOVWQZX       (BX), R14
+	MOVWQZX       (BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X13, X13
+	MOVWQZX       (SI), R14
+	MOVWQZX       (SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X7
+	MOVWQZX       (DI), R14
+	MOVWQZX       (DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       (DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X7, X7
 	VINSERTI32X4  $0x01, X7, Y13, Y24
 	VCVTPH2PS     Y24, Z24
 	VPSLLD.BCST   $0x07, 4(R8), Z25
@@ -11014,50 +11072,50 @@ tileIQ4_NL_16x4tAVX512_loop:
 	VPXORD        z_80<>+0(SB), Z21, Z21
 	VPSHUFB       Z23, Z0, Z23
 	VPXORD        z_80<>+0(SB), Z23, Z23
-	MOVWQZX       18(AX), R13
-	MOVWQZX       18(AX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(AX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(AX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X13
-	MOVWQZX       18(BX), R13
-	MOVWQZX       18(BX)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(BX)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(BX)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X13, X13
-	MOVWQZX       18(SI), R13
-	MOVWQZX       18(SI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(SI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(SI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VMOVQ         R13, X7
-	MOVWQZX       18(DI), R13
-	MOVWQZX       18(DI)(CX*1), R14
-	SHLQ          $0x10, R14
-	ORQ           R14, R13
-	MOVWQZX       18(DI)(CX*2), R14
-	SHLQ          $0x20, R14
-	ORQ           R14, R13
-	MOVWQZX       18(DI)(DX*1), R14
-	SHLQ          $0x30, R14
-	ORQ           R14, R13
-	VPINSRQ       $0x01, R13, X7, X7
+	MOVWQZX       18(AX), R14
+	MOVWQZX       18(AX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(AX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(AX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X13
+	MOVWQZX       18(BX), R14
+	MOVWQZX       18(BX)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(BX)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(BX)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X13, X13
+	MOVWQZX       18(SI), R14
+	MOVWQZX       18(SI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(SI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(SI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VMOVQ         R14, X7
+	MOVWQZX       18(DI), R14
+	MOVWQZX       18(DI)(CX*1), R15
+	SHLQ          $0x10, R15
+	ORQ           R15, R14
+	MOVWQZX       18(DI)(CX*2), R15
+	SHLQ          $0x20, R15
+	ORQ           R15, R14
+	MOVWQZX       18(DI)(DX*1), R15
+	SHLQ          $0x30, R15
+	ORQ           R15, R14
+	VPINSRQ       $0x01, R14, X7, X7
 	VINSERTI32X4  $0x01, X7, Y13, Y24
 	VCVTPH2PS     Y24, Z24
 	VPSLLD.BCST   $0x07, 12(R8), Z25

@@ -703,7 +703,22 @@ func legacy512TileT(k *legacy512, M int) {
 			VMOVDQU64(zero, accMem.Offset(64*t))
 		}
 	}
+	// As legacy512Tile, the next 16 rows are prefetched as this tile
+	// goes, a block pair's worth per iteration (up to four tokens: eight
+	// leave no general register for it).
+	var pf Register
+	if M <= 4 {
+		pf = GP64()
+		LEAQ(Mem{Base: W.p[3], Index: W.s, Scale: 4}, pf)
+	}
 	Label(name + "_loop")
+	if pf != nil {
+		step := 16 * 2 * k.bytes
+		for off := 0; off < step+63; off += 64 {
+			PREFETCHT0(Mem{Base: pf, Disp: off})
+		}
+		ADDQ(U32(step), pf)
+	}
 	// tokens adds every token's sums of block blk (v[j]: its transposed
 	// quants 4j..4j+3; dw: its 16 scales) to its accumulator.
 	tokens := func(blk int, v []VecVirtual, dw VecVirtual) {
