@@ -57,6 +57,7 @@ func BenchmarkDecode(b *testing.B) {
 					tokens += int64(p * n)
 				}
 				b.ReportMetric(float64(tokens)/time.Since(start).Seconds(), "tok/s")
+				b.ReportMetric(float64(tokens)/float64(e.Stats().Steps), "tok/step")
 			})
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -429,6 +430,12 @@ func (e *Engine) loop() {
 			return
 		}
 		clock++
+		// Let the goroutines this step made runnable (callers of Generate
+		// submitting requests, reading their tokens) run before the next
+		// step: the pool's workers keep every core busy during a step, and
+		// a request whose submitter waits for a core misses the steps it
+		// could have shared.
+		runtime.Gosched()
 		e.admit(clock)
 		active := e.build()
 		if !active {
