@@ -19,7 +19,9 @@ import (
 )
 
 // layer holds one block's weights. Vectors (norms, biases) are float32
-// copies; matrices are views of the mapped files.
+// copies; matrices are views of the weights' memory (loaded files, the
+// resident region, or the mapping until they are bound to a streamer or
+// the expert cache).
 type layer struct {
 	attnNorm, qNorm, kNorm, postAttnNorm, ffnNorm, postFFNNorm []float32
 	qBias, kBias, vBias                                        []float32
@@ -96,10 +98,11 @@ func Load(path string, opt Options) (*Model, error) {
 			return nil, err
 		}
 	}
-	if opt.Plan != nil {
-		// Read the resident weights now, in large reads, rather than page
-		// by page during the first forward pass.
-		if err := m.Weights.Prefetch(m.residentMatrices()); err != nil {
+	if resident >= 0 {
+		// The files are mapped: read the resident matrices out of them
+		// now, into huge pages (4 KiB page-cache pages would cost a TLB
+		// miss each, every token), in large direct reads.
+		if err := m.Weights.LoadResident(m.residentMatrices()); err != nil {
 			m.closeStreams()
 			m.vecRes.Release()
 			w.Close()
@@ -110,8 +113,8 @@ func Load(path string, opt Options) (*Model, error) {
 	return m, nil
 }
 
-// residentMatrices lists the matrix views that live in the mapping (not
-// streamed, not read row by row).
+// residentMatrices lists the matrix views that stay in memory (not
+// streamed, not cached experts, not read row by row).
 func (m *Model) residentMatrices() []*tensor.Tensor {
 	out := []*tensor.Tensor{&m.output}
 	if m.embedRows == nil {

@@ -74,6 +74,14 @@ func allPromptLogits(t *testing.T, path string, p *plan.Plan, ref *reference) ([
 	if p != nil && m.Streamer() == nil {
 		t.Fatal("plan streams but the model has no streamer")
 	}
+	if p != nil {
+		// The resident matrices were read out of the mapping into memory,
+		// taking what the plan counts for them and their alignment.
+		got := m.Weights.ResidentRegionBytes()
+		if got < p.ResidentBytes || got > p.ResidentBytes+p.ResidentAlignBytes {
+			t.Errorf("resident weights read into %d bytes of memory; the plan has %d bytes resident and up to %d of alignment", got, p.ResidentBytes, p.ResidentAlignBytes)
+		}
+	}
 	V := m.Spec.Vocab
 	var all []float32
 	for _, pr := range ref.Prompts {

@@ -57,11 +57,16 @@ type Plan struct {
 	ResidentBytes     int64  `json:"resident_weight_bytes"`
 	StreamedBytes     int64  `json:"streamed_weight_bytes"` // read per forward pass
 	StreamBufferBytes int64  `json:"stream_buffer_bytes"`
-	VectorBytes       int64  `json:"vector_bytes"` // norms and biases as float32
-	KVBytes           int64  `json:"kv_bytes"`
-	KVType            string `json:"kv_type"`
-	Ctx               int    `json:"ctx"`
-	Parallel          int    `json:"parallel"`
+	// ResidentAlignBytes bounds what reading the resident weights out of
+	// mapped files into memory adds to them (weights.LoadResident: each
+	// tensor's bytes rounded out to 4 KiB for O_DIRECT); 0 when the model
+	// is kept whole.
+	ResidentAlignBytes int64  `json:"resident_align_bytes,omitempty"`
+	VectorBytes        int64  `json:"vector_bytes"` // norms and biases as float32
+	KVBytes            int64  `json:"kv_bytes"`
+	KVType             string `json:"kv_type"`
+	Ctx                int    `json:"ctx"`
+	Parallel           int    `json:"parallel"`
 	// Batch is the most tokens per forward pass the plan sizes scratch
 	// for: what was asked, or less when a smaller prompt chunk is what
 	// lets the model fit.
@@ -181,12 +186,12 @@ func ReadExecutable() {
 
 // GoMemoryLimit is the share of the budget the Go runtime may use (for
 // debug.SetMemoryLimit): the budget less what lives outside the Go heap
-// (mapped resident weights, stream buffers, the expert cache, the
-// embedding row buffer, the executable and the model headers in the page
-// cache). It holds the KV caches, scratch, vectors and the heap
+// (resident weights and their alignment, stream buffers, the expert
+// cache, the embedding row buffer, the executable and the model headers in
+// the page cache). It holds the KV caches, scratch, vectors and the heap
 // RuntimeOverhead counts, plus whatever the plan leaves unused.
 func (p *Plan) GoMemoryLimit() int64 {
-	out := p.ResidentBytes + p.StreamBufferBytes + p.ExpertCacheBytes + exeBytes() + p.metaBytes
+	out := p.ResidentBytes + p.ResidentAlignBytes + p.StreamBufferBytes + p.ExpertCacheBytes + exeBytes() + p.metaBytes
 	if p.EmbedOnDemand {
 		out += embedRowBytes
 	}
@@ -381,6 +386,10 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 			p.OverheadBytes += embedRowBytes
 		}
 	}
+	// The files are mapped and the resident weights read out of them into
+	// memory in 4 KiB-aligned runs.
+	p.ResidentAlignBytes = residentAlignBytes(ix)
+	fixed += p.ResidentAlignBytes
 	if s.Experts > 0 {
 		if ok := p.planExperts(ix, opt, res, fixed); ok {
 			p.predict(ix, opt)
@@ -756,7 +765,20 @@ func (p *Plan) finish(ix *Index, res []string, streamed map[int]bool, buffers in
 	}
 	slices.Sort(p.StreamedLayers)
 	p.StreamBufferBytes = buffers
-	p.TotalBytes = p.ResidentBytes + p.StreamBufferBytes + p.VectorBytes + p.KVBytes + p.ScratchBytes + p.OverheadBytes
+	p.TotalBytes = p.ResidentBytes + p.ResidentAlignBytes + p.StreamBufferBytes + p.VectorBytes + p.KVBytes + p.ScratchBytes + p.OverheadBytes
+}
+
+// residentAlignBytes bounds what weights.LoadResident adds to any set of
+// resident weights of ix: it reads each tensor's bytes rounded out to 4 KiB
+// at both ends (merging neighbours), so each adds less than two pages.
+func residentAlignBytes(ix *Index) int64 {
+	var n int64
+	for _, t := range ix.Tensors {
+		if t.Kind != KindOther && t.Kind != KindVector {
+			n++
+		}
+	}
+	return n * 2 * StreamAlign
 }
 
 // minimum is the smallest budget that runs with these options: everything
@@ -767,6 +789,8 @@ func (p *Plan) minimum(ix *Index) int64 {
 	if !ix.Spec.Tied {
 		fixed += embedRowBytes
 	}
+	whole := fixed + p.WeightBytes
+	fixed += residentAlignBytes(ix)
 	var keep int64
 	biggest := biggestPart(ix, layerUnits(ix, true))
 	for _, t := range ix.Tensors {
@@ -789,9 +813,9 @@ func (p *Plan) minimum(ix *Index) int64 {
 			}
 		}
 		attn, buffers := attnStreaming(ix)
-		return min(fixed+moeKeep+min(attn, buffers)+lay.minimum(ix.Spec.ExpertsUsed), fixed+p.WeightBytes)
+		return min(fixed+moeKeep+min(attn, buffers)+lay.minimum(ix.Spec.ExpertsUsed), whole)
 	}
-	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), fixed+p.WeightBytes)
+	return min(fixed+keep+2*(biggest+2*StreamAlign*maxRanges), whole)
 }
 
 // suggest says what would make a plan that does not fit run: a bigger

@@ -139,13 +139,20 @@ func readAtLeast(fd int, b []byte, off int64, want int) error {
 
 // hugeRegion maps n bytes (rounded up to huge pages) of anonymous memory at
 // a huge-page boundary, advised MADV_HUGEPAGE. freeRegion unmaps it.
-func hugeRegion(n int) ([]byte, error) {
-	size := alignUp(n, hugePage)
+func hugeRegion(n int) ([]byte, error) { return anonRegion(alignUp(n, hugePage)) }
+
+// anonRegion maps n bytes (rounded up to 4 KiB pages) of anonymous memory
+// starting at a huge-page boundary, advised MADV_HUGEPAGE: every whole
+// 2 MiB of it can be a transparent huge page, and a tail shorter than that
+// takes 4 KiB pages, so the memory used is n rounded to 4 KiB. freeRegion
+// unmaps it.
+func anonRegion(n int) ([]byte, error) {
+	size := alignUp(n, streamAlign)
 	raw, err := unix.MmapPtr(-1, 0, nil, uintptr(size+hugePage), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, err
 	}
-	// Trim the mapping to a huge-page-aligned start.
+	// Trim the mapping to a huge-page-aligned start and the size.
 	lead := alignUp(int(uintptr(raw)), hugePage) - int(uintptr(raw))
 	if lead > 0 {
 		_ = unix.MunmapPtr(raw, uintptr(lead))
@@ -158,8 +165,8 @@ func hugeRegion(n int) ([]byte, error) {
 	return region, nil
 }
 
-// freeRegion unmaps a region from hugeRegion (or a prefix of one with its
-// capacity intact).
+// freeRegion unmaps a region from hugeRegion or anonRegion (or a prefix of
+// one with its capacity intact).
 func freeRegion(b []byte) error {
 	if cap(b) == 0 {
 		return nil

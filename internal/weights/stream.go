@@ -148,9 +148,22 @@ type Streamer struct {
 	waitedOnes int64 // acquisitions that had to wait
 }
 
-// Locate returns the file and offset of a view's bytes in the model's
-// mappings.
+// Locate returns the file and offset of a view's bytes: in the model's
+// mappings (or files loaded whole), or in the memory LoadResident read
+// them into.
 func (m *Model) Locate(data []byte) (string, int64, bool) {
+	if file, off, ok := m.locateMapped(data); ok {
+		return file, off, true
+	}
+	if len(data) == 0 {
+		return "", 0, false
+	}
+	return m.locateRegion(data)
+}
+
+// locateMapped is Locate for views of the mappings (or of files loaded
+// whole) only.
+func (m *Model) locateMapped(data []byte) (string, int64, bool) {
 	if len(data) == 0 {
 		return "", 0, false
 	}

@@ -70,9 +70,11 @@ type Model struct {
 	GGUF   *gguf.File              // set for GGUF
 	HF     *safetensors.Checkpoint // set for HF
 
-	maps map[string][]byte // file path → mapping (or loaded copy)
-	anon map[string]bool   // files loaded into anonymous memory
-	res  *ledger.Reservation
+	maps    map[string][]byte // file path → mapping (or loaded copy)
+	anon    map[string]bool   // files loaded into anonymous memory
+	regions []residentRegion  // tensors LoadResident read out of the mappings
+	ledger  *ledger.Ledger
+	res     *ledger.Reservation
 }
 
 // Open opens the model at path (a GGUF file or a Hugging Face folder) and
@@ -80,13 +82,14 @@ type Model struct {
 // bytes, or (resident < 0) every byte of the files. With resident < 0 the
 // files are read into anonymous memory in huge pages (loadFile); with
 // resident ≥ 0 they are mapped, advised MADV_RANDOM, so touching a
-// resident tensor does not read ahead into streamed ones.
+// resident tensor does not read ahead into streamed ones, and the caller
+// reads the resident tensors out of the mapping with LoadResident.
 func Open(path string, l *ledger.Ledger, resident int64) (*Model, error) {
 	format, err := Detect(path)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Path: path, Format: format, maps: map[string][]byte{}, anon: map[string]bool{}}
+	m := &Model{Path: path, Format: format, maps: map[string][]byte{}, anon: map[string]bool{}, ledger: l}
 	var files []string
 	switch format {
 	case GGUF:
@@ -160,10 +163,13 @@ func mapFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// Close unmaps the files and releases the reservation. Views handed out
-// before must not be used after Close.
+// Close unmaps the files, frees what LoadResident read and releases the
+// reservations. Views handed out before must not be used after Close.
 func (m *Model) Close() error {
 	var errs []error
+	if err := m.freeRegions(); err != nil {
+		errs = append(errs, err)
+	}
 	for p, b := range m.maps {
 		if m.anon[p] {
 			if err := freeRegion(b); err != nil {
