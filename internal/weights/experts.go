@@ -247,6 +247,7 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 		c.wg.Add(1)
 		go c.reader()
 	}
+	AddIOProc()
 	return c, nil
 }
 
@@ -694,10 +695,15 @@ func (c *ExpertCache) Score(predicted, actual []int32) {
 // Close stops the readers and frees the cache.
 func (c *ExpertCache) Close() error {
 	c.mu.Lock()
+	if c.stopping { // closed before: nothing left to release
+		c.mu.Unlock()
+		return nil
+	}
 	c.stopping = true
 	c.work.Broadcast()
 	c.mu.Unlock()
 	c.wg.Wait()
+	DropIOProc()
 	for _, fd := range c.fds {
 		unix.Close(fd)
 	}

@@ -290,30 +290,30 @@ var ioProcs struct {
 	users, prev int
 }
 
-// AddIOProc raises GOMAXPROCS by one while a reader of weights runs, and
-// DropIOProc undoes it when the last one stops. The compute workers keep
-// every core busy during a matrix product and yield only between
-// products; without a spare P, a reader whose read completed would wait
-// up to a scheduling quantum (10 ms) to issue the next one, idling the
-// disk. Readers mostly sleep in pread (O_DIRECT), so the extra P costs the
-// compute threads almost nothing.
+// AddIOProc raises GOMAXPROCS by one for each reader pool of weights
+// running (the layer streamer, the expert cache), and DropIOProc undoes
+// it as each stops. The compute workers keep every core busy during a
+// matrix product and yield only between products; without a spare P, a
+// reader whose read completed would wait up to a scheduling quantum
+// (10 ms) to issue the next one, idling the disk while the forward pass
+// waits for it. Readers mostly sleep in pread (O_DIRECT), so the extra P
+// costs the compute threads almost nothing.
 func AddIOProc() {
 	ioProcs.Lock()
 	defer ioProcs.Unlock()
 	if ioProcs.users == 0 {
 		ioProcs.prev = runtime.GOMAXPROCS(0)
-		runtime.GOMAXPROCS(ioProcs.prev + 1)
 	}
 	ioProcs.users++
+	runtime.GOMAXPROCS(ioProcs.prev + ioProcs.users)
 }
 
 // DropIOProc releases what AddIOProc took.
 func DropIOProc() {
 	ioProcs.Lock()
 	defer ioProcs.Unlock()
-	if ioProcs.users--; ioProcs.users == 0 {
-		runtime.GOMAXPROCS(ioProcs.prev)
-	}
+	ioProcs.users--
+	runtime.GOMAXPROCS(ioProcs.prev + ioProcs.users)
 }
 
 // Direct reports whether reads bypass the page cache with O_DIRECT.
@@ -515,6 +515,10 @@ func (s *Streamer) Read() int64 { return s.Stats().BytesRead }
 // Close stops the readers and frees the buffers.
 func (s *Streamer) Close() error {
 	s.mu.Lock()
+	if s.closed { // closed before: nothing left to release
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	s.work.Broadcast()
 	s.ready.Broadcast()

@@ -108,9 +108,14 @@ func TestStreamerCycles(t *testing.T) {
 		if l.Used() != s.BufferBytes() || s.BufferBytes() < StreamSlots*(3<<20+123-1300000) {
 			t.Errorf("ledger holds %d, buffers %d", l.Used(), s.BufferBytes())
 		}
+		procs := runtime.GOMAXPROCS(0)
 		s.Close()
+		s.Close() // a second Close releases nothing more
 		if l.Used() != 0 {
 			t.Errorf("%d bytes left on the ledger", l.Used())
+		}
+		if got := runtime.GOMAXPROCS(0); got != procs-1 {
+			t.Errorf("GOMAXPROCS %d after Close, want %d", got, procs-1)
 		}
 		streamChunk = old
 	}
@@ -158,4 +163,22 @@ func TestStreamerBudget(t *testing.T) {
 		t.Errorf("nil streamer: %v", err)
 	}
 	s.Release(3, PartUp)
+}
+
+// TestIOProcs: each reader pool adds a P while it runs, and GOMAXPROCS is
+// back where it was when the last one stops.
+func TestIOProcs(t *testing.T) {
+	base := runtime.GOMAXPROCS(0)
+	for i, want := range []int{base + 1, base + 2} {
+		AddIOProc()
+		if got := runtime.GOMAXPROCS(0); got != want {
+			t.Errorf("after %d AddIOProc: GOMAXPROCS %d, want %d", i+1, got, want)
+		}
+	}
+	for i, want := range []int{base + 1, base} {
+		DropIOProc()
+		if got := runtime.GOMAXPROCS(0); got != want {
+			t.Errorf("after %d DropIOProc: GOMAXPROCS %d, want %d", i+1, got, want)
+		}
+	}
 }
