@@ -40,8 +40,10 @@ func TestStreamedMatchesResident(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !p.Fits || !p.Streaming() {
-				t.Fatalf("%s: budget %d: fits %v, streams %d bytes", path, budget, p.Fits, p.StreamedBytes)
+			// One byte short of the whole model, an untied embedding read
+			// a row at a time is enough: that path is checked too.
+			if !p.Fits || (!p.Streaming() && !(p.EmbedOnDemand && budget == full.TotalBytes-1)) {
+				t.Fatalf("%s: budget %d: fits %v, streams %d bytes, embedding on demand %v", path, budget, p.Fits, p.StreamedBytes, p.EmbedOnDemand)
 			}
 			got, _ := allPromptLogits(t, path, p, ref)
 			for i := range got {
@@ -49,7 +51,7 @@ func TestStreamedMatchesResident(t *testing.T) {
 					t.Fatalf("%s: budget %d (%d of %d layers streamed): logit %d (position %d) = %v, resident %v", path, budget, len(p.StreamedLayers), len(ix.Spec.Layers), i%V, i/V, got[i], resident[i])
 				}
 			}
-			t.Logf("%s: budget %s: %d layers streamed, %s per pass", path, ledger.FormatBytes(budget), len(p.StreamedLayers), ledger.FormatBytes(p.StreamedBytes))
+			t.Logf("%s: budget %s: %d layers streamed, %s per pass, embedding on demand %v", path, ledger.FormatBytes(budget), len(p.StreamedLayers), ledger.FormatBytes(p.StreamedBytes), p.EmbedOnDemand)
 		}
 	}
 }
@@ -71,7 +73,7 @@ func allPromptLogits(t *testing.T, path string, p *plan.Plan, ref *reference) ([
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if p != nil && m.Streamer() == nil {
+	if p != nil && p.Streaming() && m.Streamer() == nil {
 		t.Fatal("plan streams but the model has no streamer")
 	}
 	if p != nil {
@@ -111,7 +113,7 @@ func allPromptLogits(t *testing.T, path string, p *plan.Plan, ref *reference) ([
 	if p != nil && l.Peak() > p.Budget {
 		t.Errorf("ledger peak %d over the budget %d", l.Peak(), p.Budget)
 	}
-	if p != nil && m.Streamer().Read() == 0 {
+	if p != nil && p.Streaming() && m.Streamer().Read() == 0 {
 		t.Error("streamer read nothing")
 	}
 	runtime.KeepAlive(m)

@@ -390,6 +390,22 @@ func makeBatch(ix *Index, opt Options) (*Plan, error) {
 	// memory in 4 KiB-aligned runs.
 	p.ResidentAlignBytes = residentAlignBytes(ix)
 	fixed += p.ResidentAlignBytes
+	// Reading the embedding a row at a time may be all it takes.
+	if p.EmbedOnDemand {
+		var resident int64
+		for i, t := range ix.Tensors {
+			if res[i] == Resident {
+				resident += t.Bytes
+			}
+		}
+		if fixed+resident <= opt.Budget {
+			p.finish(ix, res, nil, 0)
+			p.Fits = true
+			p.MinimumBytes = p.minimum(ix)
+			p.predict(ix, opt)
+			return p, nil
+		}
+	}
 	if s.Experts > 0 {
 		if ok := p.planExperts(ix, opt, res, fixed); ok {
 			p.predict(ix, opt)
