@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -75,6 +76,11 @@ func planFor(path string, budget int64, g *genFlags, threads int, probe int) (*p
 		if err != nil {
 			return nil, nil, err
 		}
+		// A probe that measured kernels left hundreds of MiB of matrices
+		// as garbage: give them back to the system now, before a model is
+		// loaded beside them (a memory cgroup counts them until the
+		// runtime's scavenger would have).
+		debug.FreeOSMemory()
 	}
 	p, err := plan.Make(ix, po)
 	return p, ix, err
