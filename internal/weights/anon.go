@@ -1,12 +1,9 @@
 package weights
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,19 +25,15 @@ const (
 // under virtualisation (a two-dimensional page walk) slows decoding by a
 // fifth to a third; from 2 MiB pages it costs nothing measurable.
 //
-// The reads bypass the page cache (O_DIRECT, several in flight), so the
-// bytes are counted once, as anonymous memory, by a memory cgroup; where
-// the file system refuses O_DIRECT, each chunk read through the page cache
-// is dropped from it afterwards (FADV_DONTNEED). The memory is the same
-// size as the mapping would have been: the ledger's "weights" reservation
+// The file is read as LoadResident reads its runs (readRuns): around the
+// page cache (O_DIRECT, several reads in flight), so a memory cgroup counts
+// the bytes once, as anonymous memory; where the file system refuses
+// O_DIRECT, each chunk read through the page cache is dropped from it
+// afterwards (FADV_DONTNEED). The memory is the file rounded up to 4 KiB
+// pages, as a mapping of it would be: the ledger's "weights" reservation
 // counts it either way.
 func loadFile(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
@@ -48,54 +41,13 @@ func loadFile(path string) ([]byte, error) {
 	if size == 0 {
 		return []byte{}, nil
 	}
-	region, err := hugeRegion(size)
+	region, err := anonRegion(size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %d bytes of memory for the weights: %w", path, size, err)
 	}
-	fd := int(fh.Fd())
-	direct := true
-	dfd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
-	if err != nil {
-		direct = false
-	} else {
-		defer unix.Close(dfd)
-	}
-	chunks := (size + loadChunk - 1) / loadChunk
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, loadReaders)
-	for w := range loadReaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1) - 1)
-				if c >= chunks {
-					return
-				}
-				off := c * loadChunk
-				n := min(loadChunk, size-off)
-				if direct {
-					// Whole 4 KiB blocks into the region (its length is
-					// rounded up to huge pages), then plain reads if the
-					// file system refused O_DIRECT after all.
-					if err := readAtLeast(dfd, region[off:off+alignUp(n, streamAlign)], int64(off), n); err == nil {
-						continue
-					} else if !errors.Is(err, unix.EINVAL) {
-						errs[w] = fmt.Errorf("%s: reading bytes %d-%d: %w", path, off, off+n, err)
-						return
-					}
-				}
-				if err := readAtLeast(fd, region[off:off+n], int64(off), n); err != nil {
-					errs[w] = fmt.Errorf("%s: reading bytes %d-%d: %w", path, off, off+n, err)
-					return
-				}
-				_ = unix.Fadvise(fd, int64(off), int64(n), unix.FADV_DONTNEED)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// The whole file is one run of LoadResident's reads.
+	run := residentRun{file: path, end: int64(len(region)), want: int64(size)}
+	if err := readRuns(region, []residentRun{run}); err != nil {
 		freeRegion(region)
 		return nil, err
 	}
@@ -137,10 +89,6 @@ func readAtLeast(fd int, b []byte, off int64, want int) error {
 	return nil
 }
 
-// hugeRegion maps n bytes (rounded up to huge pages) of anonymous memory at
-// a huge-page boundary, advised MADV_HUGEPAGE. freeRegion unmaps it.
-func hugeRegion(n int) ([]byte, error) { return anonRegion(alignUp(n, hugePage)) }
-
 // anonRegion maps n bytes (rounded up to 4 KiB pages) of anonymous memory
 // starting at a huge-page boundary, advised MADV_HUGEPAGE: every whole
 // 2 MiB of it can be a transparent huge page, and a tail shorter than that
@@ -165,8 +113,8 @@ func anonRegion(n int) ([]byte, error) {
 	return region, nil
 }
 
-// freeRegion unmaps a region from hugeRegion or anonRegion (or a prefix of
-// one with its capacity intact).
+// freeRegion unmaps a region from anonRegion (or a prefix of one with its
+// capacity intact).
 func freeRegion(b []byte) error {
 	if cap(b) == 0 {
 		return nil

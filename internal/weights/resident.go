@@ -1,11 +1,13 @@
 package weights
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -79,13 +81,7 @@ func (m *Model) LoadResident(ts []*tensor.Tensor) error {
 		return nil
 	}
 	slices.SortStableFunc(ps, func(a, b piece) int {
-		if a.file != b.file {
-			if a.file < b.file {
-				return -1
-			}
-			return 1
-		}
-		return int(a.off - b.off)
+		return cmp.Or(strings.Compare(a.file, b.file), cmp.Compare(a.off, b.off))
 	})
 	// Runs of aligned ranges, and the bytes the tensors themselves cover
 	// (tensors may share bytes: a tied output, rows of a fused tensor).

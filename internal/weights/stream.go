@@ -1,10 +1,12 @@
 package weights
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -210,13 +212,7 @@ func (m *Model) NewStreamer(l *ledger.Ledger, units []StreamUnit) (*Streamer, er
 		u := &unit{layer: su.Layer, part: su.Part, bindings: su.Bindings}
 		bs := slices.Clone(su.Bindings)
 		slices.SortFunc(bs, func(a, b Binding) int {
-			if a.file != b.file {
-				if a.file < b.file {
-					return -1
-				}
-				return 1
-			}
-			return int(a.off - b.off)
+			return cmp.Or(strings.Compare(a.file, b.file), cmp.Compare(a.off, b.off))
 		})
 		for _, b := range bs {
 			lo := b.off &^ (streamAlign - 1)
