@@ -187,6 +187,18 @@ type legacy512 struct {
 	// b + bytes: element j of the first in byte j, of the second in byte
 	// 32 + j.
 	unpack func(k *legacy512, b Mem) VecVirtual
+	// nibbles: the quants are 16 bytes of nibble pairs after a 2-byte
+	// scale, which the batch kernels transpose packed (transposedNibbles).
+	nibbles bool
+}
+
+// newPrefetcher16 streams the 16 rows after W's current ones (which follow
+// them in memory) into the cache as a 16-row tile goes: per iteration
+// (two blocks) the next 32 blocks' bytes.
+func newPrefetcher16(W rows16, blockBytes int) prefetcher {
+	p := GP64()
+	LEAQ(Mem{Base: W.p[3], Index: W.s, Scale: 4}, p)
+	return prefetcher{p: p, step: 16 * 2 * blockBytes}
 }
 
 var zTbl VecVirtual // IQ4_NL's table, loaded once per kernel
@@ -205,7 +217,7 @@ func nibbles2(a, b Mem) VecVirtual {
 }
 
 var legacy512Kinds = []*legacy512{
-	{name: "Q4_0", bytes: 18, shift: 3, scaleFirst: true, unpack: func(k *legacy512, b Mem) VecVirtual {
+	{name: "Q4_0", bytes: 18, shift: 3, scaleFirst: true, nibbles: true, unpack: func(k *legacy512, b Mem) VecVirtual {
 		return nibbles2(b.Offset(2), b.Offset(k.bytes+2))
 	}},
 	{name: "Q5_0", bytes: 22, shift: 4, unpack: func(k *legacy512, b Mem) VecVirtual {
@@ -230,7 +242,7 @@ var legacy512Kinds = []*legacy512{
 		VPXORD(z80, z, z)
 		return z
 	}},
-	{name: "IQ4_NL", bytes: 18, shift: 7, unpack: func(k *legacy512, b Mem) VecVirtual {
+	{name: "IQ4_NL", bytes: 18, shift: 7, nibbles: true, unpack: func(k *legacy512, b Mem) VecVirtual {
 		z := nibbles2(b.Offset(2), b.Offset(k.bytes+2))
 		VPSHUFB(z, zTbl, z)
 		VPXORD(z80, z, z)
@@ -260,8 +272,7 @@ func legacy512Tile(k *legacy512, M int) {
 	// The nibble shifts and mask in registers (see hoist).
 	hoist(zShift04, zNib)
 	defer unhoist()
-	pf := GP64()
-	LEAQ(Mem{Base: W.p[3], Index: W.s, Scale: 4}, pf)
+	pf := newPrefetcher16(W, k.bytes)
 	// zero is copied into each accumulator: avo would take a register
 	// zeroed by xoring itself as live since the function's entry.
 	zero := ZMM()
@@ -280,11 +291,7 @@ func legacy512Tile(k *legacy512, M int) {
 		}
 	}
 	Label(name + "_loop")
-	step := 16 * 2 * k.bytes
-	for off := 0; off < step+63; off += 64 {
-		PREFETCHT0(Mem{Base: pf, Disp: off})
-	}
-	ADDQ(U32(step), pf)
+	pf.next()
 	dw := [2]VecVirtual{gatherF16x16(W, 0), gatherF16x16(W, k.bytes)}
 	finish := func(s VecVirtual, t, blk int) {
 		c := ZMM()
@@ -676,9 +683,8 @@ func legacy512TileT(k *legacy512, M int) {
 		zTbl = ZMM()
 		VMOVDQU64(zIQ4, zTbl)
 	}
-	nibbles := k.name == "Q4_0" || k.name == "IQ4_NL"
 	if M <= 4 {
-		if nibbles {
+		if k.nibbles {
 			hoist(zNib)
 		} else {
 			hoist(zShift04, zNib)
@@ -691,7 +697,7 @@ func legacy512TileT(k *legacy512, M int) {
 	// registers (transpose16 leaves no room for them); otherwise in memory.
 	var accReg []VecVirtual
 	var accMem Mem
-	if nibbles && M <= 4 {
+	if k.nibbles && M <= 4 {
 		for range M {
 			z := ZMM()
 			VMOVDQA64(zero, z)
@@ -706,18 +712,14 @@ func legacy512TileT(k *legacy512, M int) {
 	// As legacy512Tile, the next 16 rows are prefetched as this tile
 	// goes, a block pair's worth per iteration (up to four tokens: eight
 	// leave no general register for it).
-	var pf Register
+	var pf *prefetcher
 	if M <= 4 {
-		pf = GP64()
-		LEAQ(Mem{Base: W.p[3], Index: W.s, Scale: 4}, pf)
+		p := newPrefetcher16(W, k.bytes)
+		pf = &p
 	}
 	Label(name + "_loop")
 	if pf != nil {
-		step := 16 * 2 * k.bytes
-		for off := 0; off < step+63; off += 64 {
-			PREFETCHT0(Mem{Base: pf, Disp: off})
-		}
-		ADDQ(U32(step), pf)
+		pf.next()
 	}
 	// tokens adds every token's sums of block blk (v[j]: its transposed
 	// quants 4j..4j+3; dw: its 16 scales) to its accumulator.
@@ -747,7 +749,7 @@ func legacy512TileT(k *legacy512, M int) {
 			}
 		}
 	}
-	if nibbles {
+	if k.nibbles {
 		// One block at a time: eight registers of quants live, not 16.
 		for blk := 0; blk < 2; blk++ {
 			v := transposedNibbles(k, W, blk)
