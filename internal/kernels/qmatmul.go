@@ -57,26 +57,27 @@ func auxBytes(t tensor.DType) int {
 	return 0
 }
 
-// actBuf is one activation type's quantized rows for the current product.
+// actBuf is one input's quantized rows, in one activation type, for the
+// current product.
 type actBuf struct {
 	typ           tensor.DType // vec_dot type (0: unused)
 	act           actFunc      // nil: the reference quantizer
 	ref           quant.QuantizeFunc
+	x             []float32 // the input: T rows of in values
+	in            int
 	xq, aux       []byte
 	xqRow, auxRow int // bytes of one token's quantized row and aux row
 }
 
 // actTask quantizes T activation rows in parallel.
 type actTask struct {
-	x  []float32
-	in int
-	b  *actBuf
+	b *actBuf
 }
 
 func (a *actTask) Do(_, lo, hi int) {
 	b := a.b
 	for t := lo; t < hi; t++ {
-		x := a.x[t*a.in : (t+1)*a.in]
+		x := b.x[t*b.in : (t+1)*b.in]
 		dst := b.xq[t*b.xqRow : (t+1)*b.xqRow]
 		if b.act != nil {
 			b.act(dst, b.aux[t*b.auxRow:(t+1)*b.auxRow], x)
@@ -102,7 +103,7 @@ type qseg struct {
 // same already quantized activations, split by rows.
 type quantTask struct {
 	segs []qseg
-	acts [2]actBuf
+	acts []actBuf // at least max(2, jobs)
 	t    int
 }
 
@@ -176,11 +177,13 @@ func (q *quantTask) rows(s *qseg, lo, hi int) {
 	}
 }
 
-// MatJob is one product of a shared input: Y[t·LDY + r] = Σ_i W[r][i]·x[t·in + i].
+// MatJob is one matrix product: Y[t·LDY + r] = Σ_i W[r][i]·x[t·in + i],
+// where x is MatMuls' shared input or, for GroupedMatMuls, the job's own X.
 type MatJob struct {
 	W   *tensor.Tensor
 	Y   []float32
 	LDY int
+	X   []float32 // GroupedMatMuls only: this product's input
 }
 
 // MatMuls computes several products of the same input x (T tokens of
@@ -190,26 +193,52 @@ type MatJob struct {
 // their rows; other weights run as MatMul. The results are those of one
 // MatMul per job, bit for bit.
 func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	in := jobs[0].W.RowLen()
+	for _, j := range jobs {
+		if j.W.RowLen() != in {
+			panic(fmt.Sprintf("kernels: MatMuls: %s has rows of %d values, the input %d", j.W.Name, j.W.RowLen(), in))
+		}
+	}
+	o.products(x, T, jobs)
+}
+
+// GroupedMatMuls computes several products each of its own input (job.X,
+// T tokens of job.W.RowLen() values): the experts of one MoE layer, say.
+// Block-quantized weights run as one parallel run over all their rows,
+// each job's input quantized once; other weights run as MatMul. The results
+// are those of one MatMul per job, bit for bit.
+func (o *Ops) GroupedMatMuls(T int, jobs []MatJob) {
+	o.products(nil, T, jobs)
+}
+
+// products is MatMuls (x shared) and GroupedMatMuls (x nil: each job's X).
+func (o *Ops) products(x []float32, T int, jobs []MatJob) {
 	if T <= 0 || len(jobs) == 0 {
 		return
 	}
 	q := &o.qm
 	q.segs = q.segs[:0]
+	if need := max(2, len(jobs)); len(q.acts) < need {
+		q.acts = append(q.acts, make([]actBuf, need-len(q.acts))...)
+	}
 	for i := range q.acts {
 		q.acts[i].typ = 0
 	}
-	in := jobs[0].W.RowLen()
 	rows := 0
 	for _, j := range jobs {
-		w := j.W
-		if w.RowLen() != in {
-			panic(fmt.Sprintf("kernels: MatMuls: %s has rows of %d values, the input %d", w.Name, w.RowLen(), in))
+		w, jx := j.W, x
+		if x == nil {
+			jx = j.X
 		}
-		if len(x) < T*in || len(j.Y) < (T-1)*j.LDY+w.NumRows() {
+		in := w.RowLen()
+		if len(jx) < T*in || len(j.Y) < (T-1)*j.LDY+w.NumRows() {
 			panic("kernels: MatMuls buffers too small")
 		}
 		if isFloat(w.Type) {
-			o.MatMul(w, x, T, j.Y, j.LDY)
+			o.MatMul(w, jx, T, j.Y, j.LDY)
 			continue
 		}
 		tr, err := quant.Traits(w.Type)
@@ -219,7 +248,8 @@ func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
 		if in%w.Type.BlockElems() != 0 || len(w.Data) < w.NumRows()*w.RowBytes() {
 			panic(fmt.Sprintf("kernels: MatMul %v: %d bytes of data for %d rows of %d values", w.Type, len(w.Data), w.NumRows(), in))
 		}
-		b := q.act(tr, in, T)
+		b := q.act(tr, in, T, x == nil)
+		b.x = jx
 		k := active.quant[w.Type]
 		if b.act == nil {
 			k = nil
@@ -236,15 +266,16 @@ func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
 			continue
 		}
 		a := &o.qa
-		a.x, a.in, a.b = x, in, b
-		if T*in < 1<<14 {
+		a.b = b
+		if T*b.in < 1<<14 {
 			// A few short rows (decoding a handful of sequences):
 			// quantizing them costs less than waking the workers.
 			a.Do(0, 0, T)
 		} else {
 			o.Pool.Run(T, 1, a)
 		}
-		a.x, a.b = nil, nil
+		a.b = nil
+		b.x = nil
 	}
 	q.t = T
 	// A few large chunks of whole 16-row tiles: each worker streams long
@@ -263,13 +294,16 @@ func (o *Ops) MatMuls(x []float32, T int, jobs []MatJob) {
 	q.segs = q.segs[:0]
 }
 
-// act returns the activation buffer of tr's vec_dot type for T rows of in
-// values, claiming a free one on first use in this product.
-func (q *quantTask) act(tr quant.TypeTraits, in, T int) *actBuf {
+// act returns an activation buffer of tr's vec_dot type for T rows of in
+// values: with own, a free one (each job its own input); otherwise the
+// one of that type already claimed in this product, or a free one.
+func (q *quantTask) act(tr quant.TypeTraits, in, T int, own bool) *actBuf {
 	vt := tr.VecDotType
-	for i := range q.acts {
-		if q.acts[i].typ == vt {
-			return &q.acts[i]
+	if !own {
+		for i := range q.acts {
+			if q.acts[i].typ == vt {
+				return &q.acts[i]
+			}
 		}
 	}
 	for i := range q.acts {
@@ -278,7 +312,7 @@ func (q *quantTask) act(tr quant.TypeTraits, in, T int) *actBuf {
 			continue
 		}
 		xqRow, _ := vt.RowBytes(int64(in))
-		b.typ, b.ref, b.act = vt, tr.QuantizeActivation, active.act[vt]
+		b.typ, b.ref, b.act, b.in = vt, tr.QuantizeActivation, active.act[vt], in
 		b.xqRow, b.auxRow = int(xqRow), 0
 		if b.act != nil {
 			b.auxRow = in / vt.BlockElems() * auxBytes(vt)
@@ -287,7 +321,7 @@ func (q *quantTask) act(tr quant.TypeTraits, in, T int) *actBuf {
 		b.aux = grow(b.aux, T*b.auxRow)
 		return b
 	}
-	panic("kernels: MatMuls: more than two activation types")
+	panic("kernels: MatMuls: more activation types than jobs")
 }
 
 // matMulQuant is MatMul for block-quantized weights.

@@ -395,6 +395,51 @@ func TestQuantCasesFixture(t *testing.T) {
 	}
 }
 
+// TestGroupedMatMulsMatchesMatMul checks that products each of its own
+// input (of different lengths, block types sharing an activation type, and
+// a float type) give exactly what one MatMul per matrix gives, and that a
+// warm call does not allocate.
+func TestGroupedMatMulsMatchesMatMul(t *testing.T) {
+	eachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(41, 42))
+		ops := NewOps(NewPool(2))
+		defer ops.Pool.Close()
+		mats := []struct {
+			typ     tensor.DType
+			in, out int
+		}{
+			{tensor.Q4_K, 512, 48}, {tensor.Q4_K, 512, 48}, {tensor.Q6_K, 256, 40}, {tensor.Q4_K, 768, 16},
+			{tensor.Q8_0, 512, 20}, {tensor.F16, 256, 8}, {tensor.Q4_0, 256, 36}, {tensor.Q6_K, 512, 64},
+			{tensor.Q4_K, 256, 33}, {tensor.IQ4_NL, 512, 24},
+		}
+		for _, T := range []int{1, 2, 5} {
+			jobs := make([]MatJob, len(mats))
+			for i, mt := range mats {
+				var w tensor.Tensor
+				if isFloat(mt.typ) {
+					w = randMatrix(r, mt.typ, mt.in, mt.out, 0)
+				} else {
+					w = quantMatrix(r, mt.typ, mt.in, mt.out, 0, false)
+				}
+				jobs[i] = MatJob{W: &w, X: scaledVec(r, T*mt.in), Y: make([]float32, T*mt.out), LDY: mt.out}
+			}
+			ops.GroupedMatMuls(T, jobs)
+			for i, j := range jobs {
+				want := make([]float32, T*mats[i].out)
+				ops.MatMul(j.W, j.X, T, want, mats[i].out)
+				for k := range want {
+					if !sameFloat(j.Y[k], want[k]) {
+						t.Fatalf("T=%d job %d (%v): y[%d] = %v grouped, %v alone", T, i, mats[i].typ, k, j.Y[k], want[k])
+					}
+				}
+			}
+			if a := testing.AllocsPerRun(10, func() { ops.GroupedMatMuls(T, jobs) }); a != 0 {
+				t.Errorf("T=%d: GroupedMatMuls allocates %v times per call", T, a)
+			}
+		}
+	})
+}
+
 func first[A, B any](a A, _ B) A { return a }
 
 // BenchmarkQuantMatMul times every block type's matrix product under every
