@@ -53,9 +53,10 @@ func expertPlanAttn(t *testing.T, path string, slots int, attn bool) *plan.Plan 
 
 // TestExpertCacheMatchesResident runs MoE fixtures with their experts read
 // on demand into caches of various sizes per layer (one expert, fewer than
-// a token uses, one token's, half, all) and reader counts, and checks every
-// logit bit for bit against the resident model, and that the cache and its
-// prefetcher did real work.
+// a token uses, one token's, half, all), read with Linux AIO or reader
+// goroutines, at various queue depths, and checks every logit bit for bit
+// against the resident model, and that the cache and its prefetcher did
+// real work.
 func TestExpertCacheMatchesResident(t *testing.T) {
 	ref := readReference(t)
 	for _, c := range moeFixtures {
@@ -72,11 +73,13 @@ func TestExpertCacheMatchesResident(t *testing.T) {
 			E, K := m.Spec.Experts, m.Spec.ExpertsUsed
 			m.Close()
 			for _, tc := range []struct {
-				slots, readers int
-				attn           bool
-			}{{1, 1, false}, {max(K-1, 1), 4, false}, {K, 2, true}, {E / 2, 4, false}, {E, 3, false}} {
+				slots, readers   int
+				attn, goroutines bool
+			}{{1, 1, false, false}, {max(K-1, 1), 4, false, true}, {K, 2, true, false}, {E / 2, 4, false, false}, {E / 2, 2, false, true}, {E, 3, false, false}} {
 				p := expertPlanAttn(t, path, tc.slots, tc.attn)
+				weights.AsyncIO = !tc.goroutines
 				got, _, st := expertLogits(t, path, p, ref, tc.readers)
+				weights.AsyncIO = true
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(resident[i]) {
 						t.Fatalf("%s with %d expert slots per layer (attention streamed: %v): logit %d (row %d) = %v, resident %v", path, tc.slots, tc.attn, i%V, i/V, got[i], resident[i])
@@ -105,8 +108,12 @@ func expertLogits(t *testing.T, path string, p *plan.Plan, ref *reference, reade
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.Experts() == nil {
+	c := m.Experts()
+	if c == nil {
 		t.Fatal("plan caches experts but the model has no expert cache")
+	}
+	if c.Async() != (weights.AsyncIO && c.Direct()) {
+		t.Fatalf("expert cache reads with AIO: %v; AsyncIO %v, O_DIRECT %v", c.Async(), weights.AsyncIO, c.Direct())
 	}
 	if p.Streaming() != (m.Streamer() != nil) {
 		t.Fatalf("plan streams %d bytes, model streamer %v", p.StreamedBytes, m.Streamer())

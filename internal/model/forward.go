@@ -25,7 +25,9 @@ type Scratch struct {
 	shared                []float32 // MoE: the shared expert's output
 	route, routeSorted    []routeEntry
 	order, fill           []int32
-	used                  []int32    // MoE: experts a layer's batch uses
+	used                  []int32 // MoE: experts a layer's batch uses
+	group                 []int32 // MoE: experts of one token computed together
+	groupJobs             []kernels.MatJob
 	predicted             [2][]int32 // MoE: experts guessed for a layer, by layer parity
 	predictedFor          [2]int     // which layer each guess is for (-1: none)
 	cos, sin              []float32  // per rope table: Batch × dims/2
@@ -54,6 +56,7 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 		return nil, fmt.Errorf("scratch for batches of %d tokens and contexts of %d: want at least 1", batch, maxCtx)
 	}
 	ffn := max(s.FFN, s.SharedFFN, s.ExpertFFN)
+	mlpRows := max(batch, s.ExpertsUsed) // a batch's tokens, or a token's experts
 	half := 0
 	for _, r := range m.ropes {
 		half = max(half, len(r))
@@ -78,7 +81,7 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 		x: f(batch * s.Hidden), h: f(batch * s.Hidden), o: f(batch * s.Hidden),
 		q: f(batch * s.QDim()), att: f(batch * s.QDim()),
 		k: f(batch * s.KVDim()), v: f(batch * s.KVDim()),
-		gate: f(batch * ffn), up: f(batch * ffn), act: f(batch * ffn), ffn: f(batch * s.Hidden),
+		gate: f(mlpRows * ffn), up: f(mlpRows * ffn), act: f(mlpRows * ffn), ffn: f(batch * s.Hidden),
 		cos: f(len(m.ropes) * batch * half), sin: f(len(m.ropes) * batch * half),
 		pos: make([]int, batch), kv: make([]*kernels.KVLayer, batch), rows: make([]int, batch),
 		seqBuf: make([]*Seq, batch), flagBuf: make([]bool, batch),
@@ -95,6 +98,8 @@ func (m *Model) NewScratch(batch, maxCtx int) (*Scratch, error) {
 		sc.order = make([]int32, s.Experts+1)
 		sc.fill = make([]int32, s.Experts)
 		sc.used = make([]int32, 0, s.Experts)
+		sc.group = make([]int32, 0, s.ExpertsUsed)
+		sc.groupJobs = make([]kernels.MatJob, 2*s.ExpertsUsed)
 		for i := range sc.predicted {
 			sc.predicted[i] = make([]int32, 0, s.Experts)
 			sc.predictedFor[i] = -1
@@ -403,6 +408,11 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 		}
 		c.Begin(li, used)
 		defer c.End()
+		// The next layer's guess is read after this layer's misses,
+		// which the forward pass waits for first.
+		if next := li + 1; st.predictedFor[next%2] == next {
+			c.Prefetch(next, st.predicted[next%2])
+		}
 	}
 	if L.hasShared {
 		// Resident: computed while the cache reads the missing experts.
@@ -421,7 +431,7 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 		}
 	}
 	res := st.moeOut[:T*K*H]
-	for i := range used {
+	for i := 0; i < len(used); {
 		e := used[i]
 		if c != nil {
 			var err error
@@ -429,15 +439,36 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 				return err
 			}
 		}
-		lo, hi := int(start[e]), int(start[e+1])
-		in := st.moeIn[:(hi-lo)*H]
-		for r := lo; r < hi; r++ {
-			tok := int(sorted[r].tok)
-			copy(in[(r-lo)*H:(r-lo+1)*H], h[tok*H:(tok+1)*H])
+		group := append(st.group[:0], e)
+		if T == 1 {
+			// One token: its experts share their input and run
+			// together, as many as are in memory already.
+			for len(group) < cap(group) && i+len(group) < len(used) {
+				next := used[i+len(group)]
+				if c != nil {
+					if next = c.More(); next < 0 {
+						break
+					}
+				}
+				group = append(group, next)
+			}
 		}
-		m.mlp(st, &L.expGate[e], &L.expUp[e], &L.expDown[e], in, res[lo*H:hi*H], hi-lo)
+		i += len(group)
+		if len(group) > 1 {
+			m.expertGroup(st, L, group, start, h, res)
+		} else {
+			lo, hi := int(start[e]), int(start[e+1])
+			in := st.moeIn[:(hi-lo)*H]
+			for r := lo; r < hi; r++ {
+				tok := int(sorted[r].tok)
+				copy(in[(r-lo)*H:(r-lo+1)*H], h[tok*H:(tok+1)*H])
+			}
+			m.mlp(st, &L.expGate[e], &L.expUp[e], &L.expDown[e], in, res[lo*H:hi*H], hi-lo)
+		}
 		if c != nil {
-			c.Done(e)
+			for _, e := range group {
+				c.Done(e)
+			}
 		}
 	}
 	clear(out[:T*H])
@@ -451,6 +482,36 @@ func (m *Model) moe(st *Scratch, li int, L *layer, h, out []float32, T int) erro
 		}
 	}
 	return nil
+}
+
+// expertGroup computes the experts of group for the batch's one token (h,
+// already normed) into their rows of res (expert e's at start[e]): the gate
+// and up products of all of them in one parallel run, then the down
+// products in another, which for a token's handful of small matrices costs
+// less than two runs per expert. The values are those of mlp, expert by
+// expert.
+func (m *Model) expertGroup(st *Scratch, L *layer, group, start []int32, h, res []float32) {
+	H, ffn := m.Spec.Hidden, L.expGate[group[0]].NumRows()
+	n := len(group)
+	g, u, a := st.gate[:n*ffn], st.up[:n*ffn], st.act[:n*ffn]
+	jobs := st.groupJobs[:2*n]
+	for k, e := range group {
+		jobs[2*k] = kernels.MatJob{W: &L.expGate[e], Y: g[k*ffn : (k+1)*ffn], LDY: ffn}
+		jobs[2*k+1] = kernels.MatJob{W: &L.expUp[e], Y: u[k*ffn : (k+1)*ffn], LDY: ffn}
+	}
+	m.ops.MatMuls(h[:H], 1, jobs)
+	if m.Spec.Act == arch.GELUTanh {
+		kernels.GELUTanhMul(a, g, u)
+	} else {
+		kernels.SiLUMul(a, g, u)
+	}
+	jobs = jobs[:n]
+	for k, e := range group {
+		r := int(start[e])
+		jobs[k] = kernels.MatJob{W: &L.expDown[e], X: a[k*ffn : (k+1)*ffn], Y: res[r*H : (r+1)*H], LDY: H}
+	}
+	m.ops.GroupedMatMuls(1, jobs)
+	clear(st.groupJobs)
 }
 
 // prefetchExperts guesses which experts layer next will use (its router
@@ -486,7 +547,6 @@ func (m *Model) prefetchExperts(sc *Scratch, next int, x []float32, T int) {
 		}
 	}
 	sc.predicted[next%2], sc.predictedFor[next%2] = pred, next
-	m.experts.Prefetch(next, pred)
 }
 
 // selectExperts picks the top len(dst) experts of one token's router logits

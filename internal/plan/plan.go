@@ -260,8 +260,14 @@ func ScratchBytes(s *arch.Spec, batch, maxCtx, threads int) int64 {
 			moe += s.Hidden
 		}
 	}
-	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+3*ffn+moe+s.Experts+2*tables*half) + s.Vocab
-	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4 + 20*int64(s.Experts+1)
+	// The MLP's gate, up and activation rows: for a batch's tokens, and
+	// in MoE layers for a token's experts computed together.
+	mlp := 3 * ffn * max(batch, s.ExpertsUsed)
+	floats := batch*(3*s.Hidden+3*s.QDim()+2*s.KVDim()+moe+s.Experts+2*tables*half) + mlp + s.Vocab
+	// Route entries (24 bytes per token and expert), per-token state, the
+	// attention's per-thread scores, the per-expert sort and the matrix
+	// jobs of an expert group (two of 64 bytes per expert).
+	return int64(floats)*4 + int64(batch)*int64(s.ExpertsUsed)*24 + int64(batch)*40 + int64(threads)*int64(maxCtx)*4 + 20*int64(s.Experts+1) + 128*int64(s.ExpertsUsed)
 }
 
 // EngineBytes is what the engine adds per sequence: a logits row and a

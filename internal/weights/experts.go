@@ -13,16 +13,20 @@ import (
 	"github.com/memfit/memfit/internal/tensor"
 )
 
-// DefaultExpertReaders is how many goroutines read experts from disk at
-// once (the disk's queue depth).
+// DefaultExpertReaders is how many expert reads run at once (the disk's
+// queue depth): AIO requests in flight, or reader goroutines.
 const DefaultExpertReaders = 4
 
 // ExpertCache holds a budget's worth of MoE experts in memory and reads the
 // others on demand. One expert of one layer (its gate, up and down slices,
 // each contiguous in the file) is one cache entry; each layer has its own
 // slots, sized for that layer's experts, so layers never evict each other.
-// Reads bypass the page cache (O_DIRECT), one read per slice, on a few
-// reader goroutines, demand reads before prefetches.
+// Reads bypass the page cache (O_DIRECT), one read per slice, a few at a
+// time, demand reads before prefetches. On Linux they are asynchronous I/O
+// that the forward pass itself submits and reaps (no thread has to wake to
+// start or finish a read, which on two busy cores costs a sizeable share
+// of the read); where AIO or O_DIRECT is not available, reader goroutines
+// do them with pread.
 //
 // Eviction within a layer mixes recency and frequency: the slot with the
 // lowest lastUse + FreqWeight·min(uses, FreqCap) goes first, where lastUse
@@ -35,10 +39,12 @@ const DefaultExpertReaders = 4
 // expert: Begin pins the experts already cached and starts reading as many
 // missing ones as there are free slots; Next hands out the experts
 // (resident ones first, then in the order their reads were queued) as they
-// arrive; Done unpins one, which frees its slot for the next missing
-// expert. So a batch that uses more experts than the layer has slots still
-// reads each of them once. Begin, Next, Done, End and Prefetch are called
-// by one goroutine (the forward pass); the readers run beside it.
+// arrive; More hands out the next one too if it is in memory already, so
+// several can be computed together; Done unpins one, which frees its slot
+// for the next missing expert. So a batch that uses more experts than the
+// layer has slots still reads each of them once. Begin, Next, More, Done,
+// End and Prefetch are called by one goroutine (the forward pass); reader
+// goroutines, if any, run beside it.
 type ExpertCache struct {
 	layers  []cacheLayer
 	fds     map[string]int
@@ -47,20 +53,27 @@ type ExpertCache struct {
 	res     *ledger.Reservation
 	readers int
 
-	mu       sync.Mutex
-	work     *sync.Cond // readers wait for jobs
-	ready    *sync.Cond // the forward pass waits for reads
-	demand   []readJob  // FIFO, served first
-	pref     []readJob  // FIFO
-	stopping bool
-	wg       sync.WaitGroup
+	mu            sync.Mutex
+	work          *sync.Cond // readers wait for jobs
+	ready         *sync.Cond // the forward pass waits for reads
+	demand        []readJob  // FIFO, served first
+	pref          []readJob  // FIFO
+	demandRunning int        // demand reads in progress
+	stopping      bool
+	wg            sync.WaitGroup
+
+	// With AIO (Linux, O_DIRECT) the forward pass submits and reaps the
+	// reads itself; aio is nil when reader goroutines do them.
+	aio    *aioRing
+	reqs   []aioReq // per AIO request slot: the job it reads
+	aioErr error    // AIO failed: reads are plain preads from then on
 
 	// The layer batch being computed.
 	cur    int     // layer, -1 when none
 	order  []int32 // its experts in the order Next hands them out
 	issued int     // order[:issued] have slots
 	next   int     // order[:next] were handed out by Next
-	out    int32   // the expert handed out and not yet Done, -1 when none
+	outs   []int32 // experts handed out and not yet Done
 
 	// Policy knobs (see the type comment); set before use.
 	FreqWeight, FreqCap, PrefetchAge int64
@@ -102,6 +115,18 @@ type cacheSlot struct {
 	err        error
 	readOffset [3]int64 // where each tensor's bytes start in buf
 }
+
+// aioReq is the job one AIO request slot reads.
+type aioReq struct {
+	job    readJob
+	demand bool
+	live   bool // submitted or prepared, not finished
+}
+
+// AsyncIO is whether expert caches read with Linux AIO where they can
+// (O_DIRECT, and the kernel allows it) rather than with reader goroutines.
+// Set it before loading a model.
+var AsyncIO = true
 
 // readJob is one slice (gate, up or down) of one slot's expert.
 type readJob struct {
@@ -169,7 +194,7 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 	if readers <= 0 {
 		readers = DefaultExpertReaders
 	}
-	c := &ExpertCache{fds: map[string]int{}, direct: true, cur: -1, out: -1, readers: readers,
+	c := &ExpertCache{fds: map[string]int{}, direct: true, cur: -1, readers: readers,
 		FreqWeight: 1, FreqCap: 4, PrefetchAge: 2, UsefulFloor: 0.25, useful: 0.5}
 	c.work = sync.NewCond(&c.mu)
 	c.ready = sync.NewCond(&c.mu)
@@ -225,6 +250,7 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 	c.demand = make([]readJob, 0, 3*total)
 	c.pref = make([]readJob, 0, 3*total)
 	c.order = make([]int32, 0, mostExperts)
+	c.outs = make([]int32, 0, mostExperts)
 	for _, ly := range c.layers {
 		for _, en := range ly.experts {
 			for _, b := range en.binds {
@@ -241,6 +267,12 @@ func (m *Model) NewExpertCache(l *ledger.Ledger, slots []int, experts [][][3]*te
 				}
 				c.fds[b.file] = fd
 			}
+		}
+	}
+	if c.direct && AsyncIO {
+		if r, err := newAIORing(readers); err == nil {
+			c.aio, c.reqs = r, make([]aioReq, readers)
+			return c, nil
 		}
 	}
 	for range readers {
@@ -293,6 +325,10 @@ func (c *ExpertCache) Readers() int { return c.readers }
 // Direct reports whether reads bypass the page cache with O_DIRECT.
 func (c *ExpertCache) Direct() bool { return c.direct }
 
+// Async reports whether reads use Linux AIO (submitted and reaped by the
+// forward pass) rather than reader goroutines.
+func (c *ExpertCache) Async() bool { return c.aio != nil }
+
 // Stats returns the counters.
 func (c *ExpertCache) Stats() ExpertStats {
 	return ExpertStats{
@@ -304,40 +340,80 @@ func (c *ExpertCache) Stats() ExpertStats {
 	}
 }
 
-// reader serves read jobs, demand first.
+// reader serves read jobs, demand first (the reads of a cache without
+// AIO).
 func (c *ExpertCache) reader() {
 	defer c.wg.Done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		for len(c.demand) == 0 && len(c.pref) == 0 && !c.stopping {
+		j, demand, ok := c.take()
+		for !ok && !c.stopping {
 			c.work.Wait()
+			j, demand, ok = c.take()
 		}
 		if c.stopping {
 			return
 		}
-		var j readJob
-		demand := len(c.demand) > 0
-		if demand {
-			j = popJob(&c.demand)
-		} else {
-			j = popJob(&c.pref)
-		}
-		ly := &c.layers[j.layer]
-		s := &ly.slots[j.slot]
-		s.queued--
-		b := ly.experts[s.exp].binds[j.k]
-		pos := s.readOffset[j.k] - (b.off - b.off&^(streamAlign-1))
-		dst := s.buf[pos : pos+alignedLen(b.off, b.n)]
+		b, dst := c.target(j)
 		c.mu.Unlock()
-		err := c.readSlice(b, dst, demand)
+		got, err := c.readSlice(b, dst, 0)
 		c.mu.Lock()
-		if err != nil && s.err == nil {
-			s.err = fmt.Errorf("reading expert %d of layer %d: %w", s.exp, j.layer, err)
-		}
-		s.pending--
-		if s.pending == 0 {
-			c.ready.Broadcast()
+		c.finish(j, demand, got, err)
+	}
+}
+
+// take pops the next read job to start: demand reads first, and a
+// prefetch only while no demand read runs (the forward pass waits for
+// those, and they share the disk). Called with mu held.
+func (c *ExpertCache) take() (j readJob, demand, ok bool) {
+	switch {
+	case len(c.demand) > 0:
+		j, demand = popJob(&c.demand), true
+		c.demandRunning++
+	case len(c.pref) > 0 && c.demandRunning == 0:
+		j = popJob(&c.pref)
+	default:
+		return j, false, false
+	}
+	c.layers[j.layer].slots[j.slot].queued--
+	return j, demand, true
+}
+
+// target is the binding job j reads and where its aligned range goes.
+// Called with mu held.
+func (c *ExpertCache) target(j readJob) (Binding, []byte) {
+	s := &c.layers[j.layer].slots[j.slot]
+	b := c.layers[j.layer].experts[s.exp].binds[j.k]
+	pos := s.readOffset[j.k] - (b.off - b.off&^(streamAlign-1))
+	return b, s.buf[pos : pos+alignedLen(b.off, b.n)]
+}
+
+// finish records a read of job j that brought got bytes (err: how it
+// failed). Called with mu held.
+func (c *ExpertCache) finish(j readJob, demand bool, got int, err error) {
+	s := &c.layers[j.layer].slots[j.slot]
+	b, _ := c.target(j)
+	c.bytesRead.Add(int64(got))
+	if demand {
+		c.demandBytes.Add(int64(got))
+	}
+	lo := b.off &^ (streamAlign - 1)
+	if err != nil {
+		err = fmt.Errorf("%s at offset %d: %w", b.file, lo+int64(got), err)
+	} else if lo+int64(got) < b.off+b.n { // short of the slice, not only of its alignment padding
+		err = fmt.Errorf("%s: file ends at offset %d, inside a tensor", b.file, lo+int64(got))
+	}
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("reading expert %d of layer %d: %w", s.exp, j.layer, err)
+	}
+	s.pending--
+	if s.pending == 0 && c.aio == nil {
+		c.ready.Broadcast()
+	}
+	if demand {
+		if c.demandRunning--; c.demandRunning == 0 && len(c.pref) > 0 {
+			c.kick()
 		}
 	}
 }
@@ -349,25 +425,115 @@ func popJob(q *[]readJob) readJob {
 	return j
 }
 
-// readSlice reads b's aligned range into dst.
-func (c *ExpertCache) readSlice(b Binding, dst []byte, demand bool) error {
+// readSlice reads b's aligned range into dst from byte done on (the bytes
+// before it are there already) and returns the bytes in dst.
+func (c *ExpertCache) readSlice(b Binding, dst []byte, done int) (int, error) {
 	lo := b.off &^ (streamAlign - 1)
 	fd := c.fds[b.file]
-	got, err := preadFull(fd, dst, lo)
-	c.bytesRead.Add(int64(got))
-	if demand {
-		c.demandBytes.Add(int64(got))
-	}
-	if err != nil {
-		return fmt.Errorf("%s at offset %d: %w", b.file, lo+int64(got), err)
-	}
-	if lo+int64(got) < b.off+b.n { // short of the slice, not only of its alignment padding
-		return fmt.Errorf("%s: file ends at offset %d, inside a tensor", b.file, lo+int64(got))
-	}
-	if !c.direct {
+	got, err := preadFull(fd, dst[done:], lo+int64(done))
+	if err == nil && !c.direct {
 		_ = unix.Fadvise(fd, lo, int64(len(dst)), unix.FADV_DONTNEED)
 	}
-	return nil
+	return done + got, err
+}
+
+// kick starts queued reads: it submits them (AIO) or wakes the readers.
+// Called with mu held.
+func (c *ExpertCache) kick() {
+	r := c.aio
+	if r == nil {
+		c.work.Broadcast()
+		return
+	}
+	for r.busy() < len(r.iocbs) {
+		j, demand, ok := c.take()
+		if !ok {
+			break
+		}
+		b, dst := c.target(j)
+		i := r.prepare(c.fds[b.file], dst, b.off&^(streamAlign-1))
+		c.reqs[i] = aioReq{job: j, demand: demand, live: true}
+	}
+	if len(r.prepared) == 0 {
+		return
+	}
+	var left []int32
+	if c.aioErr == nil {
+		left, c.aioErr = r.submit()
+	} else {
+		left, r.prepared = r.prepared, r.prepared[:0]
+	}
+	// Reads the kernel did not take (out of AIO resources, say) are
+	// read here instead.
+	for _, i := range left {
+		c.readHere(i, 0)
+	}
+}
+
+// readHere reads request slot i's job with pread from byte done on (the
+// bytes before it are there already), records it and frees the slot.
+// Called with mu held.
+func (c *ExpertCache) readHere(i int32, done int) {
+	req := c.reqs[i]
+	c.reqs[i].live = false
+	c.aio.release(i)
+	b, dst := c.target(req.job)
+	got, err := c.readSlice(b, dst, done)
+	c.finish(req.job, req.demand, got, err)
+}
+
+// await waits until a read finishes (at least one, when any runs).
+// Called with mu held.
+func (c *ExpertCache) await() {
+	if c.aio == nil {
+		c.ready.Wait()
+		return
+	}
+	c.reap(1)
+}
+
+// reap records the AIO reads that finished, waiting for at least min of
+// them, then starts queued ones. Called with mu held, which it releases
+// while it waits.
+func (c *ExpertCache) reap(min int) {
+	r := c.aio
+	if r == nil || r.busy() == 0 {
+		return
+	}
+	if min > 0 {
+		c.mu.Unlock()
+	}
+	evs, err := r.reap(min)
+	if min > 0 {
+		c.mu.Lock()
+	}
+	if err != nil {
+		// The context is unusable (it should not happen): let the
+		// kernel drain it, then read what was in flight, and all
+		// later reads, with pread.
+		c.aioErr = err
+		r.close()
+		for i := range c.reqs {
+			if c.reqs[i].live {
+				c.readHere(int32(i), 0)
+			}
+		}
+		return
+	}
+	for _, ev := range evs {
+		i := int32(ev.data)
+		if ev.res < 0 {
+			req := c.reqs[i]
+			c.reqs[i].live = false
+			r.release(i)
+			c.finish(req.job, req.demand, 0, unix.Errno(-ev.res))
+			continue
+		}
+		// A short read (at the end of the file, normally) is completed
+		// with pread; a whole one only recorded.
+		c.readHere(i, int(ev.res))
+	}
+	c.kick()
 }
 
 // score is a slot's value for eviction (lower goes first).
@@ -432,7 +598,7 @@ func (c *ExpertCache) assign(li, i int, e int32, prefetch bool) {
 			c.demand = append(c.demand, j)
 		}
 	}
-	c.work.Broadcast()
+	c.kick()
 }
 
 // promote moves slot i's queued prefetch reads to the demand queue.
@@ -448,7 +614,7 @@ func (c *ExpertCache) promote(li, i int) {
 		return false
 	})
 	if moved {
-		c.work.Broadcast()
+		c.kick()
 	}
 }
 
@@ -460,9 +626,10 @@ func (c *ExpertCache) Begin(layer int, experts []int32) {
 	if c.cur >= 0 {
 		c.endLocked()
 	}
+	c.reap(0)
 	ly := &c.layers[layer]
 	ly.clock++
-	c.cur, c.order, c.issued, c.next, c.out = layer, c.order[:0], 0, 0, -1
+	c.cur, c.order, c.issued, c.next, c.outs = layer, c.order[:0], 0, 0, c.outs[:0]
 	// Resident first, then the ones being read, then the misses.
 	for pass := 0; pass < 2; pass++ {
 		for _, e := range experts {
@@ -529,16 +696,16 @@ func (c *ExpertCache) issue() {
 
 // Next returns the batch's next expert, with its tensors pointing into the
 // cache, waiting for its read if need be; -1 when every expert was handed
-// out. The expert must be given back with Done before Next is called
-// again.
+// out. Every expert handed out must be given back with Done before Next is
+// called again (a wait must not hold slots a missing expert may need).
 func (c *ExpertCache) Next() (int32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur < 0 || c.next >= len(c.order) {
 		return -1, nil
 	}
-	if c.out >= 0 {
-		return -1, fmt.Errorf("expert cache: Next before Done of expert %d", c.out)
+	if len(c.outs) > 0 {
+		return -1, fmt.Errorf("expert cache: Next before Done of expert %d", c.outs[0])
 	}
 	ly := &c.layers[c.cur]
 	var start time.Time
@@ -551,16 +718,14 @@ func (c *ExpertCache) Next() (int32, error) {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		c.ready.Wait()
+		c.await()
 	}
-	e := c.order[c.next]
-	en := &ly.experts[e]
-	s := &ly.slots[en.slot]
+	s := &ly.slots[ly.experts[c.order[c.next]].slot]
 	for s.pending > 0 {
 		if start.IsZero() {
 			start = time.Now()
 		}
-		c.ready.Wait()
+		c.await()
 	}
 	if !start.IsZero() {
 		c.waits.Add(1)
@@ -569,31 +734,65 @@ func (c *ExpertCache) Next() (int32, error) {
 	if s.err != nil {
 		return -1, s.err
 	}
+	return c.handOut(), nil
+}
+
+// More returns the batch's next expert as Next does, but only when it is
+// in memory already (never waiting); -1 otherwise. It may be called with
+// experts handed out, to take several at once.
+func (c *ExpertCache) More() int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur < 0 || c.next >= c.issued {
+		return -1
+	}
+	c.reap(0)
+	ly := &c.layers[c.cur]
+	if s := &ly.slots[ly.experts[c.order[c.next]].slot]; s.pending > 0 || s.err != nil {
+		return -1
+	}
+	return c.handOut()
+}
+
+// handOut points the tensors of the batch's next expert (read without
+// error) into its slot and hands it out. Called with mu held.
+func (c *ExpertCache) handOut() int32 {
+	ly := &c.layers[c.cur]
+	e := c.order[c.next]
+	en := &ly.experts[e]
+	s := &ly.slots[en.slot]
 	for k := range en.binds {
 		b := &en.binds[k]
 		b.T.Data = s.buf[s.readOffset[k] : s.readOffset[k]+b.n : s.readOffset[k]+b.n]
 	}
 	c.next++
-	c.out = e
-	return e, nil
+	c.outs = append(c.outs, e)
+	return e
 }
 
-// Done gives back the expert Next returned: its tensors are detached and
-// its slot may be reused.
+// Done gives back an expert Next or More returned: its tensors are
+// detached and its slot may be reused.
 func (c *ExpertCache) Done(e int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cur < 0 || e != c.out {
+	i := slices.Index(c.outs, e)
+	if c.cur < 0 || i < 0 {
 		return
 	}
+	c.outs = slices.Delete(c.outs, i, i+1)
+	c.giveBack(e)
+	c.issue()
+}
+
+// giveBack detaches expert e of the current layer and unpins its slot.
+// Called with mu held.
+func (c *ExpertCache) giveBack(e int32) {
 	ly := &c.layers[c.cur]
 	en := &ly.experts[e]
 	for k := range en.binds {
 		en.binds[k].T.Data = nil
 	}
 	ly.slots[en.slot].pins--
-	c.out = -1
-	c.issue()
 }
 
 // End finishes the batch: experts not handed out or not given back are
@@ -609,11 +808,8 @@ func (c *ExpertCache) endLocked() {
 		return
 	}
 	ly := &c.layers[c.cur]
-	if c.out >= 0 {
-		c.next-- // handed out, not given back: unpin below
-		for k := range ly.experts[c.out].binds {
-			ly.experts[c.out].binds[k].T.Data = nil
-		}
+	for _, e := range c.outs { // handed out, not given back
+		c.giveBack(e)
 	}
 	for _, e := range c.order[c.next:c.issued] {
 		ly.slots[ly.experts[e].slot].pins--
@@ -627,7 +823,7 @@ func (c *ExpertCache) endLocked() {
 			}
 		}
 	}
-	c.cur, c.order, c.out = -1, c.order[:0], -1
+	c.cur, c.order, c.outs = -1, c.order[:0], c.outs[:0]
 }
 
 // scorePrefetch updates the running average of prefetch usefulness.
@@ -656,6 +852,7 @@ func (c *ExpertCache) PrefetchUseful() float64 {
 func (c *ExpertCache) Prefetch(layer int, experts []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reap(0)
 	ly := &c.layers[layer]
 	issued := 0
 	// A guess is worth what an expert used PrefetchAge batches before the
@@ -703,7 +900,11 @@ func (c *ExpertCache) Close() error {
 	c.work.Broadcast()
 	c.mu.Unlock()
 	c.wg.Wait()
-	DropIOProc()
+	if c.aio != nil {
+		c.aio.close() // waits for the reads in flight
+	} else {
+		DropIOProc()
+	}
 	for _, fd := range c.fds {
 		unix.Close(fd)
 	}
