@@ -515,3 +515,57 @@ func TestMatMulsMatchesMatMul(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkGroupedMatMuls times one token through eight MoE experts of
+// qwen3-30b-a3b's shape (Q4_K gate and up 768 × 2048, down 2048 × 768),
+// drawn in turn from 64 so the weights come from memory, on two workers:
+// "each" runs every expert's gate and up as one MatMuls and its down as a
+// MatMul (two parallel runs per expert), "grouped" runs all gates and ups
+// in one MatMuls and all downs in one GroupedMatMuls.
+func BenchmarkGroupedMatMuls(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const E, K, H, F = 64, 8, 2048, 768
+	gate, up, down := make([]tensor.Tensor, E), make([]tensor.Tensor, E), make([]tensor.Tensor, E)
+	for e := range E {
+		gate[e] = quantMatrix(r, tensor.Q4_K, H, F, 0, false)
+		up[e] = quantMatrix(r, tensor.Q4_K, H, F, 0, false)
+		down[e] = quantMatrix(r, tensor.Q4_K, F, H, 0, false)
+	}
+	x := randVec(r, H)
+	g, u, a, y := make([]float32, K*F), make([]float32, K*F), make([]float32, K*F), make([]float32, K*H)
+	ops := NewOps(NewPool(2))
+	defer ops.Pool.Close()
+	bytes := int64(K) * int64(len(gate[0].Data)+len(up[0].Data)+len(down[0].Data))
+	b.Run("each", func(b *testing.B) {
+		b.SetBytes(bytes)
+		var jobs [2]MatJob
+		for i := 0; b.Loop(); i++ {
+			for k := range K {
+				e := (i*K + k) % E
+				jobs[0] = MatJob{W: &gate[e], Y: g[:F], LDY: F}
+				jobs[1] = MatJob{W: &up[e], Y: u[:F], LDY: F}
+				ops.MatMuls(x, 1, jobs[:])
+				SiLUMul(a[:F], g[:F], u[:F])
+				ops.MatMul(&down[e], a[:F], 1, y[k*H:(k+1)*H], H)
+			}
+		}
+	})
+	b.Run("grouped", func(b *testing.B) {
+		b.SetBytes(bytes)
+		var jobs [2 * K]MatJob
+		for i := 0; b.Loop(); i++ {
+			for k := range K {
+				e := (i*K + k) % E
+				jobs[2*k] = MatJob{W: &gate[e], Y: g[k*F : (k+1)*F], LDY: F}
+				jobs[2*k+1] = MatJob{W: &up[e], Y: u[k*F : (k+1)*F], LDY: F}
+			}
+			ops.MatMuls(x, 1, jobs[:])
+			SiLUMul(a, g, u)
+			for k := range K {
+				e := (i*K + k) % E
+				jobs[k] = MatJob{W: &down[e], X: a[k*F : (k+1)*F], Y: y[k*H : (k+1)*H], LDY: H}
+			}
+			ops.GroupedMatMuls(1, jobs[:K])
+		}
+	})
+}
