@@ -42,6 +42,15 @@ type Device struct {
 	// memfit bench observed (Observe); 0 until one was.
 	ComputeFactor  float64   `json:"compute_factor,omitempty"`
 	ComputeSamples []float64 `json:"compute_samples,omitempty"`
+	// ModelSamples are the same ratios per model file (modelKey): a model
+	// whose own runs were observed is predicted from them, since how far
+	// a forward pass falls short of its matrices' roofline depends on the
+	// model's shape. ComputeFactorFrom says where ComputeFactor came from:
+	// "model" (its runs), "kernels" (every model's runs with these
+	// kernels) or "previous kernels" (a new build starts from the
+	// calibration of the last one measured with as many threads).
+	ModelSamples      map[string][]float64 `json:"model_compute_samples,omitempty"`
+	ComputeFactorFrom string               `json:"compute_factor_from,omitempty"`
 	// DiskSamples are the disk's measured read bandwidths: the probe's,
 	// then the layer streamer's in the last runs (Observe). DiskBandwidth
 	// is their median: a host-cached or shared disk reads at a rate that
@@ -232,6 +241,9 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		kd := cache.Kernels[key]
 		if opt.Fresh || kd == nil {
 			kd = &Device{Kernels: k.Name, Threads: k.Threads, DecodeRates: map[string]float64{}, PrefillRates: map[string]float64{}}
+			if !opt.Fresh {
+				inherit(kd, cache.Kernels)
+			}
 		}
 		for _, mk := range opt.Kinds {
 			if _, ok := kd.DecodeRates[mk.String()]; ok {
@@ -248,9 +260,43 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		cache.Kernels[key] = kd
 		pruneKernels(cache.Kernels, key)
 		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
-		d.ComputeFactor, d.ComputeSamples = kd.ComputeFactor, kd.ComputeSamples
+		d.ComputeFactor, d.ComputeSamples, d.ComputeFactorFrom = kd.ComputeFactor, kd.ComputeSamples, kd.ComputeFactorFrom
+		if ms := kd.ModelSamples[modelKey(path)]; len(ms) > 0 {
+			d.ComputeFactor, d.ComputeSamples, d.ComputeFactorFrom = median(ms), ms, "model"
+		}
 	}
 	return d, nil
+}
+
+// inherit starts a new kernels entry kd from the compute calibration of
+// the most recently measured entry for as many threads: the ratio of a
+// forward pass to its matrices' roofline is mostly the machine's and the
+// model's, and is a better first guess for a new build than none. The
+// new build's own runs replace the inherited samples as they come.
+func inherit(kd *Device, all map[string]*Device) {
+	var last *Device
+	for _, d := range all {
+		if d.Threads == kd.Threads && d.ComputeFactor > 0 && (last == nil || d.MeasuredAt > last.MeasuredAt) {
+			last = d
+		}
+	}
+	if last == nil {
+		return
+	}
+	kd.ComputeSamples, kd.ComputeFactor, kd.ComputeFactorFrom = slices.Clone(last.ComputeSamples), last.ComputeFactor, "previous kernels"
+	kd.ModelSamples = map[string][]float64{}
+	for m, s := range last.ModelSamples {
+		kd.ModelSamples[m] = slices.Clone(s)
+	}
+}
+
+// modelKey names a model file in the calibration: its name and size.
+func modelKey(path string) string {
+	size := int64(-1)
+	if st, err := os.Stat(path); err == nil {
+		size = st.Size()
+	}
+	return fmt.Sprintf("%s/%d", filepath.Base(path), size)
 }
 
 // key is the cache key of the kernel rates k measures.
@@ -322,6 +368,12 @@ func Observe(path string, k *KernelProbe, obs Observation) error {
 	if k != nil && obs.ComputeFactor > 0 {
 		if kd := cache.Kernels[k.key()]; kd != nil {
 			kd.ComputeSamples, kd.ComputeFactor = addSample(kd.ComputeSamples, obs.ComputeFactor)
+			kd.ComputeFactorFrom = "kernels"
+			if kd.ModelSamples == nil {
+				kd.ModelSamples = map[string][]float64{}
+			}
+			mk := modelKey(path)
+			kd.ModelSamples[mk], _ = addSample(kd.ModelSamples[mk], obs.ComputeFactor)
 			changed = true
 		}
 	}

@@ -102,8 +102,10 @@ type Plan struct {
 	// without a device); PredictedDecodeTPS uses the calibrated figure.
 	RooflineComputeTPS float64 `json:"roofline_compute_decode_tok_s,omitempty"`
 	// ComputeFactor is the calibration applied (Device.ComputeFactor; 0:
-	// none, the rates as probed).
-	ComputeFactor float64 `json:"compute_factor,omitempty"`
+	// none, the rates as probed) and ComputeFactorFrom whose runs it
+	// comes from (Device.ComputeFactorFrom).
+	ComputeFactor     float64 `json:"compute_factor,omitempty"`
+	ComputeFactorFrom string  `json:"compute_factor_from,omitempty"`
 	// DiskBoundDecodeTPS is the decode speed the disk alone allows: its
 	// measured bandwidth over the bytes read per token.
 	DiskBoundDecodeTPS float64      `json:"disk_bound_decode_tok_s,omitempty"`
@@ -929,7 +931,7 @@ func (p *Plan) predict(ix *Index, opt Options) {
 	}
 	if f := d.ComputeFactor; f > 0 {
 		compute *= f
-		p.ComputeFactor = f
+		p.ComputeFactor, p.ComputeFactorFrom = f, d.ComputeFactorFrom
 	}
 	disk := 0.0
 	if read := p.StreamedBytes + p.ExpectedExpertReadBytes; read > 0 && d.DiskBandwidth > 0 {

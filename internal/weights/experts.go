@@ -746,9 +746,12 @@ func (c *ExpertCache) More() int32 {
 	if c.cur < 0 || c.next >= c.issued {
 		return -1
 	}
-	c.reap(0)
 	ly := &c.layers[c.cur]
-	if s := &ly.slots[ly.experts[c.order[c.next]].slot]; s.pending > 0 || s.err != nil {
+	s := &ly.slots[ly.experts[c.order[c.next]].slot]
+	if s.pending > 0 {
+		c.reap(0) // it may have arrived since
+	}
+	if s.pending > 0 || s.err != nil {
 		return -1
 	}
 	return c.handOut()
