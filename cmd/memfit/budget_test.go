@@ -71,10 +71,20 @@ func privateCopy(t *testing.T, path string) string {
 }
 
 func TestMain(m *testing.M) {
+	// The commands' device cache (probe figures, calibration from bench
+	// runs) goes to a directory of the tests' own, here and in the memfit
+	// processes they start: the user's cache is not the tests' to change.
+	cache, err := os.MkdirTemp("", "memfit-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
 	code := m.Run()
 	if budgetEnv.dir != "" {
 		os.RemoveAll(budgetEnv.dir)
 	}
+	os.RemoveAll(cache)
 	os.Exit(code)
 }
 

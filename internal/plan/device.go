@@ -169,12 +169,19 @@ type deviceCache struct {
 const keepKernels = 8
 
 // pruneKernels drops the oldest entries beyond keepKernels (every build
-// of memfit, test binaries too, measures its own), never keep.
+// of memfit measures its own), never keep nor the newest calibrated entry
+// for each thread count (the one a new build inherits).
 func pruneKernels(m map[string]*Device, keep string) {
+	newest := map[int]string{} // threads → newest calibrated entry
+	for k, d := range m {
+		if n, ok := newest[d.Threads]; d.ComputeFactor > 0 && (!ok || d.MeasuredAt > m[n].MeasuredAt) {
+			newest[d.Threads] = k
+		}
+	}
 	for len(m) > keepKernels {
 		oldest := ""
 		for k, d := range m {
-			if k != keep && (oldest == "" || d.MeasuredAt < m[oldest].MeasuredAt) {
+			if k != keep && k != newest[d.Threads] && (oldest == "" || d.MeasuredAt < m[oldest].MeasuredAt) {
 				oldest = k
 			}
 		}

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -293,13 +295,18 @@ func TestStreamedSpread(t *testing.T) {
 	}
 }
 
+// TestPruneKernels: the oldest entries go, but not the one to keep nor
+// the newest calibrated one per thread count (k9 and k10 are calibrated,
+// k9 the newer; k8 has other threads).
 func TestPruneKernels(t *testing.T) {
 	m := map[string]*Device{}
 	for i := range 12 {
-		m[fmt.Sprint("k", i)] = &Device{MeasuredAt: fmt.Sprintf("2026-01-%02dT00:00:00Z", 20-i)}
+		m[fmt.Sprint("k", i)] = &Device{Threads: 2, MeasuredAt: fmt.Sprintf("2026-01-%02dT00:00:00Z", 20-i)}
 	}
+	m["k9"].ComputeFactor, m["k10"].ComputeFactor = 1.1, 1.2
+	m["k8"].Threads, m["k8"].ComputeFactor = 1, 1.3
 	pruneKernels(m, "k11")
-	if len(m) != keepKernels || m["k11"] == nil || m["k0"] == nil || m["k10"] != nil {
-		t.Errorf("kept %d entries: %v", len(m), m)
+	if len(m) != keepKernels || m["k11"] == nil || m["k0"] == nil || m["k9"] == nil || m["k8"] == nil || m["k10"] != nil || m["k7"] != nil {
+		t.Errorf("kept %d entries: %v", len(m), slices.Sorted(maps.Keys(m)))
 	}
 }
