@@ -13,6 +13,7 @@ import (
 
 	"github.com/memfit/memfit/internal/engine"
 	"github.com/memfit/memfit/internal/ledger"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 // latencyBuckets are the bounds of the latency histograms, in seconds.
@@ -92,6 +93,9 @@ func newMetrics(eng *engine.Engine, l *ledger.Ledger) *metrics {
 		f(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "memfit_forward_passes_total", Help: "Forward passes (batches) the model ran.",
 		}, func() float64 { return float64(eng.Stats().Steps) }))
+		if c := eng.Model().Experts(); c != nil {
+			f(newExpertMetrics(c.Stats))
+		}
 	}
 	if l != nil {
 		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -112,6 +116,59 @@ func newMetrics(eng *engine.Engine, l *ledger.Ledger) *metrics {
 	f(collectors.NewGoCollector())
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
+}
+
+// expertMetrics exports an MoE expert cache's counters (see
+// weights.ExpertStats): what a scraper needs for the hit rate, the bytes
+// read per token, the prefetch's accuracy and the time spent waiting.
+type expertMetrics struct {
+	stats                                    func() weights.ExpertStats
+	slots, loads, prefetched, wasted, bytes  *prometheus.Desc
+	demand, guesses, correct, waits, waitSec *prometheus.Desc
+}
+
+func newExpertMetrics(stats func() weights.ExpertStats) expertMetrics {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("memfit_expert_"+name, help, labels, nil)
+	}
+	return expertMetrics{
+		stats:      stats,
+		slots:      d("cache_slots", "Experts the MoE expert cache holds."),
+		loads:      d("loads_total", "Experts a layer's batch used, by where they came from: hit (in the cache), prefetch_hit (read ahead by a guess), miss (read on demand).", "result"),
+		prefetched: d("prefetched_total", "Experts read ahead of their layer on the next layer's router's guess."),
+		wasted:     d("prefetch_wasted_total", "Prefetched experts evicted before any use."),
+		bytes:      d("read_bytes_total", "Bytes of experts read from disk, demand and prefetch."),
+		demand:     d("demand_read_bytes_total", "Bytes of experts read on demand (the forward pass waiting)."),
+		guesses:    d("guesses_total", "Experts guessed for the next layer."),
+		correct:    d("guesses_correct_total", "Guessed experts the next layer's router then picked."),
+		waits:      d("read_waits_total", "Times the forward pass waited for an expert's read."),
+		waitSec:    d("read_wait_seconds_total", "Time the forward pass spent waiting for experts' reads."),
+	}
+}
+
+func (e expertMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{e.slots, e.loads, e.prefetched, e.wasted, e.bytes, e.demand, e.guesses, e.correct, e.waits, e.waitSec} {
+		ch <- d
+	}
+}
+
+func (e expertMetrics) Collect(ch chan<- prometheus.Metric) {
+	s := e.stats()
+	c := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(e.slots, prometheus.GaugeValue, float64(s.Slots))
+	c(e.loads, float64(s.Hits), "hit")
+	c(e.loads, float64(s.PrefetchHits), "prefetch_hit")
+	c(e.loads, float64(s.Misses), "miss")
+	c(e.prefetched, float64(s.Prefetched))
+	c(e.wasted, float64(s.PrefetchWasted))
+	c(e.bytes, float64(s.BytesRead))
+	c(e.demand, float64(s.DemandBytes))
+	c(e.guesses, float64(s.Predicted))
+	c(e.correct, float64(s.Correct))
+	c(e.waits, float64(s.Waits))
+	c(e.waitSec, float64(s.WaitNanos)/1e9)
 }
 
 // ledgerKinds exports the ledger's per-kind totals.

@@ -23,6 +23,7 @@ import (
 	"github.com/memfit/memfit/internal/sample"
 	"github.com/memfit/memfit/internal/tokenizer"
 	"github.com/memfit/memfit/internal/toolcall"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 const testModel = "gocoder"
@@ -493,5 +494,50 @@ func TestToolStream(t *testing.T) {
 	held := &toolStream{marker: "<tool_call>", holding: true}
 	if got := held.add("anything"); got != "" || held.rest() != "anything" {
 		t.Errorf("a forced call streamed %q", got)
+	}
+}
+
+// TestExpertMetrics: an expert cache's counters come out under their
+// names, loads split by where they came from.
+func TestExpertMetrics(t *testing.T) {
+	st := weights.ExpertStats{Hits: 90, PrefetchHits: 6, Misses: 4, Prefetched: 8, PrefetchWasted: 1,
+		BytesRead: 12 << 20, DemandBytes: 4 << 20, Predicted: 16, Correct: 12, Waits: 3, WaitNanos: 1500e6, Slots: 48}
+	c := newExpertMetrics(func() weights.ExpertStats { return st })
+	want := `
+# HELP memfit_expert_cache_slots Experts the MoE expert cache holds.
+# TYPE memfit_expert_cache_slots gauge
+memfit_expert_cache_slots 48
+# HELP memfit_expert_demand_read_bytes_total Bytes of experts read on demand (the forward pass waiting).
+# TYPE memfit_expert_demand_read_bytes_total counter
+memfit_expert_demand_read_bytes_total 4.194304e+06
+# HELP memfit_expert_guesses_correct_total Guessed experts the next layer's router then picked.
+# TYPE memfit_expert_guesses_correct_total counter
+memfit_expert_guesses_correct_total 12
+# HELP memfit_expert_guesses_total Experts guessed for the next layer.
+# TYPE memfit_expert_guesses_total counter
+memfit_expert_guesses_total 16
+# HELP memfit_expert_loads_total Experts a layer's batch used, by where they came from: hit (in the cache), prefetch_hit (read ahead by a guess), miss (read on demand).
+# TYPE memfit_expert_loads_total counter
+memfit_expert_loads_total{result="hit"} 90
+memfit_expert_loads_total{result="miss"} 4
+memfit_expert_loads_total{result="prefetch_hit"} 6
+# HELP memfit_expert_prefetch_wasted_total Prefetched experts evicted before any use.
+# TYPE memfit_expert_prefetch_wasted_total counter
+memfit_expert_prefetch_wasted_total 1
+# HELP memfit_expert_prefetched_total Experts read ahead of their layer on the next layer's router's guess.
+# TYPE memfit_expert_prefetched_total counter
+memfit_expert_prefetched_total 8
+# HELP memfit_expert_read_bytes_total Bytes of experts read from disk, demand and prefetch.
+# TYPE memfit_expert_read_bytes_total counter
+memfit_expert_read_bytes_total 1.2582912e+07
+# HELP memfit_expert_read_wait_seconds_total Time the forward pass spent waiting for experts' reads.
+# TYPE memfit_expert_read_wait_seconds_total counter
+memfit_expert_read_wait_seconds_total 1.5
+# HELP memfit_expert_read_waits_total Times the forward pass waited for an expert's read.
+# TYPE memfit_expert_read_waits_total counter
+memfit_expert_read_waits_total 3
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }
