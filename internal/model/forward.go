@@ -516,8 +516,9 @@ func (m *Model) expertGroup(st *Scratch, L *layer, group, start []int32, h, res 
 
 // prefetchExperts guesses which experts layer next will use (its router
 // applied to the hidden state after this layer's attention, normed by
-// next's FFN norm: this layer's experts are all that is still to add) and
-// asks the expert cache to read them while this layer's experts compute.
+// next's FFN norm: this layer's experts are all that is still to add);
+// moe asks the expert cache to read them once this layer's misses are
+// queued, so they read while this layer's experts compute.
 // Only small batches (decode) guess: a long prompt uses most experts
 // anyway.
 func (m *Model) prefetchExperts(sc *Scratch, next int, x []float32, T int) {

@@ -497,8 +497,14 @@ func (c *ExpertCache) await() {
 // while it waits.
 func (c *ExpertCache) reap(min int) {
 	r := c.aio
-	if r == nil || r.busy() == 0 {
+	if r == nil {
 		return
+	}
+	if r.busy() == 0 {
+		c.kick() // nothing in flight: start what is queued, if anything
+		if r.busy() == 0 {
+			return
+		}
 	}
 	if min > 0 {
 		c.mu.Unlock()
