@@ -3,7 +3,6 @@ package weights
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,15 +15,8 @@ import (
 // closed descriptor, which the kernel refuses, comes back as not taken.
 func TestAIORing(t *testing.T) {
 	const chunk = 64 << 10
-	data := make([]byte, 10*chunk+1000)
-	r := rand.New(rand.NewPCG(7, 8))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
 	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeRandom(t, path, 10*chunk+1000, rand.New(rand.NewPCG(7, 8)))
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatalf("O_DIRECT on the test's temporary directory: %v", err)

@@ -27,14 +27,8 @@ func TestLoadFile(t *testing.T) {
 	sizes := []int{0, 1, 4095, 4096, 4097, hugePage - 1, hugePage + 1, loadChunk, 2*loadChunk + 4099}
 	for name, dir := range dirs {
 		for _, n := range sizes {
-			want := make([]byte, n)
-			for i := range want {
-				want[i] = byte(r.Uint32())
-			}
 			path := filepath.Join(dir, "f")
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			want := writeRandom(t, path, n, r)
 			got, err := loadFile(path)
 			if err != nil {
 				t.Fatalf("%s, %d bytes: %v", name, n, err)

@@ -464,8 +464,9 @@ func (c *ExpertCache) kick() {
 		left, r.prepared = r.prepared, r.prepared[:0]
 	}
 	// Reads the kernel did not take (out of AIO resources, say) are
-	// read here instead.
-	for _, i := range left {
+	// read here instead. left shares r.prepared's array, which finishing
+	// a read may refill (it kicks again): iterate over a copy.
+	for _, i := range slices.Clone(left) {
 		c.readHere(i, 0)
 	}
 }

@@ -19,15 +19,8 @@ import (
 // reservations go to l; the caller closes it (Close unmaps the file).
 func mappedModel(t *testing.T, dir string, n int, l *ledger.Ledger) (*Model, []byte) {
 	t.Helper()
-	data := make([]byte, n)
-	r := rand.New(rand.NewPCG(3, 4))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
 	path := filepath.Join(dir, "w.bin")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeRandom(t, path, n, rand.New(rand.NewPCG(3, 4)))
 	b, err := mapFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -14,18 +14,25 @@ import (
 	"github.com/memfit/memfit/internal/tensor"
 )
 
-// testModel maps a file of random bytes as a Model.
-func testModel(t *testing.T, size int) (*Model, []byte) {
+// writeRandom writes n bytes drawn from r to a file at path and returns
+// them.
+func writeRandom(t *testing.T, path string, n int, r *rand.Rand) []byte {
 	t.Helper()
-	data := make([]byte, size)
-	r := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, n)
 	for i := range data {
 		data[i] = byte(r.Uint32())
 	}
-	path := filepath.Join(t.TempDir(), "w.bin")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return data
+}
+
+// testModel maps a file of random bytes as a Model.
+func testModel(t *testing.T, size int) (*Model, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "w.bin")
+	data := writeRandom(t, path, size, rand.New(rand.NewPCG(1, 2)))
 	b, err := mapFile(path)
 	if err != nil {
 		t.Fatal(err)
