@@ -72,7 +72,7 @@ func planFor(path string, budget int64, g *genFlags, threads int, probe int) (*p
 	}
 	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: opt.KVType, Threads: threads}
 	if probe != probeNone {
-		po.Device, err = plan.Probe(ix.Disk, plan.ProbeOptions{Kinds: ix.MatrixKinds(), Kernels: kernelProbe(threads), Fresh: probe == probeFresh})
+		po.Device, err = plan.Probe(ix.Disk, plan.ProbeOptions{Kinds: ix.MatrixKinds(), DecodeKinds: ix.DecodeKinds(), Passes: ix.DecodePasses(budget), Kernels: kernelProbe(threads), Fresh: probe == probeFresh})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -105,9 +105,10 @@ func newPlanCmd() *cobra.Command {
 inside the budget: resident and streamed weight bytes, the KV cache, scratch,
 runtime overhead, the total, whether it fits, which layers stream from disk, and
 the predicted prefill and decode speed on this machine (from a device probe:
-memory bandwidth, the disk's O_DIRECT read bandwidth, this build's kernel
-rates for the model's weight types; measured once, cached, re-measured with
---probe). When even the minimum working set does not fit it
+memory bandwidth, the disk's O_DIRECT read bandwidth, this build's kernels
+timed on matrices of the model's shapes and types, a layer at a time as the
+forward pass runs them; measured once, cached, re-measured with --probe, and
+calibrated by what memfit bench measures). When even the minimum working set does not fit it
 exits with code 3 and says what would make it fit. --full lists every tensor.`,
 		Example: `  memfit plan -m llama-3.1-8b-Q4_K_M.gguf --mem-budget 3GiB
   memfit plan -m ./Qwen3-0.6B --mem-budget 350MiB --ctx 2048 --parallel 2`,
@@ -146,7 +147,7 @@ exits with code 3 and says what would make it fit. --full lists every tensor.`,
 	mf.register(c)
 	gen.register(c, true)
 	c.Flags().BoolVar(&full, "full", false, "list every tensor's residency")
-	c.Flags().BoolVar(&fresh, "probe", false, "measure the device again (memory and disk bandwidth, kernel rates) instead of using the cached figures")
+	c.Flags().BoolVar(&fresh, "probe", false, "measure the device again (memory and disk bandwidth, kernel timings) instead of using the cached figures and forget what runs calibrated")
 	hideSampling(c)
 	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
@@ -17,7 +18,7 @@ import (
 // kernelProbe is the planner's measurement of this build's matrix kernels
 // on threads workers.
 func kernelProbe(threads int) *plan.KernelProbe {
-	return &plan.KernelProbe{Name: kernelsName(), Threads: threads, Measure: measureKernels}
+	return &plan.KernelProbe{Name: kernelsName(), Threads: threads, Measure: measureKernels, MeasurePass: measurePass}
 }
 
 // kernelsName identifies the kernels a measurement is for: the build (its
@@ -54,9 +55,11 @@ func kernelsName() string {
 // measureKernels times MatMul on matrices of kind k (its type and row
 // length): one token over 256 MiB of weights in 8 MiB matrices (eight
 // times a 32 MiB L3 cache: a model's weights come from RAM, a matrix at a
-// time) for the decode rate, 32 tokens over 2 MiB for the prefill rate.
-// Each is the median of at least five runs and half a second.
-func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, err error) {
+// time) for the decode rate (when decodeToo is set: the planner times a
+// model's layers as whole passes, measurePass, and needs decode rates only
+// for what those leave out), 32 tokens over 2 MiB for the prefill rate.
+// Each is the median of at least five runs and a quarter second.
+func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, prefill float64, err error) {
 	t, in := k.Type, k.Cols
 	if !kernels.Supports(t) {
 		return 0, 0, nil // the planner assumes a rate
@@ -109,7 +112,7 @@ func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, er
 		}
 		pass() // warm-up
 		var times []float64
-		for start := time.Now(); len(times) < 5 || time.Since(start) < 500*time.Millisecond; {
+		for start := time.Now(); len(times) < 5 || time.Since(start) < 250*time.Millisecond; {
 			s := time.Now()
 			pass()
 			times = append(times, time.Since(s).Seconds())
@@ -117,5 +120,145 @@ func measureKernels(k plan.MatrixKind, threads int) (decode, prefill float64, er
 		slices.Sort(times)
 		return float64(len(data)) * float64(T) / times[len(times)/2]
 	}
-	return run(256<<20, 8<<20, 1), run(2<<20, 2<<20, 32), nil
+	if decodeToo {
+		decode = run(256<<20, 8<<20, 1)
+	}
+	return decode, run(2<<20, 2<<20, 32), nil
+}
+
+// passBytesLimit caps the weights measurePass allocates (the planner asks
+// for at most plan.PassFootprint): a larger pass is timed on a share of
+// each matrix's rows and its time scaled up by the bytes left out.
+const passBytesLimit = 1 << 30
+
+// measurePass times one decoded token through pass p as the forward pass
+// runs it: each group's matrices in one MatMuls run of a shared input, the
+// groups in order, through copies distinct copies of the pass in turn (so
+// that the weights come from as much memory as a model's do). It returns
+// the median seconds per copy over at least five runs and a quarter
+// second. If during is not nil it is then called while the pass keeps
+// running.
+func measurePass(p plan.Pass, copies, threads int, during func()) (float64, error) {
+	if len(p) == 0 || copies < 1 || copies > 1<<16 {
+		return 0, fmt.Errorf("a pass of %d groups in %d copies", len(p), copies)
+	}
+	total := p.Bytes()
+	if total <= 0 {
+		return 0, fmt.Errorf("a pass of no bytes")
+	}
+	share := min(1, float64(passBytesLimit)/float64(total*int64(copies)))
+	maxCols := 0
+	for _, g := range p {
+		for _, m := range g {
+			if !kernels.Supports(m.Type) || m.Cols <= 0 || m.Cols > 1<<20 || m.Rows <= 0 || m.Rows > 1<<24 {
+				return 0, fmt.Errorf("a %v matrix of %d×%d values, which the probe cannot time", m.Type, m.Rows, m.Cols)
+			}
+			if g[0].Cols != m.Cols {
+				return 0, fmt.Errorf("a group of matrices of different row lengths (%d, %d)", g[0].Cols, m.Cols)
+			}
+			maxCols = max(maxCols, m.Cols)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, maxCols)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	// Each matrix is made of 16 distinct quantized rows of its kind, tiled.
+	const distinct = 16
+	rowsOf := map[plan.MatrixKind][]byte{}
+	kindRows := func(t tensor.DType, cols int) ([]byte, int, error) {
+		rb, err := t.RowBytes(int64(cols))
+		if err != nil {
+			return nil, 0, err
+		}
+		k := plan.MatrixKind{Type: t, Cols: cols}
+		if b, ok := rowsOf[k]; ok {
+			return b, int(rb), nil
+		}
+		v := make([]float32, cols)
+		b := make([]byte, distinct*int(rb))
+		for i := range distinct {
+			for j := range v {
+				v[j] = float32(r.NormFloat64())
+			}
+			if err := quant.Quantize(t, b[i*int(rb):(i+1)*int(rb)], v); err != nil {
+				return nil, 0, err
+			}
+		}
+		rowsOf[k] = b
+		return b, int(rb), nil
+	}
+	// The matrices live in one buffer outside the Go heap, unmapped on
+	// return: the probe's memory is gone before a model is loaded.
+	rowsTimed := func(m plan.PassMatrix) int { return min(m.Rows, max(8, int(float64(m.Rows)*share+0.5))) }
+	var bytes int64
+	for _, g := range p {
+		for _, m := range g {
+			rb, err := m.Type.RowBytes(int64(m.Cols))
+			if err != nil {
+				return 0, err
+			}
+			bytes += int64(rowsTimed(m)) * rb
+		}
+	}
+	buf, err := plan.AlignedBuffer(int(bytes) * copies)
+	if err != nil {
+		return 0, err
+	}
+	defer plan.FreeAligned(buf)
+	_ = unix.Madvise(buf, unix.MADV_HUGEPAGE) // as a model's weights are
+	var jobs [][]kernels.MatJob               // per copy and group
+	for range copies {
+		for _, g := range p {
+			var js []kernels.MatJob
+			for _, m := range g {
+				src, rb, err := kindRows(m.Type, m.Cols)
+				if err != nil {
+					return 0, err
+				}
+				rows := rowsTimed(m)
+				data := buf[: rows*rb : rows*rb]
+				buf = buf[rows*rb:]
+				for n := copy(data, src); n < len(data); n *= 2 {
+					copy(data[n:], data[:n])
+				}
+				w := &tensor.Tensor{Name: "probe", Type: m.Type, Shape: tensor.Shape{int64(m.Cols), int64(rows)}, Data: data}
+				js = append(js, kernels.MatJob{W: w, Y: make([]float32, rows), LDY: rows})
+			}
+			jobs = append(jobs, js)
+		}
+	}
+	ops := kernels.NewOps(kernels.NewPool(threads))
+	defer ops.Pool.Close()
+	run := func() {
+		for _, js := range jobs {
+			ops.MatMuls(x[:js[0].W.RowLen()], 1, js)
+		}
+	}
+	run() // warm-up
+	var times []float64
+	for start := time.Now(); len(times) < 5 || time.Since(start) < 250*time.Millisecond; {
+		s := time.Now()
+		run()
+		times = append(times, time.Since(s).Seconds())
+	}
+	if during != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			during()
+		}()
+		for running := true; running; {
+			run()
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+		}
+	}
+	slices.Sort(times)
+	// Scaled from the bytes timed to the pass's.
+	return times[len(times)/2] * float64(total) / float64(bytes) / float64(copies), nil
 }

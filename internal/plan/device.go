@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,11 +35,15 @@ type Device struct {
 	// "Q4_K/4096": the weight type and row length).
 	DecodeRates  map[string]float64 `json:"decode_rates,omitempty"`
 	PrefillRates map[string]float64 `json:"prefill_rates,omitempty"`
-	// ComputeFactor calibrates the kernel rates against whole forward
-	// passes: a resident decode step's measured time over the time the
-	// rates alone predict (attention, norms, sampling and the workers'
-	// waits are not in the rates; a probe taken while the machine was busy
-	// is). It is the median of ComputeSamples, the last runs' ratios that
+	// PassTimes are the measured seconds one run of a decode pass takes
+	// (a layer's matrix products as the forward pass makes them, or the
+	// output projection; see Pass), by CountedPass.key.
+	PassTimes map[string]float64 `json:"pass_times,omitempty"`
+	// ComputeFactor calibrates the probe against whole forward passes: a
+	// resident decode step's measured time over the time the pass times
+	// (or, for a model without them, the kernel rates) alone predict
+	// (attention, norms and the embedding are not in them; a probe taken
+	// while the machine was busy or idle is). It is the median of ComputeSamples, the last runs' ratios that
 	// memfit bench observed (Observe); 0 until one was.
 	ComputeFactor  float64   `json:"compute_factor,omitempty"`
 	ComputeSamples []float64 `json:"compute_samples,omitempty"`
@@ -51,11 +56,14 @@ type Device struct {
 	// calibration of the last one measured with as many threads).
 	ModelSamples      map[string][]float64 `json:"model_compute_samples,omitempty"`
 	ComputeFactorFrom string               `json:"compute_factor_from,omitempty"`
-	// DiskSamples are the disk's measured read bandwidths: the probe's,
-	// then the layer streamer's in the last runs (Observe). DiskBandwidth
-	// is their median: a host-cached or shared disk reads at a rate that
-	// moves from minute to minute, and what streaming runs saw is the
-	// rate the next one will most likely see.
+	// DiskProbed is the probe's read bandwidth; DiskSamples are the
+	// layer streamer's in the last runs (Observe). DiskBandwidth is their
+	// median once there are any, the probe's figure before: a host-cached
+	// or shared disk reads at a rate that moves from minute to minute,
+	// and streaming runs read beside the forward pass's work, so what
+	// they saw is the rate the next one will most likely see (here the
+	// probe read up to 7 GB/s where the streamer then read 5).
+	DiskProbed  float64   `json:"disk_probed_bytes_s,omitempty"`
 	DiskSamples []float64 `json:"disk_samples,omitempty"`
 	MeasuredAt  string    `json:"measured_at"`
 }
@@ -148,14 +156,25 @@ func (d *Device) PrefillRate(k MatrixKind, bytesPerParam float64) float64 {
 type KernelProbe struct {
 	Name    string // identifies the kernels (build and variant); rates are cached under it
 	Threads int
-	Measure func(k MatrixKind, threads int) (decode, prefill float64, err error)
+	// Measure returns the decode rate (when decode is set; else 0) and
+	// the prefill rate of the kernels for weights of kind k.
+	Measure func(k MatrixKind, threads int, decode bool) (decodeRate, prefillRate float64, err error)
+	// MeasurePass, if set, times one decoded token's run through pass p
+	// on threads workers, in seconds: the median over runs through copies
+	// distinct copies of the pass's matrices in turn, divided by copies.
+	// If during is not nil it then calls it, running the pass meanwhile
+	// (the disk is sampled so, as the layer streamer reads beside the
+	// forward pass).
+	MeasurePass func(p Pass, copies, threads int, during func()) (float64, error)
 }
 
 // ProbeOptions say what Probe measures.
 type ProbeOptions struct {
-	Kinds   []MatrixKind // matrix kinds to have kernel rates for
-	Kernels *KernelProbe // nil: assumed kernel rates
-	Fresh   bool         // measure again even when cached
+	Kinds       []MatrixKind  // matrix kinds to have prefill rates for
+	DecodeKinds []MatrixKind  // matrix kinds to have decode rates for
+	Passes      []CountedPass // decode passes to have times for (Index.DecodePasses)
+	Kernels     *KernelProbe  // nil: assumed kernel rates
+	Fresh       bool          // measure again even when cached
 }
 
 // deviceCache is the probe's cache file.
@@ -192,13 +211,15 @@ func pruneKernels(m map[string]*Device, keep string) {
 	}
 }
 
-// cachePath is where the probe's results are kept.
+// cachePath is where the probe's results are kept. The file's version
+// changes when the meaning of its figures does (v3: compute factors are
+// relative to pass times where a model has them, not to kernel rates).
 func cachePath() (string, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "memfit", "device-v2.json"), nil
+	return filepath.Join(dir, "memfit", "device-v3.json"), nil
 }
 
 // diskID names the block device holding path.
@@ -229,20 +250,25 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		cache.Memory = &Device{Cores: runtime.NumCPU(), MemBandwidth: memBandwidth(runtime.NumCPU()), MeasuredAt: now}
 		changed = true
 	}
+	// The disk, when it needs probing, is sampled in windows while the
+	// passes below run (a streamed decode reads while the forward pass
+	// computes: here an idle disk probe read 5–7 GB/s where the streamer
+	// then read 4–5), or after them when there are none to time.
 	id := diskID(path)
 	disk := cache.Disks[id]
+	var ds *diskSampler
+	windows := 0
 	if opt.Fresh || disk == nil || disk.DiskBandwidth <= 0 {
-		bw, direct := diskBandwidth(path)
-		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskDirect: direct, DiskSamples: []float64{bw}, MeasuredAt: now}
-		if bw > 0 {
-			cache.Disks[id] = disk
-			changed = true
+		ds = newDiskSampler(path)
+		defer ds.close()
+	}
+	sampleDisk := func() {
+		if ds != nil && windows < diskWindows {
+			ds.read(diskWindow, diskWindowStretches)
+			windows++
 		}
 	}
-	d := &Device{
-		Cores: cache.Memory.Cores, MemBandwidth: cache.Memory.MemBandwidth, FLOPS: 12e9 * float64(cache.Memory.Cores),
-		DiskID: id, DiskBandwidth: disk.DiskBandwidth, DiskDirect: disk.DiskDirect, DiskSamples: disk.DiskSamples, MeasuredAt: disk.MeasuredAt,
-	}
+	d := &Device{Cores: cache.Memory.Cores, MemBandwidth: cache.Memory.MemBandwidth, FLOPS: 12e9 * float64(cache.Memory.Cores), DiskID: id}
 	if k := opt.Kernels; k != nil && k.Measure != nil {
 		key := k.key()
 		kd := cache.Kernels[key]
@@ -252,25 +278,72 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 				inherit(kd, cache.Kernels)
 			}
 		}
-		for _, mk := range opt.Kinds {
-			if _, ok := kd.DecodeRates[mk.String()]; ok {
+		for _, mk := range slices.Concat(opt.Kinds, opt.DecodeKinds) {
+			name := mk.String()
+			decode := slices.Contains(opt.DecodeKinds, mk) && kd.DecodeRates[name] <= 0
+			if _, ok := kd.PrefillRates[name]; ok && !decode {
 				continue
 			}
-			dec, pre, err := k.Measure(mk, k.Threads)
+			dec, pre, err := k.Measure(mk, k.Threads, decode)
 			if err != nil {
 				return nil, fmt.Errorf("measuring the %v kernels: %w", mk, err)
 			}
-			kd.DecodeRates[mk.String()], kd.PrefillRates[mk.String()] = dec, pre
+			kd.PrefillRates[name] = pre
+			if decode {
+				kd.DecodeRates[name] = dec
+			}
 			kd.MeasuredAt = now
 			changed = true
 		}
+		// Passes not timed yet are timed in two sweeps, the faster of the
+		// two kept: a probe caught by a burst of the machine's other work
+		// (a pass at half its speed for a second, seen once in eight
+		// probes) would otherwise mislead every plan until a run
+		// calibrates it.
+		var todo []CountedPass
+		for _, cp := range opt.Passes {
+			if _, ok := kd.PassTimes[cp.key()]; !ok && k.MeasurePass != nil && !slices.ContainsFunc(todo, func(c CountedPass) bool { return c.key() == cp.key() }) {
+				todo = append(todo, cp)
+			}
+		}
+		for sweep := 0; sweep < 2; sweep++ {
+			for _, cp := range todo {
+				var during func()
+				if ds != nil && windows < diskWindows {
+					during = sampleDisk
+				}
+				sec, err := k.MeasurePass(cp.Pass, cp.Copies, k.Threads, during)
+				if err != nil {
+					return nil, fmt.Errorf("timing the decode pass %v: %w", cp.Pass, err)
+				}
+				if kd.PassTimes == nil {
+					kd.PassTimes = map[string]float64{}
+				}
+				if old, ok := kd.PassTimes[cp.key()]; !ok || sec < old {
+					kd.PassTimes[cp.key()] = sec
+				}
+				kd.MeasuredAt = now
+				changed = true
+			}
+		}
 		cache.Kernels[key] = kd
 		pruneKernels(cache.Kernels, key)
-		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates
+		d.Kernels, d.Threads, d.DecodeRates, d.PrefillRates, d.PassTimes = kd.Kernels, kd.Threads, kd.DecodeRates, kd.PrefillRates, kd.PassTimes
 		d.ComputeFactor, d.ComputeSamples, d.ComputeFactorFrom = kd.ComputeFactor, kd.ComputeSamples, kd.ComputeFactorFrom
 		if ms := kd.ModelSamples[modelKey(path)]; len(ms) > 0 {
 			d.ComputeFactor, d.ComputeSamples, d.ComputeFactorFrom = median(ms), ms, "model"
 		}
+	}
+	for ds != nil && windows < diskWindows {
+		sampleDisk()
+	}
+	if bw := ds.rate(); bw > 0 {
+		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskProbed: bw, DiskDirect: ds.direct, MeasuredAt: now}
+		cache.Disks[id] = disk
+		changed = true
+	}
+	if disk != nil {
+		d.DiskBandwidth, d.DiskDirect, d.DiskProbed, d.DiskSamples, d.MeasuredAt = disk.DiskBandwidth, disk.DiskDirect, disk.DiskProbed, disk.DiskSamples, disk.MeasuredAt
 	}
 	return d, nil
 }
@@ -366,9 +439,6 @@ func Observe(path string, k *KernelProbe, obs Observation) error {
 	cache := loadCache(cp, nil)
 	changed := false
 	if disk := cache.Disks[diskID(path)]; disk != nil && obs.DiskBandwidth > 0 {
-		if len(disk.DiskSamples) == 0 {
-			disk.DiskSamples = []float64{disk.DiskBandwidth}
-		}
 		disk.DiskSamples, disk.DiskBandwidth = addSample(disk.DiskSamples, obs.DiskBandwidth)
 		changed = true
 	}
@@ -435,57 +505,121 @@ const (
 	DiskReaders = 4
 )
 
-// diskProbeBytes is how much the disk probe reads: 8 stretches of 64 MiB
-// spread over the file (less for a smaller file).
-const diskProbeBytes = 512 << 20
+// The disk probe reads stretches of diskStretch bytes spread over the
+// file (smaller for a small file) in diskWindows windows spread over the
+// probe (while the kernels run the passes), each at least
+// diskWindowStretches stretches and diskWindow long, up to
+// diskMaxStretches in all: a shared or host-cached disk's rate swings from
+// one stretch to the next and from one second to the next (1.5 to 7.9
+// GB/s here between probes a second apart), and the median of stretches
+// from several seconds is closer to what a run of streaming sees than any
+// one second.
+const (
+	diskStretch         = 64 << 20
+	diskWindows         = 3
+	diskWindowStretches = 3
+	diskWindow          = 350 * time.Millisecond
+	diskMaxStretches    = 96
+)
 
-// diskBandwidth reads up to 512 MiB of path the way the streamer does, in
-// 8 stretches spread over the file, and returns the median of the
-// stretches' bytes per second (a shared disk's figure swings with its
-// other users; the median is what a long run of reads sees) or 0 if the
-// file is too small to tell, and whether O_DIRECT worked.
-func diskBandwidth(path string) (float64, bool) {
+// diskSampler reads stretches of a model file the way the layer streamer
+// reads (DiskReaders reads of DiskChunk bytes in flight, O_DIRECT where
+// the file system allows it) and keeps each stretch's bytes per second.
+type diskSampler struct {
+	fd     int
+	direct bool
+	bufs   [][]byte
+	size   int64 // bytes of the file that can be read in whole chunks
+	per    int64 // bytes per stretch
+	rates  []float64
+	failed bool
+}
+
+// newDiskSampler opens path for sampling; nil if the file is too small to
+// tell (under 32 MiB) or cannot be opened.
+func newDiskSampler(path string) *diskSampler {
 	st, err := os.Stat(path)
 	if err != nil || st.IsDir() || st.Size() < 32<<20 {
-		return 0, false
+		return nil
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECT, 0)
-	direct := err == nil
-	if !direct {
-		if fd, err = unix.Open(path, unix.O_RDONLY, 0); err != nil {
-			return 0, false
+	s := &diskSampler{size: st.Size() &^ (StreamAlign - 1)}
+	s.fd, err = unix.Open(path, unix.O_RDONLY|unix.O_DIRECT, 0)
+	s.direct = err == nil
+	if !s.direct {
+		if s.fd, err = unix.Open(path, unix.O_RDONLY, 0); err != nil {
+			return nil
 		}
 	}
-	defer unix.Close(fd)
-	var bufs [][]byte
 	for range DiskReaders {
 		buf, err := AlignedBuffer(DiskChunk)
 		if err != nil {
-			return 0, false
+			s.close()
+			return nil
 		}
-		defer FreeAligned(buf)
-		bufs = append(bufs, buf)
+		s.bufs = append(s.bufs, buf)
 	}
-	size := st.Size() &^ (StreamAlign - 1)
-	per := max(min(int64(diskProbeBytes/8), size/8)&^(DiskChunk-1), DiskChunk)
-	var rates []float64
-	for i := int64(0); i < 8; i++ {
-		start := (size - per) * i / 7 &^ (StreamAlign - 1)
+	s.per = max(min(int64(diskStretch), s.size/8)&^(DiskChunk-1), DiskChunk)
+	return s
+}
+
+// read reads stretches for at least d and at least n stretches (fewer
+// when diskMaxStretches have been read). Stretch i starts at the golden-
+// ratio sequence's i-th point of the file, which visits it evenly however
+// many are read.
+func (s *diskSampler) read(d time.Duration, n int) {
+	if s == nil {
+		return
+	}
+	start := time.Now()
+	for done := 0; !s.failed && len(s.rates) < diskMaxStretches && (done < n || time.Since(start) < d); done++ {
+		frac := math.Mod(float64(len(s.rates))*0.6180339887498949, 1)
+		off := int64(frac*float64(s.size-s.per)) &^ (StreamAlign - 1)
 		var offs []int64
-		for o := start; o < start+per && o+DiskChunk <= size; o += DiskChunk {
+		for o := off; o < off+s.per && o+DiskChunk <= s.size; o += DiskChunk {
 			offs = append(offs, o)
 		}
-		if n, d := readStretch(fd, direct, offs, bufs); n > 0 && d > 0 {
-			rates = append(rates, float64(n)/d.Seconds())
-		} else if n < 0 {
-			return 0, direct
+		got, took := readStretch(s.fd, s.direct, offs, s.bufs)
+		if got < 0 || took <= 0 {
+			s.failed = got < 0
+			return
 		}
+		s.rates = append(s.rates, float64(got)/took.Seconds())
 	}
-	if len(rates) == 0 {
-		return 0, direct
+}
+
+// rate is the median of the stretches' rates, 0 if none was read or a
+// read failed.
+func (s *diskSampler) rate() float64 {
+	if s == nil || s.failed {
+		return 0
 	}
-	slices.Sort(rates)
-	return rates[len(rates)/2], direct
+	return median(s.rates)
+}
+
+// close releases the file and buffers.
+func (s *diskSampler) close() {
+	if s == nil {
+		return
+	}
+	for _, b := range s.bufs {
+		FreeAligned(b)
+	}
+	unix.Close(s.fd)
+}
+
+// diskBandwidth samples path in diskWindows windows back to back and
+// returns the median stretch's bytes per second (0 if the file is too small
+// to tell) and whether O_DIRECT worked.
+func diskBandwidth(path string) (float64, bool) {
+	s := newDiskSampler(path)
+	if s == nil {
+		return 0, false
+	}
+	defer s.close()
+	for range diskWindows {
+		s.read(diskWindow, diskWindowStretches)
+	}
+	return s.rate(), s.direct
 }
 
 // readStretch reads DiskChunk bytes at each offset with one reader per

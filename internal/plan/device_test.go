@@ -5,7 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/memfit/memfit/internal/tensor"
 )
@@ -36,9 +40,10 @@ func TestMedianAndSamples(t *testing.T) {
 }
 
 // TestObserve: what runs measured reaches the figures later probes
-// return, as the median of the probe's and the runs' figures, per model
-// file where its runs were observed; a new build starts from the last
-// one's calibration for as many threads; a fresh probe starts over.
+// return, as the median of the runs' figures (the probe's until there
+// are any), per model file where its runs were observed; a new build
+// starts from the last one's calibration for as many threads; a fresh
+// probe starts over.
 func TestObserve(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	dir := t.TempDir()
@@ -51,22 +56,22 @@ func TestObserve(t *testing.T) {
 	}
 	path := paths[0]
 	measured := 0
-	k := &KernelProbe{Name: "test-kernels", Threads: 2, Measure: func(MatrixKind, int) (float64, float64, error) {
+	k := &KernelProbe{Name: "test-kernels", Threads: 2, Measure: func(MatrixKind, int, bool) (float64, float64, error) {
 		measured++
 		return 10e9, 20e9, nil
 	}}
-	opt := ProbeOptions{Kinds: []MatrixKind{{tensor.Q4_0, 2048}}, Kernels: k}
+	opt := ProbeOptions{Kinds: []MatrixKind{{tensor.Q4_0, 2048}}, DecodeKinds: []MatrixKind{{tensor.Q4_0, 2048}}, Kernels: k}
 	d, err := Probe(path, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probed := d.DiskBandwidth
-	if probed <= 0 || len(d.DiskSamples) != 1 || d.ComputeFactor != 0 || measured != 1 {
+	if probed <= 0 || d.DiskProbed != probed || len(d.DiskSamples) != 0 || d.ComputeFactor != 0 || measured != 1 {
 		t.Fatalf("probe: disk %v B/s (samples %v), compute factor %v, %d kernel measurements", probed, d.DiskSamples, d.ComputeFactor, measured)
 	}
-	// Two runs of model 0: the disk median is the middle of the probe's
-	// and the two streamers' figures; the factor the middle of the two
-	// ratios. One run of model 1.
+	// Two runs of model 0: the disk bandwidth is the median of the two
+	// streamers' figures (the probe's set aside); the factor the middle
+	// of the two ratios. One run of model 1.
 	for _, obs := range []Observation{{ComputeFactor: 1.5, DiskBandwidth: probed * 4}, {ComputeFactor: 1.1, DiskBandwidth: probed * 2}} {
 		if err := Observe(path, k, obs); err != nil {
 			t.Fatal(err)
@@ -79,8 +84,8 @@ func TestObserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(d.DiskBandwidth/(2*probed)-1) > 1e-9 || len(d.DiskSamples) != 3 || measured != 1 {
-		t.Errorf("after two runs: disk %v B/s (samples %v), want %v; %d kernel measurements, want 1", d.DiskBandwidth, d.DiskSamples, 2*probed, measured)
+	if math.Abs(d.DiskBandwidth/(3*probed)-1) > 1e-9 || len(d.DiskSamples) != 2 || d.DiskProbed != probed || measured != 1 {
+		t.Errorf("after two runs: disk %v B/s (samples %v, probed %v), want %v; %d kernel measurements, want 1", d.DiskBandwidth, d.DiskSamples, d.DiskProbed, 3*probed, measured)
 	}
 	factors := func(k *KernelProbe, want [3]float64, from [3]string) {
 		t.Helper()
@@ -103,7 +108,108 @@ func TestObserve(t *testing.T) {
 	factors(&other, [3]float64{}, [3]string{})
 	// A fresh probe measures again and forgets the runs.
 	opt.Fresh = true
-	if d, err = Probe(path, opt); err != nil || len(d.DiskSamples) != 1 || d.ComputeFactor != 0 {
-		t.Errorf("fresh probe: samples %v, compute factor %v (%v); want one sample, no factor", d.DiskSamples, d.ComputeFactor, err)
+	if d, err = Probe(path, opt); err != nil || len(d.DiskSamples) != 0 || d.DiskBandwidth != d.DiskProbed || d.ComputeFactor != 0 {
+		t.Errorf("fresh probe: samples %v, disk %v (probed %v), compute factor %v (%v); want no samples, the probe's figure, no factor", d.DiskSamples, d.DiskBandwidth, d.DiskProbed, d.ComputeFactor, err)
+	}
+}
+
+// TestProbePasses: the probe times each new pass in two sweeps and keeps
+// the faster, measures decode rates only for the kinds asked for (prefill
+// rates for all), and measures nothing again that its cache holds.
+func TestProbePasses(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	path := filepath.Join(t.TempDir(), "model.bin")
+	if err := os.WriteFile(path, make([]byte, 32<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q4, q6 := MatrixKind{tensor.Q4_0, 2048}, MatrixKind{tensor.Q6_K, 2048}
+	var decodes, prefills []MatrixKind
+	var timed []string
+	windows := 0                    // disk windows sampled during passes
+	times := map[string][]float64{} // per pass: the sweeps' results in turn
+	k := &KernelProbe{Name: "test-kernels", Threads: 2,
+		Measure: func(mk MatrixKind, _ int, decode bool) (float64, float64, error) {
+			prefills = append(prefills, mk)
+			if decode {
+				decodes = append(decodes, mk)
+				return 10e9, 20e9, nil
+			}
+			return 0, 20e9, nil
+		},
+		MeasurePass: func(p Pass, copies, _ int, during func()) (float64, error) {
+			if during != nil {
+				during()
+				windows++
+			}
+			timed = append(timed, fmt.Sprintf("%dx%v", copies, p))
+			v := times[p.String()][0]
+			times[p.String()] = times[p.String()][1:]
+			return v, nil
+		}}
+	layer := CountedPass{Pass: Pass{{{tensor.Q4_0, 2048, 2048}, {tensor.Q4_0, 2048, 512}}, {{tensor.Q4_0, 8192, 2048}}}, Count: 16, Copies: 3}
+	output := CountedPass{Pass: Pass{{{tensor.Q6_K, 2048, 128256}}}, Count: 1, Copies: 1}
+	times[layer.Pass.String()] = []float64{2e-3, 1e-3} // the first sweep caught a burst
+	times[output.Pass.String()] = []float64{4e-3, 5e-3}
+	opt := ProbeOptions{Kinds: []MatrixKind{q4, q6}, DecodeKinds: []MatrixKind{q6}, Passes: []CountedPass{layer, output}, Kernels: k}
+	d, err := Probe(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The disk's three windows read during the first three timings.
+	if windows != diskWindows || !(d.DiskProbed > 0) {
+		t.Errorf("%d disk windows during the passes, disk %v B/s; want %d and a rate", windows, d.DiskProbed, diskWindows)
+	}
+	if d.PassTimes[layer.key()] != 1e-3 || d.PassTimes[output.key()] != 4e-3 || len(timed) != 4 {
+		t.Errorf("pass times %v after %d timings %v; want the faster of two sweeps each", d.PassTimes, len(timed), timed)
+	}
+	if !slices.Equal(decodes, []MatrixKind{q6}) || len(prefills) != 2 || d.DecodeRates[q6.String()] != 10e9 || d.DecodeRates[q4.String()] != 0 || d.PrefillRates[q4.String()] != 20e9 {
+		t.Errorf("decode rates measured for %v, prefill for %v: decode %v, prefill %v", decodes, prefills, d.DecodeRates, d.PrefillRates)
+	}
+	// Cached: nothing measured again; a kind newly needing its decode
+	// rate is measured once more.
+	if _, err := Probe(path, opt); err != nil || len(timed) != 4 || len(prefills) != 2 {
+		t.Errorf("second probe: %v; %d pass timings and %d kernel measurements, want 4 and 2", err, len(timed), len(prefills))
+	}
+	opt.DecodeKinds = []MatrixKind{q4, q6}
+	if d, err = Probe(path, opt); err != nil || !slices.Equal(decodes, []MatrixKind{q6, q4}) || d.DecodeRates[q4.String()] != 10e9 {
+		t.Errorf("probe needing Q4_0's decode rate: %v; decode rates measured for %v: %v", err, decodes, d.DecodeRates)
+	}
+}
+
+// TestDiskSampler: a window reads at least the stretches asked for, the
+// total stops at diskMaxStretches, the rate is their median, a failed
+// read leaves no rate, and a file too small to tell gets no sampler.
+func TestDiskSampler(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.bin")
+	if err := os.WriteFile(path, make([]byte, 40<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newDiskSampler(path)
+	if s == nil {
+		t.Fatal("no sampler for a 40 MiB file")
+	}
+	s.read(0, 3)
+	if len(s.rates) != 3 || s.rate() != median(s.rates) || !(s.rate() > 0) {
+		t.Errorf("one window of 3 stretches: rates %v, rate %v", s.rates, s.rate())
+	}
+	s.read(time.Hour, 2*diskMaxStretches)
+	if len(s.rates) != diskMaxStretches {
+		t.Errorf("%d stretches read, want at most %d", len(s.rates), diskMaxStretches)
+	}
+	s.close()
+	s = newDiskSampler(path)
+	unix.Close(s.fd) // every read now fails
+	s.read(0, 1)
+	s.close()
+	if s.rate() != 0 || !s.failed {
+		t.Errorf("failed read: rate %v, failed %v", s.rate(), s.failed)
+	}
+	small := filepath.Join(dir, "small.bin")
+	if err := os.WriteFile(small, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if newDiskSampler(small) != nil || newDiskSampler(filepath.Join(dir, "missing")) != nil {
+		t.Error("a sampler for a 1 MiB or a missing file")
 	}
 }

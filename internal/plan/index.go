@@ -215,6 +215,23 @@ func classify(s *arch.Spec) (map[string]Kind, map[string]int, map[string]int) {
 // with (an untied embedding is only read a row at a time), for the device
 // probe.
 func (ix *Index) MatrixKinds() []MatrixKind {
+	return ix.matrixKinds(func(Tensor) bool { return true })
+}
+
+// DecodeKinds lists the matrix kinds whose decode kernel rates the
+// planner needs: the routed experts' (DecodePasses time the rest), or
+// every kind the forward pass multiplies with when a model's passes cannot
+// be timed.
+func (ix *Index) DecodeKinds() []MatrixKind {
+	if ix.DecodePasses(0) == nil {
+		return ix.MatrixKinds()
+	}
+	return ix.matrixKinds(func(t Tensor) bool { return t.Kind == KindExperts })
+}
+
+// matrixKinds lists the kinds of the matrices a forward pass multiplies
+// with for which use is true.
+func (ix *Index) matrixKinds(use func(Tensor) bool) []MatrixKind {
 	var out []MatrixKind
 	for _, t := range ix.Tensors {
 		switch t.Kind {
@@ -224,6 +241,9 @@ func (ix *Index) MatrixKinds() []MatrixKind {
 			if !ix.Spec.Tied {
 				continue
 			}
+		}
+		if !use(t) {
+			continue
 		}
 		if k := (MatrixKind{t.Type, t.Cols}); !slices.Contains(out, k) {
 			out = append(out, k)

@@ -97,10 +97,14 @@ type Plan struct {
 	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
 	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
 	PredictedDecodeTPS      float64 `json:"predicted_decode_tok_s,omitempty"`
-	// RooflineComputeTPS is the decode speed the kernel rates alone
-	// predict, before the device's ComputeFactor calibrates them (0
+	// RooflineComputeTPS is the decode speed the probe's measurements
+	// alone predict, before the device's ComputeFactor calibrates them (0
 	// without a device); PredictedDecodeTPS uses the calibrated figure.
+	// ComputeBasis says which measurements: "passes" (the model's layers
+	// and output projection timed through the kernels, Device.PassTimes)
+	// or "rates" (each matrix at its kind's kernel rate).
 	RooflineComputeTPS float64 `json:"roofline_compute_decode_tok_s,omitempty"`
+	ComputeBasis       string  `json:"compute_basis,omitempty"`
 	// ComputeFactor is the calibration applied (Device.ComputeFactor; 0:
 	// none, the rates as probed) and ComputeFactorFrom whose runs it
 	// comes from (Device.ComputeFactorFrom).
@@ -904,13 +908,30 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		byName[ix.Tensors[i].Name] = &ix.Tensors[i]
 	}
 	// Decode reads every weight once per token (untied embeddings: a row):
-	// each tensor at its type's measured kernel rate (capped by the memory
-	// bandwidth), streamed bytes from disk meanwhile: the reader works one
-	// layer ahead, so the two overlap and the slower one sets the pace.
-	// Prefill runs each chunk of up to 128 tokens through every weight at
-	// the prefill rate, streaming the streamed bytes once per chunk.
+	// the layers and the output projection for as long as the probe's
+	// runs through passes of their shapes took, routed experts (and every
+	// matrix, when the passes were not timed) at their kind's measured
+	// kernel rate (capped by the memory bandwidth); streamed bytes come
+	// from disk meanwhile: the reader works one layer ahead, so the two
+	// overlap and the slower one sets the pace. Prefill runs each chunk of
+	// up to 128 tokens through every weight at the prefill rate, streaming
+	// the streamed bytes once per chunk.
 	b := float64(min(opt.Batch, 128))
 	var compute, prefill float64
+	passes := ix.DecodePasses(opt.Budget)
+	timed := len(passes) > 0
+	for _, cp := range passes {
+		if _, ok := d.PassTimes[cp.key()]; !ok {
+			timed = false
+		}
+	}
+	p.ComputeBasis = "rates"
+	if timed {
+		p.ComputeBasis = "passes"
+		for _, cp := range passes {
+			compute += float64(cp.Count) * d.PassTimes[cp.key()]
+		}
+	}
 	for _, t := range p.Tensors {
 		if t.Kind == KindEmbed && !ix.Spec.Tied {
 			continue
@@ -920,7 +941,9 @@ func (p *Plan) predict(ix *Index, opt Options) {
 		if t.Kind == KindExperts && ix.Spec.Experts > 0 {
 			share = float64(ix.Spec.ExpertsUsed) / float64(ix.Spec.Experts)
 		}
-		compute += share * float64(t.Bytes) / d.KernelRate(MatrixKind{tt.Type, tt.Cols})
+		if !timed || t.Kind == KindExperts {
+			compute += share * float64(t.Bytes) / d.KernelRate(MatrixKind{tt.Type, tt.Cols})
+		}
 		if tt.Elems > 0 {
 			// A prefill chunk uses (nearly) every expert.
 			prefill += float64(t.Bytes) * b / d.PrefillRate(MatrixKind{tt.Type, tt.Cols}, float64(t.Bytes)/float64(tt.Elems))
