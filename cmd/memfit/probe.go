@@ -91,12 +91,20 @@ func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, pre
 	// about part bytes each, one MatMul per matrix as a forward pass
 	// multiplies a model's matrices in turn (each product starts its
 	// workers and its prefetch streams anew).
-	run := func(bytes, part int64, T int) float64 {
+	// The weights live outside the Go heap, in huge pages as a model's
+	// do: a heap allocation of this size starts a collection that spins
+	// trying to stop the goroutine filling it (1.5 s of a probe here).
+	run := func(bytes, part int64, T int) (float64, error) {
 		rows := max(int(bytes/rb)&^7, 8)
 		per := min(rows, max(int(part/rb)&^7, 8))
-		data := make([]byte, rows*int(rb))
-		for i := 0; i < rows; i++ {
-			copy(data[i*int(rb):], rowsData[(i%distinct)*int(rb):(i%distinct+1)*int(rb)])
+		data, err := plan.AlignedBuffer(rows * int(rb))
+		if err != nil {
+			return 0, err
+		}
+		defer plan.FreeAligned(data)
+		_ = unix.Madvise(data, unix.MADV_HUGEPAGE)
+		for n := copy(data, rowsData); n < len(data); n *= 2 {
+			copy(data[n:], data[:n])
 		}
 		var ws []tensor.Tensor
 		for lo := 0; lo < rows; lo += per {
@@ -118,12 +126,15 @@ func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, pre
 			times = append(times, time.Since(s).Seconds())
 		}
 		slices.Sort(times)
-		return float64(len(data)) * float64(T) / times[len(times)/2]
+		return float64(len(data)) * float64(T) / times[len(times)/2], nil
 	}
 	if decodeToo {
-		decode = run(256<<20, 8<<20, 1)
+		if decode, err = run(256<<20, 8<<20, 1); err != nil {
+			return 0, 0, err
+		}
 	}
-	return decode, run(2<<20, 2<<20, 32), nil
+	prefill, err = run(2<<20, 2<<20, 32)
+	return decode, prefill, err
 }
 
 // passBytesLimit caps the weights measurePass allocates (the planner asks
