@@ -278,6 +278,12 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 				inherit(kd, cache.Kernels)
 			}
 		}
+		if kd.DecodeRates == nil { // none measured yet: none in the file
+			kd.DecodeRates = map[string]float64{}
+		}
+		if kd.PrefillRates == nil {
+			kd.PrefillRates = map[string]float64{}
+		}
 		for _, mk := range slices.Concat(opt.Kinds, opt.DecodeKinds) {
 			name := mk.String()
 			decode := slices.Contains(opt.DecodeKinds, mk) && kd.DecodeRates[name] <= 0

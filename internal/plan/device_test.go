@@ -150,9 +150,18 @@ func TestProbePasses(t *testing.T) {
 	output := CountedPass{Pass: Pass{{{tensor.Q6_K, 2048, 128256}}}, Count: 1, Copies: 1}
 	times[layer.Pass.String()] = []float64{2e-3, 1e-3} // the first sweep caught a burst
 	times[output.Pass.String()] = []float64{4e-3, 5e-3}
-	opt := ProbeOptions{Kinds: []MatrixKind{q4, q6}, DecodeKinds: []MatrixKind{q6}, Passes: []CountedPass{layer, output}, Kernels: k}
+	// A dense model's plan needs no decode rates at all; the cache file
+	// then holds none, and a later probe that needs some measures them.
+	opt := ProbeOptions{Kinds: []MatrixKind{q4, q6}, Passes: []CountedPass{layer, output}, Kernels: k}
 	d, err := Probe(path, opt)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if len(decodes) != 0 || len(d.DecodeRates) != 0 || len(prefills) != 2 {
+		t.Errorf("no decode kinds: decode rates measured for %v (%v), prefill for %v", decodes, d.DecodeRates, prefills)
+	}
+	opt.DecodeKinds = []MatrixKind{q6}
+	if d, err = Probe(path, opt); err != nil {
 		t.Fatal(err)
 	}
 	// The disk's three windows read during the first three timings.
@@ -162,13 +171,13 @@ func TestProbePasses(t *testing.T) {
 	if d.PassTimes[layer.key()] != 1e-3 || d.PassTimes[output.key()] != 4e-3 || len(timed) != 4 {
 		t.Errorf("pass times %v after %d timings %v; want the faster of two sweeps each", d.PassTimes, len(timed), timed)
 	}
-	if !slices.Equal(decodes, []MatrixKind{q6}) || len(prefills) != 2 || d.DecodeRates[q6.String()] != 10e9 || d.DecodeRates[q4.String()] != 0 || d.PrefillRates[q4.String()] != 20e9 {
+	if !slices.Equal(decodes, []MatrixKind{q6}) || len(prefills) != 3 || d.DecodeRates[q6.String()] != 10e9 || d.DecodeRates[q4.String()] != 0 || d.PrefillRates[q4.String()] != 20e9 {
 		t.Errorf("decode rates measured for %v, prefill for %v: decode %v, prefill %v", decodes, prefills, d.DecodeRates, d.PrefillRates)
 	}
 	// Cached: nothing measured again; a kind newly needing its decode
 	// rate is measured once more.
-	if _, err := Probe(path, opt); err != nil || len(timed) != 4 || len(prefills) != 2 {
-		t.Errorf("second probe: %v; %d pass timings and %d kernel measurements, want 4 and 2", err, len(timed), len(prefills))
+	if _, err := Probe(path, opt); err != nil || len(timed) != 4 || len(prefills) != 3 {
+		t.Errorf("third probe: %v; %d pass timings and %d kernel measurements, want 4 and 3", err, len(timed), len(prefills))
 	}
 	opt.DecodeKinds = []MatrixKind{q4, q6}
 	if d, err = Probe(path, opt); err != nil || !slices.Equal(decodes, []MatrixKind{q6, q4}) || d.DecodeRates[q4.String()] != 10e9 {
