@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"golang.org/x/sys/unix"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
@@ -102,7 +101,6 @@ func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, pre
 			return 0, err
 		}
 		defer plan.FreeAligned(data)
-		_ = unix.Madvise(data, unix.MADV_HUGEPAGE)
 		for n := copy(data, rowsData); n < len(data); n *= 2 {
 			copy(data[n:], data[:n])
 		}
@@ -218,8 +216,7 @@ func measurePass(p plan.Pass, copies, threads int, during func()) (float64, erro
 		return 0, err
 	}
 	defer plan.FreeAligned(buf)
-	_ = unix.Madvise(buf, unix.MADV_HUGEPAGE) // as a model's weights are
-	var jobs [][]kernels.MatJob               // per copy and group
+	var jobs [][]kernels.MatJob // per copy and group
 	for range copies {
 		for _, g := range p {
 			var js []kernels.MatJob

@@ -669,26 +669,45 @@ func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.
 	return read, time.Since(start)
 }
 
-// AlignedBuffer returns n bytes of page-aligned anonymous memory (for
-// O_DIRECT reads), outside the Go heap. Free it with FreeAligned.
+// AlignedBuffer returns n bytes of anonymous memory outside the Go heap,
+// starting at a huge-page boundary, advised MADV_HUGEPAGE and backed now
+// (for O_DIRECT reads and the kernel probe's matrices). Huge pages matter
+// to a read: on this VM O_DIRECT reads of 4 MiB into 4 KiB pages ran at
+// 2.2–2.5 GB/s, into huge pages at 5.6–6.5 GB/s, alternating in one
+// minute (the layer streamer's buffers are in huge pages). Free it with
+// FreeAligned.
 func AlignedBuffer(n int) ([]byte, error) {
 	if n <= 0 {
 		return []byte{}, nil
 	}
-	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	const huge = 2 << 20
+	size := (n + StreamAlign - 1) &^ (StreamAlign - 1)
+	raw, err := unix.MmapPtr(-1, 0, nil, uintptr(size+huge), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, fmt.Errorf("allocating a %d-byte buffer: %w", n, err)
 	}
-	if uintptr(unsafe.Pointer(&b[0]))%StreamAlign != 0 {
-		unix.Munmap(b)
-		return nil, fmt.Errorf("allocating a %d-byte buffer: not page aligned", n)
+	// Trim the mapping to a huge-page-aligned start and the size.
+	lead := int((huge - uintptr(raw)%huge) % huge)
+	if lead > 0 {
+		_ = unix.MunmapPtr(raw, uintptr(lead))
 	}
-	return b, nil
+	if tail := huge - lead; tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(raw, lead+size), uintptr(tail))
+	}
+	b := unsafe.Slice((*byte)(unsafe.Add(raw, lead)), size)
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	if unix.Madvise(b, unix.MADV_POPULATE_WRITE) != nil {
+		for i := 0; i < len(b); i += StreamAlign { // kernels before 5.14
+			b[i] = 0
+		}
+	}
+	return b[:n], nil
 }
 
-// FreeAligned releases a buffer from AlignedBuffer.
+// FreeAligned releases a buffer from AlignedBuffer (or a prefix of one
+// with its capacity intact).
 func FreeAligned(b []byte) {
-	if len(b) > 0 {
-		_ = unix.Munmap(b[:cap(b)])
+	if cap(b) > 0 {
+		_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(cap(b)))
 	}
 }
