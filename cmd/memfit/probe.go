@@ -12,6 +12,7 @@ import (
 	"github.com/memfit/memfit/internal/plan"
 	"github.com/memfit/memfit/internal/quant"
 	"github.com/memfit/memfit/internal/tensor"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 // kernelProbe is the planner's measurement of this build's matrix kernels
@@ -96,11 +97,11 @@ func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, pre
 	run := func(bytes, part int64, T int) (float64, error) {
 		rows := max(int(bytes/rb)&^7, 8)
 		per := min(rows, max(int(part/rb)&^7, 8))
-		data, err := plan.AlignedBuffer(rows * int(rb))
+		data, err := weights.HugeBuffer(rows * int(rb))
 		if err != nil {
 			return 0, err
 		}
-		defer plan.FreeAligned(data)
+		defer weights.FreeHugeBuffer(data)
 		for n := copy(data, rowsData); n < len(data); n *= 2 {
 			copy(data[n:], data[:n])
 		}
@@ -116,15 +117,7 @@ func measureKernels(k plan.MatrixKind, threads int, decodeToo bool) (decode, pre
 				ops.MatMul(&ws[i], x[:T*in], T, y, n)
 			}
 		}
-		pass() // warm-up
-		var times []float64
-		for start := time.Now(); len(times) < 5 || time.Since(start) < 250*time.Millisecond; {
-			s := time.Now()
-			pass()
-			times = append(times, time.Since(s).Seconds())
-		}
-		slices.Sort(times)
-		return float64(len(data)) * float64(T) / times[len(times)/2], nil
+		return float64(len(data)) * float64(T) / medianRun(pass), nil
 	}
 	if decodeToo {
 		if decode, err = run(256<<20, 8<<20, 1); err != nil {
@@ -211,11 +204,11 @@ func measurePass(p plan.Pass, copies, threads int, during func()) (float64, erro
 			bytes += int64(rowsTimed(m)) * rb
 		}
 	}
-	buf, err := plan.AlignedBuffer(int(bytes) * copies)
+	buf, err := weights.HugeBuffer(int(bytes) * copies)
 	if err != nil {
 		return 0, err
 	}
-	defer plan.FreeAligned(buf)
+	defer weights.FreeHugeBuffer(buf)
 	var jobs [][]kernels.MatJob // per copy and group
 	for range copies {
 		for _, g := range p {
@@ -244,13 +237,7 @@ func measurePass(p plan.Pass, copies, threads int, during func()) (float64, erro
 			ops.MatMuls(x[:js[0].W.RowLen()], 1, js)
 		}
 	}
-	run() // warm-up
-	var times []float64
-	for start := time.Now(); len(times) < 5 || time.Since(start) < 250*time.Millisecond; {
-		s := time.Now()
-		run()
-		times = append(times, time.Since(s).Seconds())
-	}
+	sec := medianRun(run)
 	if during != nil {
 		done := make(chan struct{})
 		go func() {
@@ -266,7 +253,20 @@ func measurePass(p plan.Pass, copies, threads int, during func()) (float64, erro
 			}
 		}
 	}
-	slices.Sort(times)
 	// Scaled from the bytes timed to the pass's.
-	return times[len(times)/2] * float64(total) / float64(bytes) / float64(copies), nil
+	return sec * float64(total) / float64(bytes) / float64(copies), nil
+}
+
+// medianRun calls run once to warm up, then times it at least five times
+// and for at least a quarter second, and returns the median in seconds.
+func medianRun(run func()) float64 {
+	run()
+	var times []float64
+	for start := time.Now(); len(times) < 5 || time.Since(start) < 250*time.Millisecond; {
+		s := time.Now()
+		run()
+		times = append(times, time.Since(s).Seconds())
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
 }

@@ -10,11 +10,11 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/memfit/memfit/internal/tensor"
+	"github.com/memfit/memfit/internal/weights"
 )
 
 // Device is what the planner knows about this machine.
@@ -308,7 +308,7 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		// calibrates it.
 		var todo []CountedPass
 		for _, cp := range opt.Passes {
-			if _, ok := kd.PassTimes[cp.key()]; !ok && k.MeasurePass != nil && !slices.ContainsFunc(todo, func(c CountedPass) bool { return c.key() == cp.key() }) {
+			if _, ok := kd.PassTimes[cp.key()]; !ok && k.MeasurePass != nil {
 				todo = append(todo, cp)
 			}
 		}
@@ -557,7 +557,7 @@ func newDiskSampler(path string) *diskSampler {
 		}
 	}
 	for range DiskReaders {
-		buf, err := AlignedBuffer(DiskChunk)
+		buf, err := weights.HugeBuffer(DiskChunk)
 		if err != nil {
 			s.close()
 			return nil
@@ -608,7 +608,7 @@ func (s *diskSampler) close() {
 		return
 	}
 	for _, b := range s.bufs {
-		FreeAligned(b)
+		weights.FreeHugeBuffer(b)
 	}
 	unix.Close(s.fd)
 }
@@ -667,47 +667,4 @@ func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.
 	}
 	wg.Wait()
 	return read, time.Since(start)
-}
-
-// AlignedBuffer returns n bytes of anonymous memory outside the Go heap,
-// starting at a huge-page boundary, advised MADV_HUGEPAGE and backed now
-// (for O_DIRECT reads and the kernel probe's matrices). Huge pages matter
-// to a read: on this VM O_DIRECT reads of 4 MiB into 4 KiB pages ran at
-// 2.2–2.5 GB/s, into huge pages at 5.6–6.5 GB/s, alternating in one
-// minute (the layer streamer's buffers are in huge pages). Free it with
-// FreeAligned.
-func AlignedBuffer(n int) ([]byte, error) {
-	if n <= 0 {
-		return []byte{}, nil
-	}
-	const huge = 2 << 20
-	size := (n + StreamAlign - 1) &^ (StreamAlign - 1)
-	raw, err := unix.MmapPtr(-1, 0, nil, uintptr(size+huge), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return nil, fmt.Errorf("allocating a %d-byte buffer: %w", n, err)
-	}
-	// Trim the mapping to a huge-page-aligned start and the size.
-	lead := int((huge - uintptr(raw)%huge) % huge)
-	if lead > 0 {
-		_ = unix.MunmapPtr(raw, uintptr(lead))
-	}
-	if tail := huge - lead; tail > 0 {
-		_ = unix.MunmapPtr(unsafe.Add(raw, lead+size), uintptr(tail))
-	}
-	b := unsafe.Slice((*byte)(unsafe.Add(raw, lead)), size)
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
-	if unix.Madvise(b, unix.MADV_POPULATE_WRITE) != nil {
-		for i := 0; i < len(b); i += StreamAlign { // kernels before 5.14
-			b[i] = 0
-		}
-	}
-	return b[:n], nil
-}
-
-// FreeAligned releases a buffer from AlignedBuffer (or a prefix of one
-// with its capacity intact).
-func FreeAligned(b []byte) {
-	if cap(b) > 0 {
-		_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(cap(b)))
-	}
 }

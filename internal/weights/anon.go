@@ -122,4 +122,26 @@ func freeRegion(b []byte) error {
 	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(cap(b)))
 }
 
+// HugeBuffer returns n bytes of anonymous memory outside the Go heap, in
+// huge pages from a huge-page boundary (anonRegion) and backed now
+// (prefault): for O_DIRECT reads and the device probe's matrices. Huge
+// pages matter to a read: on this VM O_DIRECT reads of 4 MiB into 4 KiB
+// pages ran at 2.2–2.5 GB/s, into huge pages at 5.6–6.5 GB/s, alternating
+// in one minute. Free it with FreeHugeBuffer.
+func HugeBuffer(n int) ([]byte, error) {
+	if n <= 0 {
+		return []byte{}, nil
+	}
+	b, err := anonRegion(n)
+	if err != nil {
+		return nil, fmt.Errorf("allocating a %d-byte buffer: %w", n, err)
+	}
+	prefault(b)
+	return b[:n], nil
+}
+
+// FreeHugeBuffer releases a buffer from HugeBuffer (or a prefix of one with
+// its capacity intact).
+func FreeHugeBuffer(b []byte) { _ = freeRegion(b) }
+
 func alignUp(n, a int) int { return (n + a - 1) &^ (a - 1) }
