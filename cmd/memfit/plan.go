@@ -72,7 +72,7 @@ func planFor(path string, budget int64, g *genFlags, threads int, probe int) (*p
 	}
 	po := plan.Options{Budget: budget, Ctx: ctx, Parallel: opt.Parallel, Batch: max(opt.Batch, opt.Parallel), KVType: opt.KVType, Threads: threads}
 	if probe != probeNone {
-		po.Device, err = plan.Probe(ix.Disk, plan.ProbeOptions{Kinds: ix.MatrixKinds(), DecodeKinds: ix.DecodeKinds(), Passes: ix.DecodePasses(budget), Kernels: kernelProbe(threads), Fresh: probe == probeFresh})
+		po.Device, err = plan.Probe(ix.Disk, plan.ProbeOptions{Kinds: ix.MatrixKinds(), DecodeKinds: ix.DecodeKinds(), Passes: ix.DecodePasses(budget), Kernels: kernelProbe(threads), Fresh: probe == probeFresh, DiskBuffer: plan.DiskBufferFor(budget)})
 		if err != nil {
 			return nil, nil, err
 		}

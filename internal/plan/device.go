@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -175,6 +176,9 @@ type ProbeOptions struct {
 	Passes      []CountedPass // decode passes to have times for (Index.DecodePasses)
 	Kernels     *KernelProbe  // nil: assumed kernel rates
 	Fresh       bool          // measure again even when cached
+	// DiskBuffer is the memory the disk probe reads into (DiskBufferFor
+	// the budget); 0 is DiskBuffer.
+	DiskBuffer int64
 }
 
 // deviceCache is the probe's cache file.
@@ -213,13 +217,14 @@ func pruneKernels(m map[string]*Device, keep string) {
 
 // cachePath is where the probe's results are kept. The file's version
 // changes when the meaning of its figures does (v3: compute factors are
-// relative to pass times where a model has them, not to kernel rates).
+// relative to pass times where a model has them, not to kernel rates; v4:
+// the disk is read into memory larger than the caches, DiskBuffer).
 func cachePath() (string, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, "memfit", "device-v3.json"), nil
+	return filepath.Join(dir, "memfit", "device-v4.json"), nil
 }
 
 // diskID names the block device holding path.
@@ -259,7 +264,7 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 	var ds *diskSampler
 	windows := 0
 	if opt.Fresh || disk == nil || disk.DiskBandwidth <= 0 {
-		ds = newDiskSampler(path)
+		ds = newDiskSampler(path, cmp.Or(opt.DiskBuffer, DiskBuffer))
 		defer ds.close()
 	}
 	sampleDisk := func() {
@@ -511,6 +516,30 @@ const (
 	DiskReaders = 4
 )
 
+// DiskBuffer is the most memory the disk probe reads into. The reads land
+// in it one after another, wrapping around, as the streamer's land in its
+// buffers (two of a streamed unit's size, 36–224 MiB for the models
+// measured): memory far larger than the processor's caches, every byte of
+// which is cold when a read reaches it again. Where the disk is a host's
+// cache (as here) the read is a copy into this memory, and its rate
+// depends on where it lands: O_DIRECT reads into four reused 4 MiB
+// buffers ran at 7.8–8.5 GB/s, into 32 MiB at 5.4–6.9, into 128 MiB to
+// 1 GiB at 4.4–5.0, the rate the layer streamer reaches (4.4–4.7 GB/s on
+// its own, BenchmarkStreamer; docs/benchmarks.md).
+const DiskBuffer = 256 << 20
+
+// DiskBufferFor is the memory the disk probe reads into under budget
+// (0: none): DiskBuffer, and at most a quarter of the budget (the passes'
+// footprint takes another quarter at the same time), not less than one
+// read per reader.
+func DiskBufferFor(budget int64) int64 {
+	b := int64(DiskBuffer)
+	if budget > 0 {
+		b = min(b, budget/4&^(DiskChunk-1))
+	}
+	return max(b, DiskChunk*DiskReaders)
+}
+
 // The disk probe reads stretches of diskStretch bytes spread over the
 // file (smaller for a small file) in diskWindows windows spread over the
 // probe (while the kernels run the passes), each at least
@@ -530,20 +559,23 @@ const (
 
 // diskSampler reads stretches of a model file the way the layer streamer
 // reads (DiskReaders reads of DiskChunk bytes in flight, O_DIRECT where
-// the file system allows it) and keeps each stretch's bytes per second.
+// the file system allows it, into a buffer of DiskBufferFor bytes) and
+// keeps each stretch's bytes per second.
 type diskSampler struct {
 	fd     int
 	direct bool
-	bufs   [][]byte
-	size   int64 // bytes of the file that can be read in whole chunks
-	per    int64 // bytes per stretch
+	buf    []byte // where the reads land, one after the other
+	pos    int64  // where the next read lands
+	size   int64  // bytes of the file that can be read in whole chunks
+	per    int64  // bytes per stretch
 	rates  []float64
 	failed bool
 }
 
-// newDiskSampler opens path for sampling; nil if the file is too small to
-// tell (under 32 MiB) or cannot be opened.
-func newDiskSampler(path string) *diskSampler {
+// newDiskSampler opens path for sampling into a buffer of bufBytes
+// (DiskBufferFor); nil if the file is too small to tell (under 32 MiB) or
+// cannot be opened.
+func newDiskSampler(path string, bufBytes int64) *diskSampler {
 	st, err := os.Stat(path)
 	if err != nil || st.IsDir() || st.Size() < 32<<20 {
 		return nil
@@ -556,13 +588,9 @@ func newDiskSampler(path string) *diskSampler {
 			return nil
 		}
 	}
-	for range DiskReaders {
-		buf, err := weights.HugeBuffer(DiskChunk)
-		if err != nil {
-			s.close()
-			return nil
-		}
-		s.bufs = append(s.bufs, buf)
+	if s.buf, err = weights.HugeBuffer(int(max(bufBytes&^(DiskChunk-1), DiskChunk))); err != nil {
+		unix.Close(s.fd)
+		return nil
 	}
 	s.per = max(min(int64(diskStretch), s.size/8)&^(DiskChunk-1), DiskChunk)
 	return s
@@ -580,11 +608,12 @@ func (s *diskSampler) read(d time.Duration, n int) {
 	for done := 0; !s.failed && len(s.rates) < diskMaxStretches && (done < n || time.Since(start) < d); done++ {
 		frac := math.Mod(float64(len(s.rates))*0.6180339887498949, 1)
 		off := int64(frac*float64(s.size-s.per)) &^ (StreamAlign - 1)
-		var offs []int64
+		var rds []diskRead
 		for o := off; o < off+s.per && o+DiskChunk <= s.size; o += DiskChunk {
-			offs = append(offs, o)
+			rds = append(rds, diskRead{off: o, dst: s.buf[s.pos : s.pos+DiskChunk]})
+			s.pos = (s.pos + DiskChunk) % int64(len(s.buf))
 		}
-		got, took := readStretch(s.fd, s.direct, offs, s.bufs)
+		got, took := readStretch(s.fd, s.direct, rds)
 		if got < 0 || took <= 0 {
 			s.failed = got < 0
 			return
@@ -602,35 +631,24 @@ func (s *diskSampler) rate() float64 {
 	return median(s.rates)
 }
 
-// close releases the file and buffers.
+// close releases the file and buffer.
 func (s *diskSampler) close() {
 	if s == nil {
 		return
 	}
-	for _, b := range s.bufs {
-		weights.FreeHugeBuffer(b)
-	}
+	weights.FreeHugeBuffer(s.buf)
 	unix.Close(s.fd)
 }
 
-// diskBandwidth samples path in diskWindows windows back to back and
-// returns the median stretch's bytes per second (0 if the file is too small
-// to tell) and whether O_DIRECT worked.
-func diskBandwidth(path string) (float64, bool) {
-	s := newDiskSampler(path)
-	if s == nil {
-		return 0, false
-	}
-	defer s.close()
-	for range diskWindows {
-		s.read(diskWindow, diskWindowStretches)
-	}
-	return s.rate(), s.direct
+// diskRead is one read of a stretch: DiskChunk bytes at off into dst.
+type diskRead struct {
+	off int64
+	dst []byte
 }
 
-// readStretch reads DiskChunk bytes at each offset with one reader per
-// buffer and returns the bytes read (-1 on an error) and the time taken.
-func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.Duration) {
+// readStretch makes the reads with DiskReaders readers and returns the
+// bytes read (-1 on an error) and the time taken.
+func readStretch(fd int, direct bool, rds []diskRead) (int64, time.Duration) {
 	var (
 		mu   sync.Mutex
 		next int
@@ -638,22 +656,22 @@ func readStretch(fd int, direct bool, offs []int64, bufs [][]byte) (int64, time.
 		wg   sync.WaitGroup
 	)
 	start := time.Now()
-	for _, buf := range bufs {
+	for range DiskReaders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				mu.Lock()
-				if next >= len(offs) || read < 0 {
+				if next >= len(rds) || read < 0 {
 					mu.Unlock()
 					return
 				}
-				o := offs[next]
+				rd := rds[next]
 				next++
 				mu.Unlock()
-				n, err := unix.Pread(fd, buf, o)
+				n, err := unix.Pread(fd, rd.dst, rd.off)
 				if !direct {
-					_ = unix.Fadvise(fd, o, DiskChunk, unix.FADV_DONTNEED)
+					_ = unix.Fadvise(fd, rd.off, DiskChunk, unix.FADV_DONTNEED)
 				}
 				mu.Lock()
 				if err != nil || n <= 0 {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -185,29 +186,79 @@ func TestProbePasses(t *testing.T) {
 	}
 }
 
-// TestDiskSampler: a window reads at least the stretches asked for, the
-// total stops at diskMaxStretches, the rate is their median, a failed
+// TestDiskBufferFor: the disk probe's buffer is DiskBuffer, at most a
+// quarter of a budget, and at least one read per reader.
+func TestDiskBufferFor(t *testing.T) {
+	for _, tc := range []struct{ budget, want int64 }{
+		{0, DiskBuffer},
+		{8 << 30, DiskBuffer},
+		{3 << 30, DiskBuffer},
+		{350 << 20, 84 << 20}, // 87.5 MiB in whole reads
+		{32 << 20, DiskChunk * DiskReaders},
+	} {
+		if got := DiskBufferFor(tc.budget); got != tc.want {
+			t.Errorf("DiskBufferFor(%d) = %d, want %d", tc.budget, got, tc.want)
+		}
+	}
+}
+
+// TestDiskSampler: a window reads at least the stretches asked for, each
+// read lands after the last one round the buffer, the total stops at diskMaxStretches, the rate is their median, a failed
 // read leaves no rate, and a file too small to tell gets no sampler.
 func TestDiskSampler(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.bin")
-	if err := os.WriteFile(path, make([]byte, 40<<20), 0o644); err != nil {
+	// Every 8-byte word of the file holds its offset, so a buffer's bytes
+	// say where they were read from.
+	data := make([]byte, 40<<20)
+	for i := 0; i < len(data); i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], uint64(i))
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := newDiskSampler(path)
+	// A 40 MiB file has stretches of one read; in a buffer of two reads
+	// the third stretch lands where the first did.
+	s := newDiskSampler(path, 2*DiskChunk+DiskChunk/2)
 	if s == nil {
 		t.Fatal("no sampler for a 40 MiB file")
+	}
+	if len(s.buf) != 2*DiskChunk || s.per != DiskChunk {
+		t.Fatalf("buffer %d bytes, stretches %d: want %d and %d", len(s.buf), s.per, 2*DiskChunk, DiskChunk)
 	}
 	s.read(0, 3)
 	if len(s.rates) != 3 || s.rate() != median(s.rates) || !(s.rate() > 0) {
 		t.Errorf("one window of 3 stretches: rates %v, rate %v", s.rates, s.rate())
+	}
+	if s.pos != DiskChunk {
+		t.Errorf("after 3 reads into 2 the next lands at %d, want %d", s.pos, DiskChunk)
+	}
+	var from []uint64
+	for half := range 2 {
+		b := s.buf[half*DiskChunk : (half+1)*DiskChunk]
+		first := binary.LittleEndian.Uint64(b)
+		for i := 0; i < len(b); i += 8 {
+			if got := binary.LittleEndian.Uint64(b[i:]); got != first+uint64(i) {
+				t.Fatalf("read %d: word at %d came from file offset %d, want %d", half, i, got, first+uint64(i))
+			}
+		}
+		from = append(from, first)
+	}
+	// Stretches 0, 1, 2 start at the golden-ratio points 0, 0.618, 0.236
+	// of the file: the buffer holds the third, then the second.
+	span := float64(s.size - s.per)
+	at := func(i float64) uint64 {
+		return uint64(int64(math.Mod(i*0.6180339887498949, 1)*span) &^ (StreamAlign - 1))
+	}
+	if want := []uint64{at(2), at(1)}; !slices.Equal(from, want) {
+		t.Errorf("buffer holds reads from %v, want %v", from, want)
 	}
 	s.read(time.Hour, 2*diskMaxStretches)
 	if len(s.rates) != diskMaxStretches {
 		t.Errorf("%d stretches read, want at most %d", len(s.rates), diskMaxStretches)
 	}
 	s.close()
-	s = newDiskSampler(path)
+	s = newDiskSampler(path, DiskBuffer)
 	unix.Close(s.fd) // every read now fails
 	s.read(0, 1)
 	s.close()
@@ -218,7 +269,7 @@ func TestDiskSampler(t *testing.T) {
 	if err := os.WriteFile(small, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if newDiskSampler(small) != nil || newDiskSampler(filepath.Join(dir, "missing")) != nil {
+	if newDiskSampler(small, DiskBuffer) != nil || newDiskSampler(filepath.Join(dir, "missing"), DiskBuffer) != nil {
 		t.Error("a sampler for a 1 MiB or a missing file")
 	}
 }
