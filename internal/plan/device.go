@@ -57,14 +57,20 @@ type Device struct {
 	// calibration of the last one measured with as many threads).
 	ModelSamples      map[string][]float64 `json:"model_compute_samples,omitempty"`
 	ComputeFactorFrom string               `json:"compute_factor_from,omitempty"`
-	// DiskProbed is the probe's read bandwidth; DiskSamples are the
-	// layer streamer's in the last runs (Observe). DiskBandwidth is their
-	// median once there are any, the probe's figure before: a host-cached
+	// DiskProbed is the probe's read bandwidth while the kernels ran the
+	// passes (beside compute, as a streamed decode reads while its
+	// forward pass computes), DiskIdle with nothing else running; where
+	// there were no passes to time both are idle. DiskSamples are the
+	// layer streamer's rates in the last runs (Observe). DiskBandwidth is
+	// their median once there are any, DiskProbed before: a host-cached
 	// or shared disk reads at a rate that moves from minute to minute,
-	// and streaming runs read beside the forward pass's work, so what
-	// they saw is the rate the next one will most likely see (here the
-	// probe read up to 7 GB/s where the streamer then read 5).
+	// and what the streamer saw is the rate the next run will most likely
+	// see. On this VM a read is a copy into memory, slower while the
+	// kernels use the memory too (3.5 GB/s beside the 8B's passes, 4.4–5
+	// idle, 3.9–4.4 for the streamer, which waits for reads part of the
+	// time; see predict for how the plan combines the two probed rates).
 	DiskProbed  float64   `json:"disk_probed_bytes_s,omitempty"`
+	DiskIdle    float64   `json:"disk_idle_bytes_s,omitempty"`
 	DiskSamples []float64 `json:"disk_samples,omitempty"`
 	MeasuredAt  string    `json:"measured_at"`
 }
@@ -345,16 +351,24 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 			d.ComputeFactor, d.ComputeSamples, d.ComputeFactorFrom = median(ms), ms, "model"
 		}
 	}
+	// Then the disk alone, for diskIdleWindows windows (all diskWindows
+	// when no pass ran beside the reads).
+	beside := 0.0
+	if windows > 0 {
+		beside = ds.rate()
+		ds.rates, windows = ds.rates[:0], diskWindows-diskIdleWindows
+	}
 	for ds != nil && windows < diskWindows {
 		sampleDisk()
 	}
-	if bw := ds.rate(); bw > 0 {
-		disk = &Device{DiskID: id, DiskBandwidth: bw, DiskProbed: bw, DiskDirect: ds.direct, MeasuredAt: now}
+	if idle := ds.rate(); idle > 0 {
+		beside = cmp.Or(beside, idle)
+		disk = &Device{DiskID: id, DiskBandwidth: beside, DiskProbed: beside, DiskIdle: idle, DiskDirect: ds.direct, MeasuredAt: now}
 		cache.Disks[id] = disk
 		changed = true
 	}
 	if disk != nil {
-		d.DiskBandwidth, d.DiskDirect, d.DiskProbed, d.DiskSamples, d.MeasuredAt = disk.DiskBandwidth, disk.DiskDirect, disk.DiskProbed, disk.DiskSamples, disk.MeasuredAt
+		d.DiskBandwidth, d.DiskDirect, d.DiskProbed, d.DiskIdle, d.DiskSamples, d.MeasuredAt = disk.DiskBandwidth, disk.DiskDirect, disk.DiskProbed, disk.DiskIdle, disk.DiskSamples, disk.MeasuredAt
 	}
 	return d, nil
 }
@@ -542,7 +556,8 @@ func DiskBufferFor(budget int64) int64 {
 
 // The disk probe reads stretches of diskStretch bytes spread over the
 // file (smaller for a small file) in diskWindows windows spread over the
-// probe (while the kernels run the passes), each at least
+// probe while the kernels run the passes, then diskIdleWindows more with
+// nothing else running (diskWindows when there were no passes), each at least
 // diskWindowStretches stretches and diskWindow long, up to
 // diskMaxStretches in all: a shared or host-cached disk's rate swings from
 // one stretch to the next and from one second to the next (1.5 to 7.9
@@ -552,6 +567,7 @@ func DiskBufferFor(budget int64) int64 {
 const (
 	diskStretch         = 64 << 20
 	diskWindows         = 3
+	diskIdleWindows     = 2
 	diskWindowStretches = 3
 	diskWindow          = 350 * time.Millisecond
 	diskMaxStretches    = 96

@@ -66,9 +66,11 @@ func TestObserve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No passes to time: every disk window is idle, and the figure beside
+	// compute is the idle one.
 	probed := d.DiskBandwidth
-	if probed <= 0 || d.DiskProbed != probed || len(d.DiskSamples) != 0 || d.ComputeFactor != 0 || measured != 1 {
-		t.Fatalf("probe: disk %v B/s (samples %v), compute factor %v, %d kernel measurements", probed, d.DiskSamples, d.ComputeFactor, measured)
+	if probed <= 0 || d.DiskProbed != probed || d.DiskIdle != probed || len(d.DiskSamples) != 0 || d.ComputeFactor != 0 || measured != 1 {
+		t.Fatalf("probe: disk %v B/s (beside compute %v, idle %v, samples %v), compute factor %v, %d kernel measurements", probed, d.DiskProbed, d.DiskIdle, d.DiskSamples, d.ComputeFactor, measured)
 	}
 	// Two runs of model 0: the disk bandwidth is the median of the two
 	// streamers' figures (the probe's set aside); the factor the middle
@@ -165,9 +167,10 @@ func TestProbePasses(t *testing.T) {
 	if d, err = Probe(path, opt); err != nil {
 		t.Fatal(err)
 	}
-	// The disk's three windows read during the first three timings.
-	if windows != diskWindows || !(d.DiskProbed > 0) {
-		t.Errorf("%d disk windows during the passes, disk %v B/s; want %d and a rate", windows, d.DiskProbed, diskWindows)
+	// The disk's three windows read during the first three timings, two
+	// more after them.
+	if windows != diskWindows || !(d.DiskProbed > 0) || !(d.DiskIdle > 0) || d.DiskBandwidth != d.DiskProbed {
+		t.Errorf("%d disk windows during the passes, disk %v B/s beside them, %v idle, figure %v; want %d and two rates, the first the figure", windows, d.DiskProbed, d.DiskIdle, d.DiskBandwidth, diskWindows)
 	}
 	if d.PassTimes[layer.key()] != 1e-3 || d.PassTimes[output.key()] != 4e-3 || len(timed) != 4 {
 		t.Errorf("pass times %v after %d timings %v; want the faster of two sweeps each", d.PassTimes, len(timed), timed)

@@ -109,6 +109,34 @@ func TestPassFootprint(t *testing.T) {
 	}
 }
 
+// TestDiskTime: a step's reads take read ÷ the streamer's observed rate
+// once there is one; from the probe alone, the disk's rate beside compute
+// for as long as the forward pass computes and its idle rate for the rest;
+// all at the rate beside compute when that covers them; read ÷ the figure
+// when the probe has no idle rate.
+func TestDiskTime(t *testing.T) {
+	probe := Device{DiskBandwidth: 2e9, DiskProbed: 2e9, DiskIdle: 4e9}
+	runs := probe
+	runs.DiskSamples, runs.DiskBandwidth = []float64{3e9}, 3e9
+	old := Device{DiskBandwidth: 2e9}
+	for _, tc := range []struct {
+		name          string
+		d             Device
+		read, compute float64
+		want          float64
+	}{
+		{"probe, disk bound", probe, 6e9, 1, 1 + 4e9/4e9},
+		{"probe, compute bound", probe, 1e9, 1, 0.5},
+		{"probe, no compute", probe, 6e9, 0, 1.5},
+		{"runs observed", runs, 6e9, 1, 2},
+		{"no idle rate", old, 6e9, 1, 3},
+	} {
+		if got := diskTime(tc.read, tc.compute, &tc.d); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s: diskTime(%v, %v) = %v, want %v", tc.name, tc.read, tc.compute, got, tc.want)
+		}
+	}
+}
+
 // TestPredictPasses: with every pass timed, the compute step is the
 // passes' times (times their counts) plus the routed experts at their
 // kernel rate; with one pass untimed it falls back to the rates.
