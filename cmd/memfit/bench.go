@@ -82,7 +82,7 @@ token at the start of an emptied sequence, which takes that locality away.
 	fl.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0, q4_0 or f32")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 	fl.BoolVar(&f.noWarm, "no-warmup", false, "skip the warm-up run")
-	fl.BoolVar(&f.calibrate, "calibrate", true, "feed the measured decode speed (resident) or disk read rate (streamed) back into the cached device figures memfit plan predicts from")
+	fl.BoolVar(&f.calibrate, "calibrate", true, "feed the measured decode speed (resident), disk read rate (streamed) or expert cache reads (MoE) back into the cached figures memfit plan predicts from")
 	fl.BoolVar(&f.fresh, "fresh", false, "decode every token as the first of an emptied sequence: with no context an MoE router has no token-to-token locality (the expert cache's worst case)")
 	f.budget.register(c)
 	return c
@@ -302,20 +302,22 @@ func runBench(f *benchFlags) (*benchResult, error) {
 		}
 	}
 	if m.Spec.Experts > 0 {
-		r.Experts = b.expertResult(experts, f.gen*f.reps, p)
+		r.Experts = b.expertResult(experts, f.gen*f.reps, pp)
 		r.Experts.Reuse = b.route.rate()
 	}
 	r.PeakRSS = peakRSS()
-	r.Calibrated = f.calibrate && calibrate(ix.Disk, m.Threads(), p, pp, r)
+	r.Calibrated = f.calibrate && calibrate(ix, m.Threads(), p, pp, r)
 	return r, nil
 }
 
 // calibrate feeds what the bench measured back into the device figures
 // later plans use (plan.Observe): for a plan that keeps every weight
 // resident, the measured decode speed against the kernel rates' roofline;
-// for one that streams layers, the streamer's read bandwidth. It reports
+// for one that streams layers, the streamer's read bandwidth; for one with
+// an expert cache, the routing reuse its reads per token imply and the
+// decode speed less its waits for reads against the roofline. It reports
 // whether there was anything to feed back.
-func calibrate(disk string, threads int, p, pp *plan.Plan, r *benchResult) bool {
+func calibrate(ix *plan.Index, threads int, p, pp *plan.Plan, r *benchResult) bool {
 	var obs plan.Observation
 	resident := !p.Streaming() && !p.CachesExperts() && !p.EmbedOnDemand
 	if resident && pp.RooflineComputeTPS > 0 && r.Decode.Median > 0 {
@@ -324,10 +326,18 @@ func calibrate(disk string, threads int, p, pp *plan.Plan, r *benchResult) bool 
 	if p.Streaming() && r.StreamBandwidth > 0 {
 		obs.DiskBandwidth = r.StreamBandwidth
 	}
+	if p.CachesExperts() && r.Experts != nil && r.GenTokens > 0 {
+		obs.ExpertReuse = plan.ImpliedReuse(ix, p, r.Experts.BytesReadPerToken)
+		// The decode step less the time it waited for expert reads is
+		// its compute, as a resident run's whole step is.
+		if step := 1/r.Decode.Median - r.Experts.ReadWaitPerToken; !p.Streaming() && r.Decode.Median > 0 && step > 0 && pp.RooflineComputeTPS > 0 {
+			obs.ComputeFactor = pp.RooflineComputeTPS * step
+		}
+	}
 	if obs == (plan.Observation{}) {
 		return false
 	}
-	return plan.Observe(disk, kernelProbe(threads), obs) == nil
+	return plan.Observe(ix.Disk, kernelProbe(threads), obs) == nil
 }
 
 // bencher runs one sequence through the model as the engine does.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,7 @@ func TestBenchCommand(t *testing.T) {
 // the bytes it reads per token and its prefetch accuracy, and those bytes
 // count in the disk reads per decoded token.
 func TestBenchExpertCache(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no earlier runs of this model
 	s, _ := synth.Lookup("tiny-moe")
 	ft, _ := synth.LookupType("Q4_0")
 	path := filepath.Join(t.TempDir(), "moe.gguf")
@@ -114,6 +116,26 @@ func TestBenchExpertCache(t *testing.T) {
 		t.Errorf("%d bytes read from disk per decoded token, fewer than the expert cache's %v", r.StreamedPerToken, e.BytesReadPerToken)
 	}
 	checkStats(t, "decode", r.Decode)
+	// The run calibrated the routing and the compute: a plan of the model
+	// at the same budget now expects the reads per token the run made (or,
+	// when they exceeded what routing with no locality reads, that
+	// routing's) and takes the model's own compute factor.
+	out, _, _ := runCLI(t, "plan", "-m", path, "--mem-budget", budget, "--ctx", "16", "--kv-type", "f16", "--batch", "16")
+	var pl struct {
+		Reuse     float64 `json:"expert_reuse_assumed"`
+		ReuseFrom string  `json:"expert_reuse_from"`
+		Read      float64 `json:"expected_expert_read_bytes_per_token"`
+		From      string  `json:"compute_factor_from"`
+	}
+	if err := json.Unmarshal([]byte(out), &pl); err != nil {
+		t.Fatalf("plan output: %v\n%s", err, out)
+	}
+	noLocality := float64(s.ExpertsUsed) / float64(s.Experts)
+	if !r.Calibrated || pl.ReuseFrom != "runs" || pl.From != "model" || pl.Reuse < noLocality || pl.Read > e.BytesReadPerToken*1.001 ||
+		(pl.Reuse > noLocality && math.Abs(pl.Read/e.BytesReadPerToken-1) > 0.001) {
+		t.Errorf("after a run reading %.0f bytes per token (calibrated %v): plan assumes reuse %v from %q, expects %.0f, compute factor from %q", e.BytesReadPerToken, r.Calibrated, pl.Reuse, pl.ReuseFrom, pl.Read, pl.From)
+	}
+	t.Logf("run read %.0f bytes per token; the plan after it: reuse %.3f, %.0f bytes", e.BytesReadPerToken, pl.Reuse, pl.Read)
 	// Decoding every token with no context takes the routing's locality
 	// away: fewer of a token's experts were the previous token's.
 	f := benchJSON(t, "-m", path, "--threads", "2", "--prompt", "0", "--gen", "32", "--reps", "2", "--mem-budget", budget, "--fresh")

@@ -69,10 +69,15 @@ type Device struct {
 	// kernels use the memory too (3.5 GB/s beside the 8B's passes, 4.4–5
 	// idle, 3.9–4.4 for the streamer, which waits for reads part of the
 	// time; see predict for how the plan combines the two probed rates).
-	DiskProbed  float64   `json:"disk_probed_bytes_s,omitempty"`
-	DiskIdle    float64   `json:"disk_idle_bytes_s,omitempty"`
-	DiskSamples []float64 `json:"disk_samples,omitempty"`
-	MeasuredAt  string    `json:"measured_at"`
+	// ExpertReuse is the median of ExpertReuseSamples, the routing reuse
+	// (Plan.ExpertReuse) implied by the expert cache reads of the model's
+	// last runs (Observe); 0 before any.
+	ExpertReuse        float64   `json:"expert_reuse,omitempty"`
+	ExpertReuseSamples []float64 `json:"expert_reuse_samples,omitempty"`
+	DiskProbed         float64   `json:"disk_probed_bytes_s,omitempty"`
+	DiskIdle           float64   `json:"disk_idle_bytes_s,omitempty"`
+	DiskSamples        []float64 `json:"disk_samples,omitempty"`
+	MeasuredAt         string    `json:"measured_at"`
 }
 
 // keepSamples is how many run observations a calibration keeps.
@@ -192,6 +197,8 @@ type deviceCache struct {
 	Memory  *Device            `json:"memory"`  // cores, memory bandwidth
 	Disks   map[string]*Device `json:"disks"`   // by disk id: disk figures
 	Kernels map[string]*Device `json:"kernels"` // by kernels name and threads: rates
+	// Routing holds each model file's (modelKey) routing reuse samples.
+	Routing map[string][]float64 `json:"routing,omitempty"`
 }
 
 // keepKernels is how many builds' kernel rates the cache keeps.
@@ -367,6 +374,13 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 		cache.Disks[id] = disk
 		changed = true
 	}
+	if opt.Fresh && cache.Routing[modelKey(path)] != nil { // a fresh probe forgets the runs
+		delete(cache.Routing, modelKey(path))
+		changed = true
+	}
+	if rs := cache.Routing[modelKey(path)]; len(rs) > 0 {
+		d.ExpertReuse, d.ExpertReuseSamples = median(rs), rs
+	}
 	if disk != nil {
 		d.DiskBandwidth, d.DiskDirect, d.DiskProbed, d.DiskIdle, d.DiskSamples, d.MeasuredAt = disk.DiskBandwidth, disk.DiskDirect, disk.DiskProbed, disk.DiskIdle, disk.DiskSamples, disk.MeasuredAt
 	}
@@ -449,6 +463,9 @@ type Observation struct {
 	// DiskBandwidth: the layer streamer's read bandwidth while it had
 	// reads in flight; 0 if nothing streamed.
 	DiskBandwidth float64
+	// ExpertReuse: the routing reuse the expert cache's reads per token
+	// imply (ImpliedReuse); 0 if the model cached no experts.
+	ExpertReuse float64
 }
 
 // Observe adds a run's measurements to the cached figures Probe returns
@@ -465,6 +482,14 @@ func Observe(path string, k *KernelProbe, obs Observation) error {
 	changed := false
 	if disk := cache.Disks[diskID(path)]; disk != nil && obs.DiskBandwidth > 0 {
 		disk.DiskSamples, disk.DiskBandwidth = addSample(disk.DiskSamples, obs.DiskBandwidth)
+		changed = true
+	}
+	if obs.ExpertReuse > 0 {
+		if cache.Routing == nil {
+			cache.Routing = map[string][]float64{}
+		}
+		mk := modelKey(path)
+		cache.Routing[mk], _ = addSample(cache.Routing[mk], obs.ExpertReuse)
 		changed = true
 	}
 	if k != nil && obs.ComputeFactor > 0 {

@@ -83,12 +83,25 @@ func TestObserve(t *testing.T) {
 	if err := Observe(paths[1], k, Observation{ComputeFactor: 2}); err != nil {
 		t.Fatal(err)
 	}
+	// Two runs of model 0 with an expert cache: its routing reuse is
+	// their median; model 1 has none.
+	for _, r := range []float64{0.6, 0.9} {
+		if err := Observe(path, nil, Observation{ExpertReuse: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d, err = Probe(path, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(d.DiskBandwidth/(3*probed)-1) > 1e-9 || len(d.DiskSamples) != 2 || d.DiskProbed != probed || measured != 1 {
 		t.Errorf("after two runs: disk %v B/s (samples %v, probed %v), want %v; %d kernel measurements, want 1", d.DiskBandwidth, d.DiskSamples, d.DiskProbed, 3*probed, measured)
+	}
+	if math.Abs(d.ExpertReuse-0.75) > 1e-12 || len(d.ExpertReuseSamples) != 2 {
+		t.Errorf("after two runs with an expert cache: reuse %v (samples %v), want 0.75", d.ExpertReuse, d.ExpertReuseSamples)
+	}
+	if d1, err := Probe(paths[1], opt); err != nil || d1.ExpertReuse != 0 {
+		t.Errorf("model 1, never run with an expert cache: reuse %v (%v)", d1.ExpertReuse, err)
 	}
 	factors := func(k *KernelProbe, want [3]float64, from [3]string) {
 		t.Helper()
@@ -111,8 +124,8 @@ func TestObserve(t *testing.T) {
 	factors(&other, [3]float64{}, [3]string{})
 	// A fresh probe measures again and forgets the runs.
 	opt.Fresh = true
-	if d, err = Probe(path, opt); err != nil || len(d.DiskSamples) != 0 || d.DiskBandwidth != d.DiskProbed || d.ComputeFactor != 0 {
-		t.Errorf("fresh probe: samples %v, disk %v (probed %v), compute factor %v (%v); want no samples, the probe's figure, no factor", d.DiskSamples, d.DiskBandwidth, d.DiskProbed, d.ComputeFactor, err)
+	if d, err = Probe(path, opt); err != nil || len(d.DiskSamples) != 0 || d.DiskBandwidth != d.DiskProbed || d.ComputeFactor != 0 || d.ExpertReuse != 0 {
+		t.Errorf("fresh probe: samples %v, disk %v (probed %v), compute factor %v, reuse %v (%v); want no samples, the probe's figure, no factor, no reuse", d.DiskSamples, d.DiskBandwidth, d.DiskProbed, d.ComputeFactor, d.ExpertReuse, err)
 	}
 }
 

@@ -83,6 +83,36 @@ func TestPlanExperts(t *testing.T) {
 			if pl.ExpectedHitRate < p.ExpectedHitRate || pl.ExpectedHitRate < 0.8 {
 				t.Errorf("%s, budget %d: with reuse 0.8 the hit rate is %v (none: %v)", c, b, pl.ExpectedHitRate, p.ExpectedHitRate)
 			}
+			// A run's reads imply the reuse that predicts them; reads
+			// beyond no locality imply none, no reads a reuse of 1.
+			noLocality := float64(s.ExpertsUsed) / float64(s.Experts)
+			for _, tc := range []struct {
+				read, want, tol float64
+			}{
+				{float64(pl.ExpectedExpertReadBytes), 0.8, 1e-3},
+				{float64(p.ExpectedExpertReadBytes), noLocality, 1e-6},
+				{2 * float64(p.ExpectedExpertReadBytes), noLocality, 0},
+				{0, 1, 1e-9},
+			} {
+				if got := ImpliedReuse(ix, p, tc.read); math.Abs(got-tc.want) > tc.tol {
+					t.Errorf("%s, budget %d: %v bytes read per token imply reuse %v, want %v", c, b, tc.read, got, tc.want)
+				}
+			}
+			// The device's reuse from earlier runs is used unless one is
+			// given.
+			od := o
+			od.Device = &Device{Cores: 2, MemBandwidth: 20e9, DiskBandwidth: 1e9, FLOPS: 24e9, ExpertReuse: 0.8}
+			pd, _ := Make(ix, od)
+			if pd.ExpertReuse != 0.8 || pd.ExpertReuseFrom != "runs" || pd.ExpectedHitRate != pl.ExpectedHitRate {
+				t.Errorf("%s, budget %d: device reuse 0.8 gave reuse %v from %q, hit rate %v (want %v)", c, b, pd.ExpertReuse, pd.ExpertReuseFrom, pd.ExpectedHitRate, pl.ExpectedHitRate)
+			}
+			od.ExpertReuse = 0.5
+			if pd, _ = Make(ix, od); pd.ExpertReuse != 0.5 || pd.ExpertReuseFrom != "" {
+				t.Errorf("%s, budget %d: reuse 0.5 given, device 0.8: reuse %v from %q", c, b, pd.ExpertReuse, pd.ExpertReuseFrom)
+			}
+		}
+		if r := ImpliedReuse(ix, full, 1e6); r != 0 {
+			t.Errorf("%s: a plan without an expert cache implies reuse %v", c, r)
 		}
 		if seen == 0 {
 			t.Errorf("%s: no budget between the minimum and everything cached experts", c)

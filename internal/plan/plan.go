@@ -86,13 +86,16 @@ type Plan struct {
 	// in each layer. ExpectedHitRate and ExpectedExpertReadBytes (per
 	// decoded token) assume routing that reuses ExpertReuse of the previous
 	// token's experts and draws the rest evenly (0: no locality at all,
-	// the cache's share of each layer's experts).
+	// the cache's share of each layer's experts). ExpertReuseFrom is
+	// "runs" when ExpertReuse is the one this model's earlier runs showed
+	// (Device.ExpertReuse; Options.ExpertReuse, when given, comes first).
 	ExpertBytes             int64   `json:"expert_bytes,omitempty"`
 	ExpertCacheBytes        int64   `json:"expert_cache_bytes,omitempty"`
 	ExpertSlots             int     `json:"expert_slots,omitempty"`
 	ExpertLayerSlots        []int   `json:"expert_layer_slots,omitempty"`
 	ExpertTotal             int     `json:"experts_total,omitempty"`
 	ExpertReuse             float64 `json:"expert_reuse_assumed,omitempty"`
+	ExpertReuseFrom         string  `json:"expert_reuse_from,omitempty"`
 	ExpectedHitRate         float64 `json:"expected_hit_rate,omitempty"`
 	ExpectedExpertReadBytes int64   `json:"expected_expert_read_bytes_per_token,omitempty"`
 	PredictedPrefillTPS     float64 `json:"predicted_prefill_tok_s,omitempty"`
@@ -551,7 +554,10 @@ func (p *Plan) planExperts(ix *Index, opt Options, res []string, fixed int64) bo
 	}
 	p.ExpertBytes = expertBytes / int64(p.ExpertTotal)
 	p.ExpertReuse = opt.ExpertReuse
-	p.ExpectedHitRate, p.ExpectedExpertReadBytes = lay.expect(slots, s.ExpertsUsed, opt.ExpertReuse)
+	if d := opt.Device; p.ExpertReuse <= 0 && d != nil && d.ExpertReuse > 0 {
+		p.ExpertReuse, p.ExpertReuseFrom = d.ExpertReuse, "runs"
+	}
+	p.ExpectedHitRate, p.ExpectedExpertReadBytes = lay.expect(slots, s.ExpertsUsed, p.ExpertReuse)
 	p.finish(ix, res, streamed, buffers)
 	p.TotalBytes += p.ExpertCacheBytes
 	p.Fits = true
@@ -739,6 +745,38 @@ func (lay *expertShape) expect(slots []int, used int, reuse float64) (float64, i
 		read += float64(k) * (1 - h) * float64(lay.bytes[l]+3*StreamAlign)
 	}
 	return hit / float64(max(layers, 1)), int64(read)
+}
+
+// ImpliedReuse returns the routing reuse (as Options.ExpertReuse) under
+// which p's expert cache would read read bytes per decoded token: what a
+// run that measured read tells later plans of the model, whose caches may
+// have other sizes. Reads beyond those of routing with no locality give
+// that routing's reuse (the share of a layer's experts a token uses), none
+// at all a reuse of 1; 0 when p has no expert cache.
+func ImpliedReuse(ix *Index, p *Plan, read float64) float64 {
+	lay := expertLayers(ix)
+	if lay == nil || len(p.ExpertLayerSlots) != len(lay.experts) {
+		return 0
+	}
+	if read <= 0 {
+		return 1
+	}
+	used := ix.Spec.ExpertsUsed
+	lo := float64(min(used, ix.Spec.Experts)) / float64(ix.Spec.Experts)
+	hi := 1.0
+	if _, r := lay.expect(p.ExpertLayerSlots, used, lo); read >= float64(r) {
+		return lo
+	}
+	// The bytes read fall as the reuse grows: bisect.
+	for range 50 {
+		mid := (lo + hi) / 2
+		if _, r := lay.expect(p.ExpertLayerSlots, used, mid); float64(r) > read {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
 }
 
 // maxRanges bounds the separate file ranges of one layer's streamed
