@@ -68,16 +68,16 @@ type Device struct {
 	// see. On this VM a read is a copy into memory, slower while the
 	// kernels use the memory too (3.5 GB/s beside the 8B's passes, 4.4–5
 	// idle, 3.9–4.4 for the streamer, which waits for reads part of the
-	// time; see predict for how the plan combines the two probed rates).
+	// time; diskTime combines the two probed rates).
+	DiskProbed  float64   `json:"disk_probed_bytes_s,omitempty"`
+	DiskIdle    float64   `json:"disk_idle_bytes_s,omitempty"`
+	DiskSamples []float64 `json:"disk_samples,omitempty"`
+	MeasuredAt  string    `json:"measured_at"`
 	// ExpertReuse is the median of ExpertReuseSamples, the routing reuse
 	// (Plan.ExpertReuse) implied by the expert cache reads of the model's
 	// last runs (Observe); 0 before any.
 	ExpertReuse        float64   `json:"expert_reuse,omitempty"`
 	ExpertReuseSamples []float64 `json:"expert_reuse_samples,omitempty"`
-	DiskProbed         float64   `json:"disk_probed_bytes_s,omitempty"`
-	DiskIdle           float64   `json:"disk_idle_bytes_s,omitempty"`
-	DiskSamples        []float64 `json:"disk_samples,omitempty"`
-	MeasuredAt         string    `json:"measured_at"`
 }
 
 // keepSamples is how many run observations a calibration keeps.
