@@ -66,9 +66,10 @@ type Device struct {
 	// or shared disk reads at a rate that moves from minute to minute,
 	// and what the streamer saw is the rate the next run will most likely
 	// see. On this VM a read is a copy into memory, slower while the
-	// kernels use the memory too (3.5 GB/s beside the 8B's passes, 4.4–5
-	// idle, 3.9–4.4 for the streamer, which waits for reads part of the
-	// time; diskTime combines the two probed rates).
+	// kernels use the memory too (in four probes 3.0–4.0 GB/s beside the
+	// 8B's passes and 4.2–5.6 idle, and 3.7–4.6 for its streamer, which
+	// waits for reads part of the time; diskTime combines the two probed
+	// rates).
 	DiskProbed  float64   `json:"disk_probed_bytes_s,omitempty"`
 	DiskIdle    float64   `json:"disk_idle_bytes_s,omitempty"`
 	DiskSamples []float64 `json:"disk_samples,omitempty"`

@@ -1020,8 +1020,9 @@ func (p *Plan) predict(ix *Index, opt Options) {
 // reader goes at the disk's rate beside the kernels (DiskProbed) while the
 // forward pass computes and at its idle rate (DiskIdle) while the forward
 // pass waits for it; where a read lands in memory the kernels are using,
-// the two differ (on this VM 3.5 against 4.4–5 GB/s, and the streamed 8B,
-// which computes for a third of each step, read at 3.9–4.4).
+// the two differ (on this VM 3.0–4.0 against 4.2–5.6 GB/s for the 8B, whose
+// streamed decode computes for about a third of each step and read at
+// 3.7–4.6).
 func diskTime(read, compute float64, d *Device) float64 {
 	if len(d.DiskSamples) > 0 || d.DiskProbed <= 0 || d.DiskIdle <= 0 {
 		return read / d.DiskBandwidth
