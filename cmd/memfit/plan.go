@@ -105,11 +105,12 @@ func newPlanCmd() *cobra.Command {
 inside the budget: resident and streamed weight bytes, the KV cache, scratch,
 runtime overhead, the total, whether it fits, which layers stream from disk, and
 the predicted prefill and decode speed on this machine (from a device probe:
-memory bandwidth, the disk's O_DIRECT read bandwidth, this build's kernels
-timed on matrices of the model's shapes and types, a layer at a time as the
-forward pass runs them; measured once, cached, re-measured with --probe, and
-calibrated by what memfit bench measures). When even the minimum working set does not fit it
-exits with code 3 and says what would make it fit. --full lists every tensor.`,
+memory bandwidth, the disk's O_DIRECT read bandwidth beside the kernels and
+alone, this build's kernels timed on matrices of the model's shapes and
+types, a layer at a time as the forward pass runs them; measured once,
+cached, re-measured with --probe, and calibrated by what memfit bench
+measures). When even the minimum working set does not fit it exits with
+code 3 and says what would make it fit. --full lists every tensor.`,
 		Example: `  memfit plan -m llama-3.1-8b-Q4_K_M.gguf --mem-budget 3GiB
   memfit plan -m ./Qwen3-0.6B --mem-budget 350MiB --ctx 2048 --parallel 2`,
 		Args: cobra.NoArgs,
