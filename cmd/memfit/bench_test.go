@@ -79,25 +79,29 @@ func TestBenchExpertCache(t *testing.T) {
 	if err := synth.WriteFile(path, s, ft, synth.Options{Seed: 2}); err != nil {
 		t.Fatal(err)
 	}
-	plan := func(budget string) (fits bool, slots int, min int64, total int64) {
+	type planJSON struct {
+		Fits      bool    `json:"fits"`
+		Slots     int     `json:"expert_slots"`
+		Minimum   int64   `json:"minimum_bytes"`
+		Total     int64   `json:"total_bytes"`
+		Reuse     float64 `json:"expert_reuse_assumed"`
+		ReuseFrom string  `json:"expert_reuse_from"`
+		Read      float64 `json:"expected_expert_read_bytes_per_token"`
+		From      string  `json:"compute_factor_from"`
+	}
+	plan := func(budget string) planJSON {
 		out, _, _ := runCLI(t, "plan", "-m", path, "--mem-budget", budget, "--ctx", "16", "--kv-type", "f16", "--batch", "16")
-		var p struct {
-			Fits    bool  `json:"fits"`
-			Slots   int   `json:"expert_slots"`
-			Minimum int64 `json:"minimum_bytes"`
-			Total   int64 `json:"total_bytes"`
-		}
+		var p planJSON
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatalf("plan output: %v\n%s", err, out)
 		}
-		return p.Fits, p.Slots, p.Minimum, p.Total
+		return p
 	}
-	_, _, minimum, _ := plan("1MiB")
-	_, _, _, full := plan("64GiB")
+	minimum, full := plan("1MiB").Minimum, plan("64GiB").Total
 	budget := ""
 	for k := 1; k < 16 && budget == ""; k++ {
 		b := fmt.Sprint(minimum + int64(k)*(full-minimum)/16)
-		if fits, slots, _, _ := plan(b); fits && slots > 0 {
+		if p := plan(b); p.Fits && p.Slots > 0 {
 			budget = b
 		}
 	}
@@ -120,16 +124,7 @@ func TestBenchExpertCache(t *testing.T) {
 	// at the same budget now expects the reads per token the run made (or,
 	// when they exceeded what routing with no locality reads, that
 	// routing's) and takes the model's own compute factor.
-	out, _, _ := runCLI(t, "plan", "-m", path, "--mem-budget", budget, "--ctx", "16", "--kv-type", "f16", "--batch", "16")
-	var pl struct {
-		Reuse     float64 `json:"expert_reuse_assumed"`
-		ReuseFrom string  `json:"expert_reuse_from"`
-		Read      float64 `json:"expected_expert_read_bytes_per_token"`
-		From      string  `json:"compute_factor_from"`
-	}
-	if err := json.Unmarshal([]byte(out), &pl); err != nil {
-		t.Fatalf("plan output: %v\n%s", err, out)
-	}
+	pl := plan(budget)
 	noLocality := float64(s.ExpertsUsed) / float64(s.Experts)
 	if !r.Calibrated || pl.ReuseFrom != "runs" || pl.From != "model" || pl.Reuse < noLocality || pl.Read > e.BytesReadPerToken*1.001 ||
 		(pl.Reuse > noLocality && math.Abs(pl.Read/e.BytesReadPerToken-1) > 0.001) {

@@ -363,8 +363,7 @@ func Probe(path string, opt ProbeOptions) (*Device, error) {
 	// when no pass ran beside the reads).
 	beside := 0.0
 	if windows > 0 {
-		beside = ds.rate()
-		ds.rates, windows = ds.rates[:0], diskWindows-diskIdleWindows
+		beside, windows = ds.restart(), diskWindows-diskIdleWindows
 	}
 	for ds != nil && windows < diskWindows {
 		sampleDisk()
@@ -671,6 +670,14 @@ func (s *diskSampler) rate() float64 {
 		return 0
 	}
 	return median(s.rates)
+}
+
+// restart returns the rate of the stretches read so far and starts a new
+// set of them.
+func (s *diskSampler) restart() float64 {
+	r := s.rate()
+	s.rates = s.rates[:0]
+	return r
 }
 
 // close releases the file and buffer.
